@@ -1,0 +1,2 @@
+/* Placeholder runner until the CLI lands. */
+int main(void) { return 0; }

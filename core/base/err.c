@@ -1,0 +1,23 @@
+/* See err.h. */
+#include "base/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+keel_result kc_err_set(kc_err *err, keel_result code, const char *fmt, ...) {
+  if (err) {
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+void kc_err_clear(kc_err *err) {
+  if (err) {
+    err->code = KEEL_OK;
+    err->msg[0] = '\0';
+  }
+}
