@@ -6,23 +6,23 @@
 
 #include <keel/abi.h>
 
-/* A generational id: slot index in the low 32 bits, generation in the next
- * 21 bits. The top 11 bits are zero so every id is below 2^53 and a
- * JavaScript number holds it exactly. 0 is never a valid id; generations
- * start at 1 and skip 0 when they wrap. */
+/* A generational id, below 2^53 so a JavaScript number holds it exactly:
+ *   bits  0..20  generation (1..2^21-1; 0 is never issued, wraps skip it)
+ *   bits 21..52  slot index (32 bits)
+ *   bits 53..63  always 0
+ * The index sits above the generation so ascending ids are ascending slots.
+ * 0 is never a valid id. */
 typedef uint64_t keel_id;
 #define KEEL_ID_INVALID ((keel_id)0)
-#define KEEL_ID_INDEX_BITS 32u
 #define KEEL_ID_GENERATION_BITS 21u
+#define KEEL_ID_INDEX_BITS 32u
 #define KEEL_ID_GENERATION_MAX ((1u << KEEL_ID_GENERATION_BITS) - 1u)
 
 static inline keel_id keel_id_make(uint32_t index, uint32_t generation) {
-  return ((keel_id)(generation & KEEL_ID_GENERATION_MAX) << KEEL_ID_INDEX_BITS) | (keel_id)index;
+  return ((keel_id)index << KEEL_ID_GENERATION_BITS) | (keel_id)(generation & KEEL_ID_GENERATION_MAX);
 }
-static inline uint32_t keel_id_index(keel_id id) { return (uint32_t)(id & 0xffffffffu); }
-static inline uint32_t keel_id_generation(keel_id id) {
-  return (uint32_t)(id >> KEEL_ID_INDEX_BITS) & KEEL_ID_GENERATION_MAX;
-}
+static inline uint32_t keel_id_index(keel_id id) { return (uint32_t)(id >> KEEL_ID_GENERATION_BITS); }
+static inline uint32_t keel_id_generation(keel_id id) { return (uint32_t)(id & KEEL_ID_GENERATION_MAX); }
 
 typedef struct keel_vec3 { float x, y, z; } keel_vec3;
 /* Unit quaternion; identity is {0, 0, 0, 1}. */
