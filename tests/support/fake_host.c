@@ -201,9 +201,11 @@ static void merge_fields(keel_object_fields *dst, const keel_object_fields *src)
 static keel_result fake_command_push(void *ctx, const keel_command *c) {
   fake_host *fh = ctx;
   if (fh->queue_limit && fh->pushed_this_tick >= fh->queue_limit) return KEEL_ERR_FULL;
+  fake_object *o = fake_lookup(fh, c->id);
+  if (c->type != KEEL_CMD_CREATE && (!o || !o->live || o->snap.kind != c->kind)) return KEEL_ERR_STALE_ID;
+  if (c->type == KEEL_CMD_CREATE && (!o || o->live)) return KEEL_ERR_STALE_ID;
   fh->pushed_this_tick++;
   fh->commands++;
-  fake_object *o = fake_lookup(fh, c->id);
   switch (c->type) {
     case KEEL_CMD_CREATE:
       if (!o || o->live) {

@@ -112,8 +112,15 @@ typedef struct keel_script_world {
   /* Reserves a fresh id of `kind` for a CREATE command pushed afterwards, so
    * scripts get ids at once. KEEL_ID_INVALID when the kind's table is full. */
   keel_id (*id_reserve)(void *ctx, keel_object_kind kind);
-  /* Queues a command for the main thread. KEEL_ERR_FULL when the queue is
-   * full: nothing is queued, the script is told, the core counts it. */
+  /* Queues a command for the main thread. Refused at once, with nothing
+   * queued: KEEL_ERR_FULL when the queue is full (the core counts it);
+   * KEEL_ERR_STALE_ID when `id` is not, as far as this thread's own earlier
+   * commands go, a live id of `kind` (CREATE needs a reserved, not yet
+   * created id; the others need a created, not destroyed one), so a script
+   * using a destroyed id gets the error at its own line; and
+   * KEEL_ERR_INVALID_ARGUMENT for a malformed command. A command accepted
+   * here can still fail on the main thread (an unknown mesh, say): that is
+   * reported through the callback id, or logged when there is none. */
   keel_result (*command_push)(void *ctx, const keel_command *command);
   /* Reads the last published snapshot (without locks: the core publishes
    * only between ticks). KEEL_ERR_NOT_FOUND / KEEL_ERR_STALE_ID for ids that
