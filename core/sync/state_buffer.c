@@ -38,6 +38,7 @@ struct kc_state_buffer {
   kc_state_validate_fn validate;
   void *validate_ctx;
   unsigned faults_armed;
+  bool external_ids;
 
   kc_state_side back;
   uint32_t back_live;
@@ -149,6 +150,7 @@ keel_result kc_state_init(kc_state_buffer **out, const kc_state_config *cfg, kc_
   buf->lock_timeout_ns = cfg->lock_timeout_ns ? cfg->lock_timeout_ns : KC_STATE_DEFAULT_LOCK_TIMEOUT_NS;
   buf->validate = cfg->validate;
   buf->validate_ctx = cfg->validate_ctx;
+  buf->external_ids = cfg->external_ids;
 
   bool ok = side_alloc(&buf->back, record_bytes, cfg->capacity) && side_alloc(&buf->front, record_bytes, cfg->capacity);
   buf->free_ring = malloc((size_t)cfg->capacity * sizeof *buf->free_ring);
@@ -201,16 +203,24 @@ void kc_state_destroy(kc_state_buffer *buf) {
 
 /* ---- ids ---------------------------------------------------------------- */
 
+/* Could id have been issued by this buffer at all (as opposed to stale)? */
+static inline bool id_well_formed(const kc_state_buffer *buf, kc_state_id id) {
+  return (id >> ID_VALUE_BITS) == 0 && kc_state_id_generation(id) != 0 && kc_state_id_index(id) < buf->capacity;
+}
+
+static keel_result foreign_id(const kc_state_buffer *buf, kc_state_id id, kc_err *err) {
+  return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "state buffer '%s': %" PRIu64
+                    " is not an id of this buffer (capacity %" PRIu32 ")", buf_name(buf), (uint64_t)id,
+                    buf->capacity);
+}
+
 /* Resolves id against one side's slot words. Kept small and inline for the
  * hit path; the message is formatted only on a miss. */
 static inline keel_result resolve(const kc_state_buffer *buf, const uint32_t *slots, kc_state_id id,
                                   const char *side, uint32_t *index, kc_err *err) {
   uint32_t idx = kc_state_id_index(id);
   uint32_t gen = kc_state_id_generation(id);
-  if ((id >> ID_VALUE_BITS) != 0 || gen == 0 || idx >= buf->capacity)
-    return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "state buffer '%s': %" PRIu64
-                      " is not an id of this buffer (capacity %" PRIu32 ")", buf_name(buf), (uint64_t)id,
-                      buf->capacity);
+  if (!id_well_formed(buf, id)) return foreign_id(buf, id, err);
   uint32_t s = slots[idx];
   if (!(s & SLOT_ALIVE) || (s & KC_STATE_GEN_MASK) != gen)
     return kc_err_set(err, KEEL_ERR_STALE_ID, "state buffer '%s': id %" PRIu64 " (slot %" PRIu32
@@ -234,8 +244,22 @@ static inline unsigned char *back_record(kc_state_buffer *buf, uint32_t idx) {
 
 /* ---- back side ---------------------------------------------------------- */
 
+static void place_record(kc_state_buffer *buf, uint32_t idx, uint32_t gen, const void *init) {
+  buf->back.slots[idx] = gen | SLOT_ALIVE;
+  unsigned char *rec = back_record(buf, idx);
+  if (init)
+    memcpy(rec, init, buf->record_size);
+  else
+    memset(rec, 0, buf->record_size);
+  mark_dirty(buf, idx);
+  buf->back_live++;
+}
+
 keel_result kc_state_create(kc_state_buffer *buf, const void *init, kc_state_id *out_id, kc_err *err) {
   if (out_id) *out_id = KC_STATE_ID_NONE;
+  if (buf->external_ids)
+    return kc_err_set(err, KEEL_ERR_WRONG_STATE, "state buffer '%s' takes its ids from the caller: "
+                      "use kc_state_create_at", buf_name(buf));
   if (buf->back_live == buf->capacity)
     return kc_err_set(err, KEEL_ERR_FULL, "state buffer '%s': all %" PRIu32 " records are in use",
                       buf_name(buf), buf->capacity);
@@ -250,15 +274,27 @@ keel_result kc_state_create(kc_state_buffer *buf, const void *init, kc_state_id 
   }
   uint32_t gen = (buf->back.slots[idx] & KC_STATE_GEN_MASK) + 1u;
   if (gen > KC_STATE_GEN_MASK) gen = 1u; /* wrap skips 0: id 0 stays invalid */
-  buf->back.slots[idx] = gen | SLOT_ALIVE;
-  unsigned char *rec = back_record(buf, idx);
-  if (init)
-    memcpy(rec, init, buf->record_size);
-  else
-    memset(rec, 0, buf->record_size);
-  mark_dirty(buf, idx);
-  buf->back_live++;
+  place_record(buf, idx, gen, init);
   if (out_id) *out_id = kc_state_id_make(idx, gen);
+  return KEEL_OK;
+}
+
+keel_result kc_state_create_at(kc_state_buffer *buf, kc_state_id id, const void *init, kc_err *err) {
+  if (!buf->external_ids)
+    return kc_err_set(err, KEEL_ERR_WRONG_STATE, "state buffer '%s' hands out its own ids: use kc_state_create",
+                      buf_name(buf));
+  uint32_t idx = kc_state_id_index(id);
+  uint32_t gen = kc_state_id_generation(id);
+  if (!id_well_formed(buf, id)) return foreign_id(buf, id, err);
+  uint32_t s = buf->back.slots[idx];
+  if (s & SLOT_ALIVE)
+    return kc_err_set(err, KEEL_ERR_WRONG_STATE, "state buffer '%s': cannot create id %" PRIu64 ": slot %" PRIu32
+                      " is live with generation %" PRIu32, buf_name(buf), (uint64_t)id, idx, s & KC_STATE_GEN_MASK);
+  if ((s & KC_STATE_GEN_MASK) == gen)
+    return kc_err_set(err, KEEL_ERR_STALE_ID, "state buffer '%s': id %" PRIu64 " was already used and removed; "
+                      "slot %" PRIu32 " needs a new generation", buf_name(buf), (uint64_t)id, idx);
+  if (idx >= buf->back_hwm) buf->back_hwm = idx + 1;
+  place_record(buf, idx, gen, init);
   return KEEL_OK;
 }
 
@@ -267,12 +303,13 @@ keel_result kc_state_remove(kc_state_buffer *buf, kc_state_id id, kc_err *err) {
   keel_result r = resolve(buf, buf->back.slots, id, "back", &idx, err);
   if (r != KEEL_OK) return r;
   buf->back.slots[idx] &= ~SLOT_ALIVE;
+  mark_dirty(buf, idx);
+  buf->back_live--;
+  if (buf->external_ids) return KEEL_OK; /* the caller keeps its own free list */
   uint64_t tail = (uint64_t)buf->free_head + buf->free_count; /* 64-bit: capacity may exceed 2^31 */
   if (tail >= buf->capacity) tail -= buf->capacity;
   buf->free_ring[tail] = idx;
   buf->free_count++;
-  mark_dirty(buf, idx);
-  buf->back_live--;
   return KEEL_OK;
 }
 

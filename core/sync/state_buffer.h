@@ -82,6 +82,11 @@ typedef struct kc_state_config {
   kc_state_validate_fn validate; /* optional; NULL = publish without checking */
   void *validate_ctx;            /* passed to validate; borrowed, must outlive the buffer */
   const char *name;              /* optional, for messages ("entities"); copied */
+  /* false: the buffer hands out ids (kc_state_create, FIFO slot reuse).
+   * true: the caller does (kc_state_create_at), e.g. the world, whose script
+   * worker reserves ids ahead of the main thread so a script can use an id
+   * in the tick that created it (DESIGN §6). A buffer uses one or the other. */
+  bool external_ids;
 } kc_state_config;
 
 /* Exact counters since init. A swap call ends as exactly one of: published
@@ -134,8 +139,19 @@ void kc_state_destroy(kc_state_buffer *buf);
 /* Takes a free slot, fills its back record with `init` (record_size bytes,
  * copied) or zeros when init is NULL, marks it dirty and returns its id. The
  * record reaches the front at the next published swap. KEEL_ERR_FULL when
- * capacity records are live. Thread: writer. */
+ * capacity records are live; KEEL_ERR_WRONG_STATE on a buffer made with
+ * external_ids. Thread: writer. */
 keel_result kc_state_create(kc_state_buffer *buf, const void *init, kc_state_id *out_id, kc_err *err);
+
+/* kc_state_create at an id the caller chose, for a buffer made with
+ * external_ids: the slot kc_state_id_index(id) takes generation
+ * kc_state_id_generation(id). KEEL_ERR_INVALID_ARGUMENT if id could never be
+ * an id of this buffer (index >= capacity, generation 0, bits above 53),
+ * KEEL_ERR_WRONG_STATE if the slot is live (its record must be removed first)
+ * or the buffer hands out its own ids, KEEL_ERR_STALE_ID if the slot's last
+ * record had this very generation (reissuing it would revive old ids). The
+ * caller owns the generation sequence and the wrap. Thread: writer. */
+keel_result kc_state_create_at(kc_state_buffer *buf, kc_state_id id, const void *init, kc_err *err);
 
 /* Ends the record's life on the back side and marks its slot dirty; readers
  * keep seeing it on the front until the next published swap. The slot is
