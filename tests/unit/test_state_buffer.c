@@ -213,6 +213,59 @@ static void test_generation_wrap_skips_zero(void) {
   kc_state_destroy(buf);
 }
 
+/* The world's mode: its script worker reserves ids, the main thread creates
+ * the records at exactly those ids. */
+static void test_external_ids_create_at(void) {
+  kc_state_config cfg = {.record_size = RS, .capacity = 8, .external_ids = true, .name = "ext"};
+  kc_state_buffer *buf;
+  CU_ASSERT_EQUAL_FATAL(kc_state_init(&buf, &cfg, NULL), KEEL_OK);
+  kc_err err;
+  kc_state_id own;
+  CU_ASSERT_EQUAL(kc_state_create(buf, NULL, &own, &err), KEEL_ERR_WRONG_STATE);
+  KT_ASSERT_CONTAINS(err.msg, "use kc_state_create_at");
+
+  rec64 r = rec_of(3);
+  kc_state_id a = kc_state_id_make(5, 7);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, a, &r, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(kc_state_back_count(buf), 1);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, kc_state_id_make(5, 8), &r, &err), KEEL_ERR_WRONG_STATE);
+  KT_ASSERT_CONTAINS(err.msg, "slot 5 is live with generation 7");
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, kc_state_id_make(8, 1), &r, NULL), KEEL_ERR_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, kc_state_id_make(2, 0), &r, NULL), KEEL_ERR_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, KC_STATE_ID_NONE, &r, NULL), KEEL_ERR_INVALID_ARGUMENT);
+  CU_ASSERT_EQUAL(kc_state_swap(buf, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(front_value(buf, a), 3);
+  uint32_t cur = 0;
+  kc_state_id seen;
+  CU_ASSERT_TRUE(kc_state_front_next(buf, &cur, &seen, NULL));
+  CU_ASSERT_EQUAL(seen, a);
+  CU_ASSERT_FALSE(kc_state_front_next(buf, &cur, &seen, NULL));
+
+  /* Removed: the same id may not come back, the next generation may, and a
+   * remove/recreate cycle never overruns the internal free list. */
+  CU_ASSERT_EQUAL(kc_state_remove(buf, a, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, a, &r, &err), KEEL_ERR_STALE_ID);
+  KT_ASSERT_CONTAINS(err.msg, "needs a new generation");
+  kc_state_id b = a;
+  for (uint32_t g = 8; g < 8 + 100; g++) {
+    b = kc_state_id_make(5, g);
+    CU_ASSERT_EQUAL(kc_state_create_at(buf, b, NULL, NULL), KEEL_OK);
+    if (g < 8 + 99) CU_ASSERT_EQUAL(kc_state_remove(buf, b, NULL), KEEL_OK);
+  }
+  CU_ASSERT_EQUAL(kc_state_swap(buf, NULL), KEEL_OK);
+  rec64 got;
+  CU_ASSERT_EQUAL(kc_state_read(buf, a, &got, NULL), KEEL_ERR_STALE_ID);
+  CU_ASSERT_EQUAL(front_value(buf, b), 0);
+  CU_ASSERT_EQUAL(kc_state_front_count(buf), 1);
+  kc_state_destroy(buf);
+
+  /* And the other way round. */
+  buf = make_buf(4, KC_STATE_COPY_DIRTY);
+  CU_ASSERT_EQUAL(kc_state_create_at(buf, kc_state_id_make(0, 1), NULL, &err), KEEL_ERR_WRONG_STATE);
+  KT_ASSERT_CONTAINS(err.msg, "use kc_state_create");
+  kc_state_destroy(buf);
+}
+
 /* ---- access ------------------------------------------------------------- */
 
 static void test_write_paths_reach_front_at_swap(void) {
@@ -467,6 +520,30 @@ static void test_dirty_ratio_window_is_last_60(void) {
   kc_state_destroy(buf);
 }
 
+static void test_dirty_ratio_capped_at_one(void) {
+  kc_state_buffer *buf = make_buf(8, KC_STATE_COPY_DIRTY);
+  kc_state_id ids[4];
+  for (int i = 0; i < 4; i++) kc_state_create(buf, NULL, &ids[i], NULL);
+  kc_state_swap(buf, NULL); /* 4/4 = 1 */
+  for (int i = 1; i < 4; i++) kc_state_remove(buf, ids[i], NULL);
+  write_n(buf, ids, 1, 9);
+  kc_state_swap(buf, NULL); /* 4 dirty over 1 live: capped to 1 */
+  kc_state_remove(buf, ids[0], NULL);
+  kc_state_swap(buf, NULL); /* 1 dirty over 0 live: 1 */
+  kc_state_id id;
+  kc_state_create(buf, NULL, &id, NULL);
+  kc_state_create(buf, NULL, &id, NULL);
+  kc_state_swap(buf, NULL); /* 2 created over 2 live: 1 */
+  write_n(buf, &id, 1, 1);
+  kc_state_swap(buf, NULL); /* 1/2 */
+  kc_state_metrics m;
+  kc_state_get_metrics(buf, &m);
+  CU_ASSERT_EQUAL(m.dirty_ratio_samples, 5);
+  CU_ASSERT_EQUAL(m.dirty_ratio_avg, 4.5 / 5.0);
+  CU_ASSERT_EQUAL(m.records_copied, 4 + 1 + 0 + 2 + 1);
+  kc_state_destroy(buf);
+}
+
 /* ---- failures keep the stale front -------------------------------------- */
 
 typedef struct frame_fixture {
@@ -661,6 +738,7 @@ static CU_TestInfo id_tests[] = {
     {"capacity full is KEEL_ERR_FULL", test_capacity_full},
     {"freed slots are reused FIFO under a new generation", test_generation_reuse_fifo},
     {"generation wraps to 1, never 0", test_generation_wrap_skips_zero},
+    {"external ids: create_at the caller's id", test_external_ids_create_at},
     CU_TEST_INFO_NULL,
 };
 
@@ -676,6 +754,7 @@ static CU_TestInfo metrics_tests[] = {
     {"a clean swap is skipped and counted", test_swap_skipped_when_clean},
     {"metrics are exact", test_metrics_exact},
     {"dirty ratio averages the last 60 swaps", test_dirty_ratio_window_is_last_60},
+    {"dirty ratio is capped at 1 when removals outnumber live records", test_dirty_ratio_capped_at_one},
     CU_TEST_INFO_NULL,
 };
 
