@@ -218,6 +218,7 @@ static keel_result foreign_id(const kc_state_buffer *buf, kc_state_id id, kc_err
  * hit path; the message is formatted only on a miss. */
 static inline keel_result resolve(const kc_state_buffer *buf, const uint32_t *slots, kc_state_id id,
                                   const char *side, uint32_t *index, kc_err *err) {
+  *index = 0; /* callers only use it on KEEL_OK; keeps -Wmaybe-uninitialized quiet at -O2 */
   uint32_t idx = kc_state_id_index(id);
   uint32_t gen = kc_state_id_generation(id);
   if (!id_well_formed(buf, id)) return foreign_id(buf, id, err);
