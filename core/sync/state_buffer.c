@@ -382,8 +382,9 @@ static bool lock_front(kc_state_buffer *buf) {
   if (buf->readers == 0) return true;
   struct timespec deadline;
   clock_gettime(CLOCK_MONOTONIC, &deadline);
-  uint64_t ns = (uint64_t)deadline.tv_nsec + buf->lock_timeout_ns;
-  deadline.tv_sec += (time_t)(ns / 1000000000u);
+  /* Seconds and nanoseconds apart, so no budget can overflow the sum. */
+  uint64_t ns = (uint64_t)deadline.tv_nsec + buf->lock_timeout_ns % 1000000000u;
+  deadline.tv_sec += (time_t)(buf->lock_timeout_ns / 1000000000u + ns / 1000000000u);
   deadline.tv_nsec = (long)(ns % 1000000000u);
   buf->writer_waiting = true;
   while (buf->readers > 0) {
