@@ -1,0 +1,570 @@
+/* The engine: plugin selection, the world, the script worker and the main
+ * loop of DESIGN §3. The main thread never waits for the script worker
+ * (except in lockstep): it drains what the worker sent, publishes and
+ * triggers the next tick only when the worker is idle, and otherwise renders
+ * the last published state and counts a skip. */
+#include "frame/engine.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/cvar.h"
+#include "base/log.h"
+#include "base/path.h"
+#include "frame/demo_source.h"
+#include "frame/host.h"
+#include "frame/render.h"
+#include "frame/script_worker.h"
+#include "frame/stats.h"
+#include "world/world.h"
+
+#define NAME_MAX_LEN 64
+
+/* A script runtime plugin seen as a tick source. Built on the worker thread;
+ * the plugin's counters are copied into atomics after each call so the main
+ * thread can report them. */
+typedef struct script_source {
+  const keel_script_api *api;
+  keel_script *vm;
+  keel_script_desc desc;
+  _Atomic uint64_t errors, interrupts, memory_bytes, memory_refusals;
+} script_source;
+
+struct kc_engine {
+  kc_engine_options opts;
+  const kc_config *cfg;
+
+  kc_host_services services;
+  kc_host renderer_host, script_host;
+
+  kc_plugin *renderer_plugin;
+  const keel_renderer_api *rapi;
+  keel_renderer *renderer;
+  char renderer_name[NAME_MAX_LEN];
+
+  kc_plugin *script_plugin;
+  char script_name[NAME_MAX_LEN];
+  char script_main[KC_PATH_MAX];
+  script_source script;
+
+  kc_world *world;
+  kc_render *render;
+  kc_script_worker *worker;
+  uint32_t native_entities;
+
+  /* settings */
+  uint64_t frames_limit; /* 0 = until quit */
+  bool headless, lockstep;
+  uint64_t frame_ns;     /* 0 = unthrottled */
+  double tick_interval_s;
+  double stats_interval_s;
+  keel_color clear;
+
+  /* state */
+  uint64_t frame;
+  uint64_t ticks_triggered, skips, publish_errors, render_errors;
+  uint64_t last_tick_start_ns, next_tick_ns;
+  double game_time;
+  uint64_t run_start_ns, run_ns;
+  uint64_t ticks_published; /* end markers whose state has been published (init's included) */
+  kc_frame_stats stats;
+  uint64_t events_at_last_line;
+  uint64_t ticks_at_last_line;
+  uint64_t final_hash;
+};
+
+/* ---- script runtime plugin as a tick source (worker thread) ---- */
+
+static void script_refresh_stats(script_source *s) {
+  keel_script_stats st = {.struct_size = KEEL_STRUCT_SIZE(keel_script_stats)};
+  if (s->api->stats && s->api->stats(s->vm, &st) == KEEL_OK) {
+    atomic_store_explicit(&s->errors, st.errors, memory_order_relaxed);
+    atomic_store_explicit(&s->interrupts, st.interrupts, memory_order_relaxed);
+    atomic_store_explicit(&s->memory_bytes, st.memory_bytes, memory_order_relaxed);
+    atomic_store_explicit(&s->memory_refusals, st.memory_refusals, memory_order_relaxed);
+  }
+}
+
+static keel_result script_init(void *ctx, keel_message *error) {
+  script_source *s = ctx;
+  keel_result r = s->api->init(s->vm, error);
+  script_refresh_stats(s);
+  return r;
+}
+
+static keel_result script_tick(void *ctx, const keel_tick_info *tick, const keel_script_event *events, uint32_t n,
+                               keel_message *error) {
+  script_source *s = ctx;
+  keel_result r = s->api->tick(s->vm, tick, events, n, error);
+  script_refresh_stats(s);
+  return r;
+}
+
+static keel_result script_shutdown(void *ctx, keel_message *error) {
+  script_source *s = ctx;
+  keel_result r = s->api->shutdown(s->vm, error);
+  script_refresh_stats(s);
+  return r;
+}
+
+static void script_interrupt(void *ctx) {
+  script_source *s = ctx;
+  s->api->interrupt(s->vm);
+}
+
+static keel_result script_factory(void *user, const keel_script_world *world, kc_tick_source *out,
+                                  keel_message *error) {
+  kc_engine *e = user;
+  script_source *s = &e->script;
+  s->desc.world = world;
+  keel_result r = s->api->create(&s->desc, &s->vm, error);
+  if (r != KEEL_OK) return r;
+  *out = (kc_tick_source){.ctx = s, .init = script_init, .tick = script_tick, .shutdown = script_shutdown,
+                          .interrupt = script_interrupt};
+  return KEEL_OK;
+}
+
+static void script_release(void *user, kc_tick_source *source) {
+  (void)source;
+  kc_engine *e = user;
+  e->script.api->destroy(e->script.vm);
+  e->script.vm = NULL;
+}
+
+static keel_result native_factory(void *user, const keel_script_world *world, kc_tick_source *out,
+                                  keel_message *error) {
+  kc_engine *e = user;
+  return kc_demo_source_create(&e->native_entities, world, out, error);
+}
+
+static void native_release(void *user, kc_tick_source *source) {
+  (void)user;
+  kc_demo_source_release(NULL, source);
+}
+
+/* ---- cvars → script events (main thread, during dispatch) ---- */
+
+static void on_cvar_change(void *user, const char *name, const kc_cvar_value *old_value,
+                           const kc_cvar_value *new_value) {
+  (void)old_value;
+  kc_engine *e = user;
+  if (!e->worker) return;
+  keel_script_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = KEEL_EVENT_CVAR_CHANGED;
+  snprintf(ev.name, sizeof ev.name, "%s", name);
+  memcpy(&ev.value, new_value, sizeof ev.value);
+  kc_script_worker_post_event(e->worker, &ev);
+}
+
+/* ---- renderer selection ---- */
+
+static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *err) {
+  kc_engine *e = user;
+  kc_host_init(&e->renderer_host, &e->services, plugin->name, plugin->file);
+  keel_renderer_desc desc = {
+      .struct_size = KEEL_STRUCT_SIZE(keel_renderer_desc),
+      .host = &e->renderer_host.pub,
+      .width = e->services.width,
+      .height = e->services.height,
+      .headless = e->headless,
+      .vsync = kc_config_get_bool(e->cfg, "renderer", "vsync"),
+      .frames_in_flight = (uint32_t)kc_config_get_int(e->cfg, "renderer", "frames_in_flight"),
+      .max_workers = 1,
+      .pass_count = 2,
+  };
+  keel_renderer *r = NULL;
+  keel_result res = kc_plugin_create_renderer(plugin, &desc, &r, err);
+  if (res == KEEL_OK) e->renderer = r;
+  return res;
+}
+
+static keel_result select_renderer(kc_engine *e, kc_err *err) {
+  const char *names[16];
+  size_t n = 0;
+  names[n++] = kc_config_get_string(e->cfg, "renderer", "backend");
+  size_t fallbacks = kc_config_list_count(e->cfg, "renderer", "fallback");
+  for (size_t i = 0; i < fallbacks && n < 16; i++) names[n++] = kc_config_list_item(e->cfg, "renderer", "fallback", i);
+  kc_plugin_attempts attempts = {0};
+  keel_result r = kc_plugin_select(e->opts.loader, KEEL_PLUGIN_RENDERER, names, n, create_renderer, e,
+                                   &e->renderer_plugin, &attempts, err);
+  for (size_t i = 0; i < attempts.count; i++)
+    if (attempts.items[i].status != KC_PLUGIN_OK)
+      kc_log_write(r == KEEL_OK ? KC_LOG_WARN : KC_LOG_ERROR, "renderer '%s': %s", attempts.items[i].name,
+                   attempts.items[i].message);
+  if (r != KEEL_OK) {
+    char summary[KC_ERR_MSG_MAX];
+    size_t used = (size_t)snprintf(summary, sizeof summary, "no renderer could be started; tried:");
+    for (size_t i = 0; i < attempts.count && used < sizeof summary; i++)
+      used += (size_t)snprintf(summary + used, sizeof summary - used, "%s %s (%s)", i ? "," : "",
+                               attempts.items[i].name, kc_plugin_status_text(attempts.items[i].status));
+    kc_plugin_attempts_free(&attempts);
+    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "%s", summary);
+  }
+  kc_plugin_attempts_free(&attempts);
+  e->rapi = e->renderer_plugin->interface;
+  snprintf(e->renderer_name, sizeof e->renderer_name, "%s", e->renderer_plugin->name);
+  kc_log_write(KC_LOG_INFO, "renderer: %s %s (%s)", e->renderer_plugin->name, e->renderer_plugin->manifest->version,
+               e->renderer_plugin->file);
+  return KEEL_OK;
+}
+
+/* ---- script runtime ---- */
+
+static keel_result start_script(kc_engine *e, kc_err *err) {
+  const char *runtime = kc_config_get_string(e->cfg, "script", "runtime");
+  snprintf(e->script_name, sizeof e->script_name, "%s", runtime);
+  kc_script_worker_config wc = {.world = e->world};
+  if (strcmp(runtime, "native") == 0) {
+    wc.factory = native_factory;
+    wc.release = native_release;
+    wc.user = e;
+    kc_log_write(KC_LOG_INFO, "script runtime: native (built-in demo game, %u entities)",
+                 e->native_entities ? e->native_entities : 300);
+  } else {
+    kc_plugin_status status;
+    keel_result r = kc_plugin_open(e->opts.loader, KEEL_PLUGIN_SCRIPT, runtime, &e->script_plugin, &status, err);
+    if (r != KEEL_OK) {
+      kc_log_write(KC_LOG_ERROR, "script runtime '%s': %s", runtime, err->msg);
+      return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s (%s)", runtime,
+                        kc_plugin_status_text(status));
+    }
+    const char *main_rel = kc_config_get_string(e->cfg, "script", "main");
+    r = kc_config_resolve_path(e->cfg, "script", "main", main_rel, e->script_main, sizeof e->script_main, err);
+    if (r != KEEL_OK) return r;
+    kc_path_dirname(e->script_main, e->services.game_dir, sizeof e->services.game_dir, NULL);
+    kc_host_init(&e->script_host, &e->services, e->script_plugin->name, e->script_plugin->file);
+    e->script.api = e->script_plugin->interface;
+    e->script.desc = (keel_script_desc){
+        .struct_size = KEEL_STRUCT_SIZE(keel_script_desc),
+        .host = &e->script_host.pub,
+        .main_path = e->script_main,
+        .game_dir = e->services.game_dir,
+        .memory_limit_mb = (uint32_t)kc_config_get_int(e->cfg, "script", "memory_limit_mb"),
+        .tick_budget_ms = (uint32_t)kc_config_get_int(e->cfg, "script", "tick_budget_ms"),
+        .instruction_budget = (uint64_t)kc_config_get_int(e->cfg, "script", "instruction_budget"),
+        .seed = (uint64_t)kc_config_get_int(e->cfg, "script", "seed"),
+        .lockstep = e->lockstep,
+    };
+    wc.factory = script_factory;
+    wc.release = script_release;
+    wc.user = e;
+    kc_log_write(KC_LOG_INFO, "script runtime: %s %s (%s), game %s", e->script_plugin->name,
+                 e->script_plugin->manifest->version, e->script_plugin->file, e->script_main);
+  }
+  keel_result r = kc_script_worker_start(&wc, &e->worker, err);
+  if (r != KEEL_OK) {
+    kc_log_write(KC_LOG_ERROR, "script runtime '%s' could not start: %s", runtime, err->msg);
+    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s: %s", runtime, err->msg);
+  }
+  /* Every cvar change reaches the script as an event (its on_change handlers
+   * filter by name). */
+  for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_on_change(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e, NULL);
+  return KEEL_OK;
+}
+
+static bool display_present(void) {
+  const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+  return (x && *x) || (wl && *wl);
+}
+
+keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
+  *out = NULL;
+  kc_engine *e = calloc(1, sizeof *e);
+  if (!e) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "engine: out of memory");
+  e->opts = *opts;
+  e->cfg = opts->config;
+  e->native_entities = opts->native_entities;
+  const kc_config *cfg = e->cfg;
+
+  const char *headless = kc_config_get_string(cfg, "engine", "headless");
+  e->headless = opts->headless >= 0 ? opts->headless != 0
+                : strcmp(headless, "true") == 0 ? true
+                : strcmp(headless, "false") == 0 ? false
+                                                 : !display_present();
+  e->lockstep = opts->lockstep >= 0 ? opts->lockstep != 0 : kc_config_get_bool(cfg, "engine", "lockstep");
+  int64_t frames = opts->frames >= 0 ? opts->frames : kc_config_get_int(cfg, "engine", "frames");
+  if (frames == 0 && e->headless && opts->frames < 0) frames = KC_ENGINE_HEADLESS_DEFAULT_FRAMES;
+  e->frames_limit = (uint64_t)frames;
+  int64_t fps = kc_config_get_int(cfg, "engine", "target_fps");
+  e->frame_ns = fps > 0 ? 1000000000ull / (uint64_t)fps : 0;
+  e->tick_interval_s = 1.0 / kc_config_get_float(cfg, "script", "tick_rate");
+  e->stats_interval_s = kc_config_get_float(cfg, "engine", "stats_interval_s");
+  e->clear = (keel_color){0.05f, 0.06f, 0.08f, 1.0f};
+
+  e->services.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
+  e->services.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
+  e->services.has_window = false; /* no windowing platform in this build yet */
+  kc_path_data_dir(e->services.data_dir, sizeof e->services.data_dir, NULL);
+  if (kc_config_file(cfg)) kc_path_dirname(kc_config_file(cfg), e->services.config_dir, sizeof e->services.config_dir, NULL);
+
+  keel_result r;
+  if ((r = select_renderer(e, err)) != KEEL_OK) goto fail;
+
+  kc_world_config wc = {.swap_timeout_ns = (uint64_t)kc_config_get_int(cfg, "renderer", "swap_timeout_ms") * 1000000u};
+  if ((r = kc_world_create(&wc, &e->world, err)) != KEEL_OK) goto fail;
+
+  kc_render_config rc = {.api = e->rapi, .renderer = e->renderer, .pass_count = 2, .workers = 1,
+                         .width = e->services.width, .height = e->services.height};
+  if ((r = kc_render_create(&rc, &e->render, err)) != KEEL_OK) goto fail;
+
+  if (!kc_frame_stats_init(&e->stats, kc_clock_now_ns())) {
+    r = kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "engine: out of memory for statistics");
+    goto fail;
+  }
+  if ((r = start_script(e, err)) != KEEL_OK) goto fail;
+  *out = e;
+  return KEEL_OK;
+fail:
+  kc_engine_destroy(e);
+  return r;
+}
+
+/* ---- the frame ---- */
+
+static void publish(kc_engine *e) {
+  kc_err err;
+  kc_err_clear(&err);
+  if (kc_world_publish(e->world, &err) != KEEL_OK) {
+    e->publish_errors++;
+    kc_log_write(KC_LOG_WARN, "state publish kept the previous state: %s", err.msg);
+  }
+}
+
+static void trigger_tick(kc_engine *e, uint64_t now, double dt) {
+  e->game_time += dt;
+  keel_tick_info info = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = e->ticks_triggered,
+                         .frame = e->frame, .dt = dt, .time = e->game_time};
+  kc_script_worker_trigger(e->worker, &info);
+  e->ticks_triggered++;
+  e->last_tick_start_ns = now;
+}
+
+static double sim_speed(void) {
+  kc_cvar *cv = kc_cvar_find("sim_speed");
+  return cv ? kc_cvar_get_float(cv) : 1.0;
+}
+
+/* Step 2 of DESIGN §3: hand off between the worker and the main thread. */
+static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
+  if (e->lockstep) {
+    /* Deterministic: one tick per frame, fixed dt, the main thread waits. */
+    const uint64_t limit = 60ull * 1000000000ull;
+    if (!kc_script_worker_wait_idle(e->worker, limit))
+      return kc_err_set(err, KEEL_ERR_TIMEOUT, "lockstep: the script worker did not become idle within 60 s");
+    trigger_tick(e, now, e->tick_interval_s);
+    if (!kc_script_worker_wait_idle(e->worker, limit))
+      return kc_err_set(err, KEEL_ERR_TIMEOUT, "lockstep: the script tick did not finish within 60 s");
+    publish(e);
+    kc_script_worker_stats ws;
+    kc_script_worker_stats_get(e->worker, &ws);
+    e->ticks_published = ws.markers;
+    return KEEL_OK;
+  }
+  bool idle = kc_script_worker_drain(e->worker);
+  kc_script_worker_stats ws;
+  kc_script_worker_stats_get(e->worker, &ws);
+  if (idle && ws.markers > e->ticks_published) {
+    publish(e);
+    e->ticks_published = ws.markers;
+  }
+  if (now >= e->next_tick_ns) {
+    if (idle) {
+      double dt = e->last_tick_start_ns ? (double)(now - e->last_tick_start_ns) / 1e9 : e->tick_interval_s;
+      trigger_tick(e, now, dt * sim_speed());
+      uint64_t interval = (uint64_t)(e->tick_interval_s * 1e9);
+      e->next_tick_ns += interval;
+      if (e->next_tick_ns < now) e->next_tick_ns = now + interval; /* fell behind: do not burst */
+    } else {
+      e->skips++; /* the worker is late: render the last published state */
+    }
+  }
+  return KEEL_OK;
+}
+
+static void stats_line(kc_engine *e, uint64_t now) {
+  double secs = (double)(now - e->stats.interval_start_ns) / 1e9;
+  if (secs <= 0) return;
+  kc_script_worker_stats ws;
+  kc_script_worker_stats_get(e->worker, &ws);
+  double fps = (double)e->stats.interval_count / secs;
+  double p50 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.5);
+  double p99 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.99);
+  uint64_t errors = ws.tick_errors + ws.commands_failed + e->publish_errors + e->render_errors;
+  kc_log_write(KC_LOG_INFO,
+               "fps %.1f | frame p50 %.3f ms p99 %.3f ms | ticks %" PRIu64 " skips %" PRIu64
+               " | entities %u | commands %" PRIu64 " | errors %" PRIu64,
+               fps, p50, p99, ws.ticks - e->ticks_at_last_line, e->skips, kc_world_count(e->world, KEEL_OBJECT_ENTITY),
+               ws.commands, errors);
+  e->ticks_at_last_line = ws.ticks;
+  kc_frame_stats_interval_reset(&e->stats, now);
+}
+
+keel_result kc_engine_run(kc_engine *e, kc_err *err) {
+  uint64_t start = kc_clock_now_ns();
+  e->run_start_ns = start;
+  e->next_tick_ns = start;
+  kc_frame_stats_interval_reset(&e->stats, start);
+  uint64_t stats_every = e->stats_interval_s > 0 ? (uint64_t)(e->stats_interval_s * 1e9) : 0;
+  uint64_t deadline = start;
+  keel_result result = KEEL_OK;
+  while (e->frames_limit == 0 || e->frame < e->frames_limit) {
+    if (e->opts.quit && *e->opts.quit) {
+      kc_log_write(KC_LOG_INFO, "quit requested after %" PRIu64 " frames", e->frame);
+      break;
+    }
+    uint64_t t0 = kc_clock_now_ns();
+    /* 1. begin (no windowing platform to poll yet) */
+    /* 2-3. handoff, command draining */
+    if ((result = handoff(e, t0, err)) != KEEL_OK) break;
+    /* 4. cvar change handlers, in order; changes reach the script as events */
+    kc_cvar_dispatch_pending();
+    /* 5. render the published state */
+    if (kc_render_frame(e->render, e->world, e->frame, e->clear) != KEEL_OK) e->render_errors++;
+    e->frame++;
+    uint64_t t1 = kc_clock_now_ns();
+    kc_frame_stats_add(&e->stats, t1 - t0);
+    if (stats_every && t1 - e->stats.interval_start_ns >= stats_every) stats_line(e, t1);
+    if (e->frame_ns) {
+      deadline += e->frame_ns;
+      if (deadline < t1) deadline = t1; /* late: do not try to catch up */
+      kc_clock_sleep_until_precise_ns(deadline, 200000);
+    }
+  }
+  /* Let the last tick land so the final state and hash are complete. */
+  if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) {
+    kc_script_worker_stats ws;
+    kc_script_worker_stats_get(e->worker, &ws);
+    if (ws.markers > e->ticks_published) {
+      publish(e);
+      e->ticks_published = ws.markers;
+    }
+  }
+  e->run_ns = kc_clock_now_ns() - start;
+  e->final_hash = kc_world_hash(e->world);
+  return result;
+}
+
+/* ---- reporting ---- */
+
+typedef struct report {
+  kc_script_worker_stats ws;
+  kc_world_metrics wm;
+  kc_render_stats rs;
+  keel_renderer_stats renderer;
+  double seconds, fps;
+  uint64_t script_errors, interrupts, errors_total;
+} report;
+
+static void report_fill(const kc_engine *e, report *r) {
+  memset(r, 0, sizeof *r);
+  kc_script_worker_stats_get(e->worker, &r->ws);
+  kc_world_metrics_get(e->world, &r->wm);
+  kc_render_stats_get(e->render, &r->rs);
+  r->renderer.struct_size = KEEL_STRUCT_SIZE(keel_renderer_stats);
+  if (e->rapi->stats) e->rapi->stats(e->renderer, &r->renderer);
+  r->seconds = (double)e->run_ns / 1e9;
+  r->fps = r->seconds > 0 ? (double)e->frame / r->seconds : 0;
+  r->script_errors = atomic_load(&((kc_engine *)e)->script.errors);
+  r->interrupts = atomic_load(&((kc_engine *)e)->script.interrupts);
+  r->errors_total = r->ws.tick_errors + r->ws.commands_failed + r->wm.swap_errors + r->wm.swap_timeouts +
+                    e->render_errors + r->renderer.errors;
+}
+
+void kc_engine_print_summary(const kc_engine *e, FILE *out) {
+  report r;
+  report_fill(e, &r);
+  fprintf(out,
+          "keel: %" PRIu64 " frames in %.2f s (%.1f fps), frame p50 %.3f ms p99 %.3f ms max %.3f ms\n"
+          "keel: renderer %s, script %s%s: %" PRIu64 " ticks, %" PRIu64 " skips, %" PRIu64 " script errors\n"
+          "keel: %u entities, %" PRIu64 " commands (%" PRIu64 " failed, %" PRIu64 " refused: queue full), %" PRIu64
+          " callbacks\n"
+          "keel: %" PRIu64 " swaps (%" PRIu64 " skipped, %" PRIu64 " records copied, dirty ratio %.3f), %" PRIu64
+          " errors in all\n"
+          "keel: world hash %016" PRIx64 "\n",
+          e->frame, r.seconds, r.fps, kc_frame_stats_percentile_ms(&e->stats, 0.5),
+          kc_frame_stats_percentile_ms(&e->stats, 0.99), (double)e->stats.max_ns / 1e6, e->renderer_name,
+          e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, e->skips, r.script_errors,
+          kc_world_count(e->world, KEEL_OBJECT_ENTITY), r.ws.commands, r.ws.commands_failed, r.ws.commands_full,
+          r.ws.callbacks_posted, r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied,
+          r.wm.entities.dirty_ratio_avg, r.errors_total, e->final_hash);
+}
+
+/* JSON strings here are plugin names and paths: escape what JSON requires. */
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err) {
+  FILE *f = fopen(path, "w");
+  if (!f) return kc_err_set(err, KEEL_ERR_IO, "%s: cannot write the stats file", path);
+  report r;
+  report_fill(e, &r);
+  fprintf(f, "{\n  \"frames\": %" PRIu64 ",\n  \"seconds\": %.6f,\n  \"fps\": %.3f,\n", e->frame, r.seconds, r.fps);
+  fprintf(f, "  \"frame_time_ms\": {\"p50\": %.4f, \"p99\": %.4f, \"max\": %.4f, \"mean\": %.4f},\n",
+          kc_frame_stats_percentile_ms(&e->stats, 0.5), kc_frame_stats_percentile_ms(&e->stats, 0.99),
+          (double)e->stats.max_ns / 1e6, e->frame ? (double)e->stats.total_ns / 1e6 / (double)e->frame : 0.0);
+  fprintf(f, "  \"script\": {\"runtime\": ");
+  json_string(f, e->script_name);
+  fprintf(f, ", \"lockstep\": %s, \"ticks\": %" PRIu64 ", \"skips\": %" PRIu64 ", \"tick_errors\": %" PRIu64
+             ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f},\n",
+          e->lockstep ? "true" : "false", r.ws.ticks, e->skips, r.ws.tick_errors, r.script_errors, r.interrupts,
+          (double)r.ws.last_tick_ns / 1e6);
+  fprintf(f, "  \"swap\": {\"swaps\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"records_copied\": %" PRIu64
+             ", \"dirty_ratio_avg\": %.4f, \"errors\": %" PRIu64 ", \"timeouts\": %" PRIu64 "},\n",
+          r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied, r.wm.entities.dirty_ratio_avg, r.wm.swap_errors,
+          r.wm.swap_timeouts);
+  fprintf(f, "  \"commands\": {\"total\": %" PRIu64 ", \"applied\": %" PRIu64 ", \"failed\": %" PRIu64
+             ", \"refused_full\": %" PRIu64 "},\n",
+          r.ws.commands, r.wm.commands_applied, r.ws.commands_failed, r.ws.commands_full);
+  fprintf(f, "  \"callbacks\": {\"posted\": %" PRIu64 ", \"overflow\": %" PRIu64 "},\n", r.ws.callbacks_posted,
+          r.ws.events_overflow);
+  fprintf(f, "  \"errors\": {\"total\": %" PRIu64 ", \"script\": %" PRIu64 ", \"commands\": %" PRIu64
+             ", \"publish\": %" PRIu64 ", \"render\": %" PRIu64 ", \"renderer\": %" PRIu64 "},\n",
+          r.errors_total, r.script_errors, r.ws.commands_failed, e->publish_errors, e->render_errors,
+          r.renderer.errors);
+  fprintf(f, "  \"plugins\": {\"renderer\": ");
+  json_string(f, e->renderer_name);
+  fprintf(f, ", \"renderer_file\": ");
+  json_string(f, e->renderer_plugin ? e->renderer_plugin->file : "");
+  fprintf(f, ", \"script\": ");
+  json_string(f, e->script_name);
+  fprintf(f, ", \"script_file\": ");
+  json_string(f, e->script_plugin ? e->script_plugin->file : "");
+  fprintf(f, "},\n");
+  fprintf(f, "  \"renderer\": {\"frames\": %" PRIu64 ", \"passes\": %" PRIu64 ", \"encoders\": %" PRIu64
+             ", \"draws\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"meshes\": %u},\n",
+          r.renderer.frames, r.renderer.passes, r.renderer.encoders, r.renderer.draws, r.renderer.errors,
+          r.renderer.meshes);
+  fprintf(f, "  \"world\": {\"entities\": %u, \"cameras\": %u, \"lights\": %u, \"hash\": \"%016" PRIx64 "\"}\n}\n",
+          kc_world_count(e->world, KEEL_OBJECT_ENTITY), kc_world_count(e->world, KEEL_OBJECT_CAMERA),
+          kc_world_count(e->world, KEEL_OBJECT_LIGHT), e->final_hash);
+  if (fclose(f) != 0) return kc_err_set(err, KEEL_ERR_IO, "%s: write failed", path);
+  return KEEL_OK;
+}
+
+void kc_engine_destroy(kc_engine *e) {
+  if (!e) return;
+  for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_remove_handler(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e);
+  kc_script_worker_stop(e->worker);
+  kc_render_destroy(e->render);
+  if (e->renderer) e->rapi->destroy(e->renderer);
+  kc_plugin_close(e->renderer_plugin);
+  kc_plugin_close(e->script_plugin);
+  kc_world_destroy(e->world);
+  kc_frame_stats_free(&e->stats);
+  free(e);
+}

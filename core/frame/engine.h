@@ -1,0 +1,50 @@
+/* kc_engine: everything `keel` runs — the renderer and script plugins chosen
+ * by engine.ini with their fallbacks, the world, the script worker and the
+ * main loop of DESIGN §3 — plus the statistics it reports. The runner parses
+ * the command line; this is the part tests can drive directly. */
+#ifndef KC_ENGINE_H
+#define KC_ENGINE_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "base/config.h"
+#include "base/err.h"
+#include "plugin/loader.h"
+
+/* Frames a headless run makes when neither --frames nor [engine] frames
+ * bounds it: without a display nobody can close the window. */
+#define KC_ENGINE_HEADLESS_DEFAULT_FRAMES 300
+
+typedef struct kc_engine_options {
+  const kc_config *config;        /* validated; borrowed for the engine's life */
+  const kc_plugin_loader *loader; /* search path in the runner's order; borrowed */
+  int64_t frames;                 /* < 0: [engine] frames (and the headless default) */
+  int headless;                   /* < 0: [engine] headless */
+  int lockstep;                   /* < 0: [engine] lockstep */
+  const volatile sig_atomic_t *quit; /* set by a signal handler; may be NULL */
+  /* Entities of the built-in native game ([script] runtime = native); 0 = 300. */
+  uint32_t native_entities;
+} kc_engine_options;
+
+typedef struct kc_engine kc_engine;
+
+/* Loads and creates the renderer (backend, then the fallback list, each
+ * failure logged as one line), the script runtime, the world and the worker.
+ * KEEL_ERR_NOT_FOUND when no renderer or no script runtime could be started
+ * (err then summarises every attempt: the runner exits 3). Main thread. */
+keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err);
+
+/* Runs frames until the frame count is reached or *quit is set. Script
+ * errors never end the run; a failure of the engine itself does. Main. */
+keel_result kc_engine_run(kc_engine *e, kc_err *err);
+
+/* Writes the statistics as JSON (see docs/runner.md for the fields). Main. */
+keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err);
+/* Writes the human summary printed at exit. Main. */
+void kc_engine_print_summary(const kc_engine *e, FILE *out);
+
+/* Stops the worker, destroys the renderer and closes the plugins. NULL ok. */
+void kc_engine_destroy(kc_engine *e);
+
+#endif

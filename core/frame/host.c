@@ -1,0 +1,216 @@
+/* See host.h. Every entry checks its arguments and returns an error result
+ * rather than trusting a plugin; entries this build cannot provide (a window
+ * when headless) say so with KEEL_ERR_UNSUPPORTED or NULL. */
+#include "frame/host.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/cvar.h"
+#include "base/log.h"
+#include "base/path.h"
+
+static const kc_host *host_of(const keel_host *h) { return (const kc_host *)h; }
+
+static void host_log(const keel_host *h, keel_log_level level, const char *fmt, ...) {
+  if (!h || !fmt || (unsigned)level > KEEL_LOG_TRACE) return;
+  if (!kc_log_enabled((kc_log_level)level)) return;
+  char text[KC_LOG_MESSAGE_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  kc_log_write((kc_log_level)level, "[%s] %s", host_of(h)->plugin_name, text);
+}
+
+static bool host_log_enabled(const keel_host *h, keel_log_level level) {
+  (void)h;
+  return (unsigned)level <= KEEL_LOG_TRACE && kc_log_enabled((kc_log_level)level);
+}
+
+/* kc_cvar_value and keel_cvar_value share their layout (cvar.h says so);
+ * these asserts keep it that way. */
+_Static_assert(sizeof(kc_cvar_value) == sizeof(keel_cvar_value), "cvar value layouts differ");
+_Static_assert(KC_CVAR_STRING_MAX == KEEL_CVAR_STRING_MAX, "cvar string sizes differ");
+
+static keel_result host_cvar_get(const keel_host *h, const char *name, keel_cvar_value *out) {
+  (void)h;
+  if (!name || !out) return KEEL_ERR_INVALID_ARGUMENT;
+  kc_cvar_value v;
+  keel_result r = kc_cvar_get(name, &v);
+  if (r == KEEL_OK) memcpy(out, &v, sizeof v);
+  return r;
+}
+
+static keel_result host_cvar_set(const keel_host *h, const char *name, const char *value, keel_message *error) {
+  (void)h;
+  if (!name || !value) return KEEL_ERR_INVALID_ARGUMENT;
+  kc_err err;
+  kc_err_clear(&err);
+  keel_result r = kc_cvar_set(name, value, &err);
+  if (r != KEEL_OK && error) snprintf(error->text, sizeof error->text, "%s", err.msg);
+  return r;
+}
+
+static keel_result host_cvar_on_change(const keel_host *h, const char *name, keel_cvar_change_fn fn, void *user) {
+  (void)h;
+  if (!name || !fn) return KEEL_ERR_INVALID_ARGUMENT;
+  /* Same argument order and value layout, see the asserts above. */
+  return kc_cvar_on_change(name, (kc_cvar_change_fn)(void (*)(void))fn, user, NULL);
+}
+
+static keel_result host_jobs_submit(const keel_host *h, const keel_job_desc *jobs, uint32_t count,
+                                    keel_job_counter *out) {
+  const kc_host_services *s = host_of(h)->services;
+  if (!jobs && count) return KEEL_ERR_INVALID_ARGUMENT;
+  if (s->jobs_submit) return s->jobs_submit(s->jobs, jobs, count, out);
+  for (uint32_t i = 0; i < count; i++)
+    if (jobs[i].fn) jobs[i].fn(jobs[i].user, 0);
+  if (out) out->id = 0;
+  return KEEL_OK;
+}
+
+static keel_result host_jobs_wait(const keel_host *h, keel_job_counter counter) {
+  const kc_host_services *s = host_of(h)->services;
+  return s->jobs_wait ? s->jobs_wait(s->jobs, counter) : KEEL_OK;
+}
+
+static keel_result host_parallel_for(const keel_host *h, uint32_t count, uint32_t grain, keel_range_fn fn,
+                                     void *user) {
+  const kc_host_services *s = host_of(h)->services;
+  if (!fn) return KEEL_ERR_INVALID_ARGUMENT;
+  if (s->jobs_parallel_for) return s->jobs_parallel_for(s->jobs, count, grain, fn, user);
+  if (count) fn(user, 0, count, 0);
+  return KEEL_OK;
+}
+
+static uint32_t host_worker_count(const keel_host *h) {
+  const kc_host_services *s = host_of(h)->services;
+  return s->jobs_worker_count ? s->jobs_worker_count(s->jobs) : 1;
+}
+
+static uint32_t host_worker_index(const keel_host *h) {
+  const kc_host_services *s = host_of(h)->services;
+  return s->jobs_worker_index ? s->jobs_worker_index(s->jobs) : 0;
+}
+
+static uint64_t host_now_ns(const keel_host *h) {
+  (void)h;
+  return kc_clock_now_ns();
+}
+
+static void *host_alloc(const keel_host *h, size_t size, size_t align) {
+  (void)h;
+  if (align == 0) align = 16;
+  if (align & (align - 1)) return NULL;
+  if (align < sizeof(void *)) align = sizeof(void *);
+  void *p = NULL;
+  return posix_memalign(&p, align, size ? size : 1) == 0 ? p : NULL;
+}
+
+static void *host_realloc(const keel_host *h, void *ptr, size_t size) {
+  (void)h;
+  return realloc(ptr, size);
+}
+
+static void host_free(const keel_host *h, void *ptr) {
+  (void)h;
+  free(ptr);
+}
+
+/* True when `rel` is relative and no component is "..". */
+static bool path_stays_inside(const char *rel) {
+  if (rel[0] == '/') return false;
+  for (const char *p = rel; *p;) {
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (len == 2 && p[0] == '.' && p[1] == '.') return false;
+    p += len + (slash ? 1 : 0);
+  }
+  return true;
+}
+
+static keel_result host_path_resolve(const keel_host *h, keel_path_root root, const char *rel, char *out,
+                                     uint32_t capacity) {
+  const kc_host *host = host_of(h);
+  if (!rel || !out || capacity == 0) return KEEL_ERR_INVALID_ARGUMENT;
+  if (!path_stays_inside(rel)) return KEEL_ERR_INVALID_ARGUMENT;
+  const char *base = root == KEEL_PATH_GAME     ? host->services->game_dir
+                     : root == KEEL_PATH_DATA   ? host->services->data_dir
+                     : root == KEEL_PATH_CONFIG ? host->services->config_dir
+                     : root == KEEL_PATH_PLUGIN ? host->plugin_dir
+                                                : NULL;
+  if (!base) return KEEL_ERR_INVALID_ARGUMENT;
+  if (!base[0]) return KEEL_ERR_NOT_FOUND;
+  int n = rel[0] ? snprintf(out, capacity, "%s/%s", base, rel) : snprintf(out, capacity, "%s", base);
+  return n < 0 || (uint32_t)n >= capacity ? KEEL_ERR_FULL : KEEL_OK;
+}
+
+static bool host_has_window(const keel_host *h) { return host_of(h)->services->has_window; }
+
+static keel_result host_framebuffer_size(const keel_host *h, uint32_t *w, uint32_t *ht) {
+  if (!w || !ht) return KEEL_ERR_INVALID_ARGUMENT;
+  *w = host_of(h)->services->width;
+  *ht = host_of(h)->services->height;
+  return KEEL_OK;
+}
+
+/* No windowing platform is linked in this build yet: everything a window
+ * would provide is refused plainly. */
+static const char *const *host_vk_extensions(const keel_host *h, uint32_t *count) {
+  (void)h;
+  if (count) *count = 0;
+  return NULL;
+}
+
+static keel_result host_vk_surface(const keel_host *h, void *instance, const void *allocator, uint64_t *out) {
+  (void)h, (void)instance, (void)allocator;
+  if (out) *out = 0;
+  return KEEL_ERR_UNSUPPORTED;
+}
+
+static void *host_gl_proc(const keel_host *h, const char *name) {
+  (void)h, (void)name;
+  return NULL;
+}
+
+static keel_result host_gl_unsupported(const keel_host *h) {
+  (void)h;
+  return KEEL_ERR_UNSUPPORTED;
+}
+
+void kc_host_init(kc_host *host, const kc_host_services *services, const char *name, const char *plugin_file) {
+  memset(host, 0, sizeof *host);
+  host->services = services;
+  snprintf(host->plugin_name, sizeof host->plugin_name, "%s", name ? name : "?");
+  if (plugin_file) kc_path_dirname(plugin_file, host->plugin_dir, sizeof host->plugin_dir, NULL);
+  keel_host *p = &host->pub;
+  p->struct_size = KEEL_STRUCT_SIZE(keel_host);
+  p->abi_major = KEEL_ABI_MAJOR;
+  p->abi_minor = KEEL_ABI_MINOR;
+  p->log = host_log;
+  p->log_enabled = host_log_enabled;
+  p->cvar_get = host_cvar_get;
+  p->cvar_set = host_cvar_set;
+  p->cvar_on_change = host_cvar_on_change;
+  p->jobs_submit = host_jobs_submit;
+  p->jobs_wait = host_jobs_wait;
+  p->jobs_parallel_for = host_parallel_for;
+  p->jobs_worker_count = host_worker_count;
+  p->jobs_worker_index = host_worker_index;
+  p->clock_now_ns = host_now_ns;
+  p->mem_alloc = host_alloc;
+  p->mem_realloc = host_realloc;
+  p->mem_free = host_free;
+  p->path_resolve = host_path_resolve;
+  p->platform_has_window = host_has_window;
+  p->platform_framebuffer_size = host_framebuffer_size;
+  p->platform_vulkan_instance_extensions = host_vk_extensions;
+  p->platform_vulkan_create_surface = host_vk_surface;
+  p->platform_gl_get_proc_address = host_gl_proc;
+  p->platform_gl_make_current = host_gl_unsupported;
+  p->platform_gl_swap_buffers = host_gl_unsupported;
+}

@@ -1,0 +1,306 @@
+/* See render.h. Extract and Prepare are written for 10k+ entities a frame:
+ * one pass over the front records, keys sorted with an LSD radix sort
+ * (stable, so ties keep id order and the lists are the same however many
+ * workers record them). */
+#include "frame/render.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+typedef struct item {
+  uint32_t key;
+  uint32_t index;
+} item;
+
+struct kc_render {
+  kc_render_config cfg;
+  keel_mesh meshes[KC_WORLD_MESH_MAX + 1]; /* world mesh id → renderer handle */
+  uint32_t mesh_count;
+
+  /* Extract output: one entry per live entity, in id order. */
+  keel_draw *draws;
+  float *depth;
+  uint32_t *mesh_of;
+  uint32_t count, capacity;
+  keel_camera camera;
+
+  /* Prepare output: draws sorted by key, grouped by pass. */
+  item *items, *scratch;
+  keel_draw *sorted;
+  uint32_t pass_begin[KEEL_RENDERER_MAX_PASSES + 1];
+
+  kc_render_stats stats;
+};
+
+/* ---- math: column-major, m[col * 4 + row] ---- */
+
+static void mat_model(float *m, keel_vec3 p, keel_quat q, keel_vec3 s) {
+  float x = q.x, y = q.y, z = q.z, w = q.w;
+  float xx = x * x, yy = y * y, zz = z * z, xy = x * y, xz = x * z, yz = y * z, wx = w * x, wy = w * y, wz = w * z;
+  m[0] = (1 - 2 * (yy + zz)) * s.x;
+  m[1] = 2 * (xy + wz) * s.x;
+  m[2] = 2 * (xz - wy) * s.x;
+  m[3] = 0;
+  m[4] = 2 * (xy - wz) * s.y;
+  m[5] = (1 - 2 * (xx + zz)) * s.y;
+  m[6] = 2 * (yz + wx) * s.y;
+  m[7] = 0;
+  m[8] = 2 * (xz + wy) * s.z;
+  m[9] = 2 * (yz - wx) * s.z;
+  m[10] = (1 - 2 * (xx + yy)) * s.z;
+  m[11] = 0;
+  m[12] = p.x;
+  m[13] = p.y;
+  m[14] = p.z;
+  m[15] = 1;
+}
+
+static keel_vec3 v_sub(keel_vec3 a, keel_vec3 b) { return (keel_vec3){a.x - b.x, a.y - b.y, a.z - b.z}; }
+static float v_dot(keel_vec3 a, keel_vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+static keel_vec3 v_cross(keel_vec3 a, keel_vec3 b) {
+  return (keel_vec3){a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
+}
+static keel_vec3 v_norm(keel_vec3 a) {
+  float l = sqrtf(v_dot(a, a));
+  return l > 0 ? (keel_vec3){a.x / l, a.y / l, a.z / l} : (keel_vec3){0, 0, -1};
+}
+
+static void camera_build(keel_camera *c, const kc_camera_rec *rec, float aspect) {
+  memset(c, 0, sizeof *c);
+  c->struct_size = KEEL_STRUCT_SIZE(keel_camera);
+  keel_vec3 eye = rec->position, f = v_norm(v_sub(rec->target, rec->position));
+  keel_vec3 up = fabsf(f.y) > 0.999f ? (keel_vec3){0, 0, 1} : (keel_vec3){0, 1, 0};
+  keel_vec3 s = v_norm(v_cross(f, up)), u = v_cross(s, f);
+  float *v = c->view.m;
+  v[0] = s.x, v[4] = s.y, v[8] = s.z, v[12] = -v_dot(s, eye);
+  v[1] = u.x, v[5] = u.y, v[9] = u.z, v[13] = -v_dot(u, eye);
+  v[2] = -f.x, v[6] = -f.y, v[10] = -f.z, v[14] = v_dot(f, eye);
+  v[15] = 1;
+  /* Vulkan clip space: y down, depth 0..1. */
+  float fov = rec->fov_degrees > 1.0f && rec->fov_degrees < 179.0f ? rec->fov_degrees : 60.0f;
+  float t = 1.0f / tanf(fov * (float)M_PI / 360.0f), n = 0.1f, fa = 1000.0f;
+  float *p = c->projection.m;
+  p[0] = t / aspect;
+  p[5] = -t;
+  p[10] = fa / (n - fa);
+  p[11] = -1;
+  p[14] = n * fa / (n - fa);
+  c->position = eye;
+}
+
+keel_result kc_render_create(const kc_render_config *cfg, kc_render **out, kc_err *err) {
+  *out = NULL;
+  if (!cfg->api || !cfg->renderer || cfg->pass_count == 0 || cfg->pass_count > KEEL_RENDERER_MAX_PASSES ||
+      cfg->workers == 0 || cfg->workers > KEEL_RENDERER_MAX_WORKERS)
+    return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "render: need a renderer, 1..%u passes and 1..%u workers",
+                      KEEL_RENDERER_MAX_PASSES, KEEL_RENDERER_MAX_WORKERS);
+  kc_render *r = calloc(1, sizeof *r);
+  if (!r) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "render: out of memory");
+  r->cfg = *cfg;
+  *out = r;
+  return KEEL_OK;
+}
+
+void kc_render_destroy(kc_render *r) {
+  if (!r) return;
+  for (uint32_t i = 1; i <= KC_WORLD_MESH_MAX; i++)
+    if (r->meshes[i].id) r->cfg.api->mesh_destroy(r->cfg.renderer, r->meshes[i]);
+  free(r->draws);
+  free(r->depth);
+  free(r->mesh_of);
+  free(r->items);
+  free(r->scratch);
+  free(r->sorted);
+  free(r);
+}
+
+static bool grow(kc_render *r, uint32_t need) {
+  if (need <= r->capacity) return true;
+  uint32_t cap = r->capacity ? r->capacity : 1024;
+  while (cap < need) cap *= 2;
+  keel_draw *d = realloc(r->draws, cap * sizeof *d);
+  if (d) r->draws = d;
+  float *dp = realloc(r->depth, cap * sizeof *dp);
+  if (dp) r->depth = dp;
+  uint32_t *mo = realloc(r->mesh_of, cap * sizeof *mo);
+  if (mo) r->mesh_of = mo;
+  item *it = realloc(r->items, cap * sizeof *it);
+  if (it) r->items = it;
+  item *sc = realloc(r->scratch, cap * sizeof *sc);
+  if (sc) r->scratch = sc;
+  keel_draw *so = realloc(r->sorted, cap * sizeof *so);
+  if (so) r->sorted = so;
+  if (!d || !dp || !mo || !it || !sc || !so) return false;
+  r->capacity = cap;
+  return true;
+}
+
+keel_result kc_render_extract(kc_render *r, const kc_world *w, uint64_t frame_index) {
+  (void)frame_index;
+  const kc_state_buffer *ents = kc_world_entities(w);
+  if (!grow(r, kc_state_front_count(ents))) return KEEL_ERR_OUT_OF_MEMORY;
+  kc_camera_rec cam = {.position = {0, 12, 24}, .target = {0, 0, 0}, .fov_degrees = 60};
+  kc_world_active_camera(w, &cam);
+  float aspect = r->cfg.height ? (float)r->cfg.width / (float)r->cfg.height : 16.0f / 9.0f;
+  camera_build(&r->camera, &cam, aspect);
+  keel_vec3 forward = v_norm(v_sub(cam.target, cam.position));
+
+  uint32_t cursor = 0, n = 0;
+  kc_state_id sid;
+  const void *rec;
+  while (kc_state_front_next(ents, &cursor, &sid, &rec)) {
+    const kc_entity_rec *e = rec;
+    keel_draw *d = &r->draws[n];
+    mat_model(d->model.m, e->position, e->rotation, e->scale);
+    d->color = e->color;
+    d->mesh.id = 0;
+    r->mesh_of[n] = e->mesh;
+    r->depth[n] = v_dot(v_sub(e->position, cam.position), forward);
+    n++;
+  }
+  r->count = n;
+  return KEEL_OK;
+}
+
+/* The renderer's handle for a world mesh id, created on first use. */
+static keel_mesh mesh_resolve(kc_render *r, uint32_t mesh) {
+  if (mesh == 0 || mesh > KC_WORLD_MESH_MAX) mesh = 1;
+  if (r->meshes[mesh].id) return r->meshes[mesh];
+  keel_mesh_desc desc = {.struct_size = KEEL_STRUCT_SIZE(keel_mesh_desc)};
+  /* World mesh ids 1..3 are the built-ins, registered first by kc_world_create;
+   * other names have no geometry yet and draw as cubes. */
+  desc.builtin = mesh <= 3 ? (keel_mesh_builtin)mesh : KEEL_MESH_CUBE;
+  keel_mesh h = {0};
+  if (r->cfg.api->mesh_create(r->cfg.renderer, &desc, &h) != KEEL_OK) {
+    r->stats.errors++;
+    return h;
+  }
+  r->meshes[mesh] = h;
+  r->stats.meshes++;
+  return h;
+}
+
+static uint32_t depth_bits(float depth, bool back_to_front) {
+  float d = depth < 0 ? 0 : depth > 1000.0f ? 1000.0f : depth;
+  uint32_t q = (uint32_t)(d * 65.535f); /* 0..65535 over 0..1000 units */
+  return back_to_front ? 65535u - q : q;
+}
+
+keel_result kc_render_prepare(kc_render *r) {
+  uint32_t n = r->count;
+  uint32_t passes = r->cfg.pass_count;
+  /* key: pass (3 bits) | mesh (7) | material (6, none yet) | depth (16).
+   * Opaque (alpha 1) in pass 0 front to back; translucent in the last pass
+   * back to front when there is more than one pass. */
+  for (uint32_t i = 0; i < n; i++) {
+    bool translucent = passes > 1 && r->draws[i].color.a < 1.0f;
+    uint32_t pass = translucent ? passes - 1 : 0;
+    uint32_t mesh = r->mesh_of[i] & 0x7fu;
+    r->items[i].key = pass << 29 | mesh << 22 | depth_bits(r->depth[i], translucent);
+    r->items[i].index = i;
+  }
+  /* LSD radix sort, 4 passes of 8 bits; stable. */
+  item *src = r->items, *dst = r->scratch;
+  for (uint32_t shift = 0; shift < 32; shift += 8) {
+    uint32_t counts[257] = {0};
+    for (uint32_t i = 0; i < n; i++) counts[((src[i].key >> shift) & 0xffu) + 1]++;
+    for (uint32_t b = 0; b < 256; b++) counts[b + 1] += counts[b];
+    for (uint32_t i = 0; i < n; i++) dst[counts[(src[i].key >> shift) & 0xffu]++] = src[i];
+    item *t = src;
+    src = dst;
+    dst = t;
+  }
+  /* After an even number of passes the result is back in r->items. */
+  memset(r->pass_begin, 0, sizeof r->pass_begin);
+  for (uint32_t i = 0; i < n; i++) {
+    const item *it = &src[i];
+    keel_draw *d = &r->sorted[i];
+    *d = r->draws[it->index];
+    d->mesh = mesh_resolve(r, r->mesh_of[it->index]);
+    r->pass_begin[(it->key >> 29) + 1]++;
+  }
+  for (uint32_t p = 0; p < passes; p++) r->pass_begin[p + 1] += r->pass_begin[p];
+  return KEEL_OK;
+}
+
+keel_result kc_render_begin(kc_render *r, keel_color clear) {
+  keel_frame_desc fd = {.struct_size = KEEL_STRUCT_SIZE(keel_frame_desc), .frame_index = r->stats.frames,
+                        .clear_color = clear};
+  keel_result res = r->cfg.api->begin_frame(r->cfg.renderer, &fd);
+  if (res != KEEL_OK) r->stats.errors++;
+  return res;
+}
+
+uint32_t kc_render_slices(const kc_render *r, kc_render_slice *slices, uint32_t max_slices) {
+  uint32_t n = 0;
+  for (uint32_t p = 0; p < r->cfg.pass_count; p++) {
+    uint32_t begin = r->pass_begin[p], end = r->pass_begin[p + 1], len = end - begin;
+    uint32_t workers = r->cfg.workers;
+    /* Every pass gets at least one encoder so pass 0 still clears when empty. */
+    uint32_t used = len < workers ? (len ? len : 1) : workers;
+    for (uint32_t w = 0; w < used && n < max_slices; w++) {
+      slices[n++] = (kc_render_slice){.pass = p, .worker = w, .begin = begin + (uint32_t)((uint64_t)len * w / used),
+                                      .end = begin + (uint32_t)((uint64_t)len * (w + 1) / used)};
+    }
+  }
+  return n;
+}
+
+keel_result kc_render_record(kc_render *r, const kc_render_slice *s) {
+  const keel_renderer_api *api = r->cfg.api;
+  keel_encoder *enc = NULL;
+  keel_result res = api->encoder_begin(r->cfg.renderer, s->pass, s->worker, &enc);
+  if (res != KEEL_OK) return res;
+  res = api->encoder_set_camera(enc, &r->camera);
+  if (res == KEEL_OK && s->end > s->begin) res = api->encoder_draw(enc, r->sorted + s->begin, s->end - s->begin);
+  keel_result end = api->encoder_end(enc);
+  return res != KEEL_OK ? res : end;
+}
+
+keel_result kc_render_submit(kc_render *r) {
+  keel_result res = r->cfg.api->end_frame(r->cfg.renderer);
+  if (res != KEEL_OK) r->stats.errors++;
+  r->stats.frames++;
+  r->stats.draws += r->count;
+  r->stats.last_draws = r->count;
+  return res;
+}
+
+keel_result kc_render_present(kc_render *r) {
+  keel_result res = r->cfg.api->present(r->cfg.renderer);
+  if (res != KEEL_OK) r->stats.errors++;
+  return res;
+}
+
+keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear) {
+  keel_result res = kc_render_extract(r, w, frame_index);
+  if (res == KEEL_OK) res = kc_render_prepare(r);
+  if (res != KEEL_OK) return res;
+  if ((res = kc_render_begin(r, clear)) != KEEL_OK) return res;
+  kc_render_slice slices[KEEL_RENDERER_MAX_PASSES * 8];
+  uint32_t n = kc_render_slices(r, slices, sizeof slices / sizeof slices[0]);
+  for (uint32_t i = 0; i < n; i++) {
+    keel_result rr = kc_render_record(r, &slices[i]);
+    if (rr != KEEL_OK) {
+      r->stats.errors++;
+      res = rr;
+    }
+  }
+  keel_result sub = kc_render_submit(r);
+  keel_result pre = kc_render_present(r);
+  return res != KEEL_OK ? res : sub != KEEL_OK ? sub : pre;
+}
+
+void kc_render_stats_get(const kc_render *r, kc_render_stats *out) { *out = r->stats; }
+
+const keel_draw *kc_render_draws(const kc_render *r, uint32_t pass, uint32_t *count) {
+  if (pass >= r->cfg.pass_count) {
+    *count = 0;
+    return NULL;
+  }
+  *count = r->pass_begin[pass + 1] - r->pass_begin[pass];
+  return r->sorted + r->pass_begin[pass];
+}

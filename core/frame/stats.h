@@ -1,0 +1,35 @@
+/* kc_frame_stats: frame-time statistics for the runner — whole-run
+ * percentiles from a fixed 1 µs histogram (no allocation per frame, exact to
+ * the microsecond below 100 ms) and per-interval percentiles for the stats
+ * line printed once a second on long runs. */
+#ifndef KC_FRAME_STATS_H
+#define KC_FRAME_STATS_H
+
+#include <stdint.h>
+
+#define KC_STATS_BUCKETS 100000u /* 1 µs buckets: 0 .. 99.999 ms, then overflow */
+#define KC_STATS_INTERVAL_MAX 8192u
+
+typedef struct kc_frame_stats {
+  uint64_t frames;
+  uint64_t total_ns;
+  uint64_t max_ns;
+  uint64_t overflow; /* frames of 100 ms or more */
+  uint32_t *histogram;
+  /* current interval */
+  uint64_t interval_start_ns;
+  uint32_t interval_count;
+  uint32_t interval_us[KC_STATS_INTERVAL_MAX];
+} kc_frame_stats;
+
+/* false when the histogram cannot be allocated. Main thread. */
+bool kc_frame_stats_init(kc_frame_stats *s, uint64_t now_ns);
+void kc_frame_stats_free(kc_frame_stats *s);
+void kc_frame_stats_add(kc_frame_stats *s, uint64_t frame_ns);
+/* Whole-run percentile (0..1) in milliseconds. */
+double kc_frame_stats_percentile_ms(const kc_frame_stats *s, double p);
+/* Percentile over the current interval, in milliseconds; 0 when empty. */
+double kc_frame_stats_interval_percentile_ms(kc_frame_stats *s, double p);
+void kc_frame_stats_interval_reset(kc_frame_stats *s, uint64_t now_ns);
+
+#endif

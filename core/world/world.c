@@ -1,0 +1,445 @@
+/* The world: three state buffers (entities, cameras, lights), the script
+ * worker's view of the ids it handed out, and the application of commands on
+ * the main thread. See world.h for the thread split. */
+#include "world/world.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A world id carries its kind in the top two bits of the 32-bit slot index,
+ * so object_get needs only the id and ids of different kinds never collide.
+ * State-buffer ids use the low 30 bits. */
+#define KIND_SHIFT 30u
+#define SLOT_MASK ((1u << KIND_SHIFT) - 1u)
+#define KIND_COUNT 3
+
+enum { VIEW_FREE = 0, VIEW_RESERVED = 1, VIEW_LIVE = 2 };
+
+/* The worker's view of one kind's ids. Touched by the script worker only. */
+typedef struct id_view {
+  uint32_t capacity;
+  uint32_t hwm;        /* slots ever handed out */
+  uint32_t *gen;       /* current generation per slot */
+  uint8_t *state;      /* VIEW_* per slot */
+  uint32_t *free_list; /* LIFO stack of freed slots */
+  uint32_t free_count;
+} id_view;
+
+struct kc_world {
+  kc_state_buffer *buf[KIND_COUNT];
+  id_view view[KIND_COUNT];
+  keel_id active_camera_back; /* main thread's idea of the active camera */
+  char meshes[KC_WORLD_MESH_MAX][KEEL_NAME_MAX];
+  uint32_t mesh_count;
+  uint64_t applied, failed, refused;
+};
+
+static const char *const kind_names[KIND_COUNT] = {"entity", "camera", "light"};
+
+static int kind_index(keel_object_kind kind) {
+  return kind >= KEEL_OBJECT_ENTITY && kind <= KEEL_OBJECT_LIGHT ? (int)kind - 1 : -1;
+}
+
+static keel_object_kind id_kind(keel_id id) {
+  return (keel_object_kind)(keel_id_index(id) >> KIND_SHIFT);
+}
+
+static keel_id world_id(keel_object_kind kind, uint32_t slot, uint32_t gen) {
+  return keel_id_make(((uint32_t)kind << KIND_SHIFT) | slot, gen);
+}
+
+static kc_state_id state_id(keel_id id) {
+  return kc_state_id_make(keel_id_index(id) & SLOT_MASK, keel_id_generation(id));
+}
+
+static keel_id from_state_id(keel_object_kind kind, kc_state_id sid) {
+  return world_id(kind, kc_state_id_index(sid), kc_state_id_generation(sid));
+}
+
+static void view_free(id_view *v) {
+  free(v->gen);
+  free(v->state);
+  free(v->free_list);
+}
+
+static bool view_init(id_view *v, uint32_t capacity) {
+  memset(v, 0, sizeof *v);
+  v->capacity = capacity;
+  v->gen = calloc(capacity, sizeof *v->gen);
+  v->state = calloc(capacity, sizeof *v->state);
+  v->free_list = malloc((size_t)capacity * sizeof *v->free_list);
+  return v->gen && v->state && v->free_list;
+}
+
+keel_result kc_world_create(const kc_world_config *cfg, kc_world **out, kc_err *err) {
+  *out = NULL;
+  kc_world_config c = cfg ? *cfg : (kc_world_config){0};
+  uint32_t caps[KIND_COUNT] = {c.max_entities ? c.max_entities : 65536, c.max_cameras ? c.max_cameras : 64,
+                               c.max_lights ? c.max_lights : 256};
+  uint32_t sizes[KIND_COUNT] = {sizeof(kc_entity_rec), sizeof(kc_camera_rec), sizeof(kc_light_rec)};
+  kc_world *w = calloc(1, sizeof *w);
+  if (!w) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "world: out of memory");
+  for (int k = 0; k < KIND_COUNT; k++) {
+    if (caps[k] > SLOT_MASK) {
+      kc_world_destroy(w);
+      return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "world: at most %u %ss, not %" PRIu32, SLOT_MASK,
+                        kind_names[k], caps[k]);
+    }
+    kc_state_config sc = {.record_size = sizes[k],
+                          .capacity = caps[k],
+                          .copy_mode = c.copy_mode,
+                          .lock_timeout_ns = c.swap_timeout_ns,
+                          .name = kind_names[k],
+                          .external_ids = true};
+    keel_result r = kc_state_init(&w->buf[k], &sc, err);
+    if (r != KEEL_OK) {
+      kc_world_destroy(w);
+      return r;
+    }
+    if (!view_init(&w->view[k], caps[k])) {
+      kc_world_destroy(w);
+      return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "world: out of memory for %u %s ids", caps[k], kind_names[k]);
+    }
+  }
+  kc_world_mesh_register(w, "cube");
+  kc_world_mesh_register(w, "sphere");
+  kc_world_mesh_register(w, "plane");
+  *out = w;
+  return KEEL_OK;
+}
+
+void kc_world_destroy(kc_world *w) {
+  if (!w) return;
+  for (int k = 0; k < KIND_COUNT; k++) {
+    kc_state_destroy(w->buf[k]);
+    view_free(&w->view[k]);
+  }
+  free(w);
+}
+
+/* ---- worker side ---- */
+
+keel_id kc_world_reserve(kc_world *w, keel_object_kind kind) {
+  int k = kind_index(kind);
+  if (k < 0) return KEEL_ID_INVALID;
+  id_view *v = &w->view[k];
+  uint32_t slot;
+  if (v->free_count)
+    slot = v->free_list[--v->free_count];
+  else if (v->hwm < v->capacity)
+    slot = v->hwm++;
+  else
+    return KEEL_ID_INVALID;
+  uint32_t gen = v->gen[slot] + 1u;
+  if (gen > KEEL_ID_GENERATION_MAX) gen = 1u; /* wrap skips 0: id 0 stays invalid */
+  v->gen[slot] = gen;
+  v->state[slot] = VIEW_RESERVED;
+  return world_id(kind, slot, gen);
+}
+
+/* The view slot an id names, or NULL when the id is not current. */
+static id_view *view_lookup(kc_world *w, keel_id id, keel_object_kind kind, uint32_t *slot) {
+  int k = kind_index(kind);
+  if (k < 0 || id_kind(id) != kind) return NULL;
+  id_view *v = &w->view[k];
+  uint32_t s = keel_id_index(id) & SLOT_MASK;
+  if (s >= v->hwm || v->gen[s] != keel_id_generation(id)) return NULL;
+  *slot = s;
+  return v;
+}
+
+keel_result kc_world_check(kc_world *w, const keel_command *cmd) {
+  uint32_t slot;
+  id_view *v = view_lookup(w, cmd->id, cmd->kind, &slot);
+  if (cmd->type < KEEL_CMD_CREATE || cmd->type > KEEL_CMD_SET_ACTIVE ||
+      (cmd->type == KEEL_CMD_SET_ACTIVE && cmd->kind != KEEL_OBJECT_CAMERA)) {
+    w->refused++;
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  uint8_t want = cmd->type == KEEL_CMD_CREATE ? VIEW_RESERVED : VIEW_LIVE;
+  if (!v || v->state[slot] != want) {
+    w->refused++;
+    return KEEL_ERR_STALE_ID;
+  }
+  if (cmd->type == KEEL_CMD_CREATE) {
+    v->state[slot] = VIEW_LIVE;
+  } else if (cmd->type == KEEL_CMD_DESTROY) {
+    v->state[slot] = VIEW_FREE;
+    v->free_list[v->free_count++] = slot;
+  }
+  return KEEL_OK;
+}
+
+void kc_world_uncheck(kc_world *w, const keel_command *cmd) {
+  uint32_t slot;
+  id_view *v = view_lookup(w, cmd->id, cmd->kind, &slot);
+  if (!v) return;
+  if (cmd->type == KEEL_CMD_CREATE) {
+    /* The id never reached the script as created: release the reservation. */
+    v->state[slot] = VIEW_FREE;
+    v->free_list[v->free_count++] = slot;
+  } else if (cmd->type == KEEL_CMD_DESTROY && v->state[slot] == VIEW_FREE && v->free_count &&
+             v->free_list[v->free_count - 1] == slot) {
+    v->free_count--;
+    v->state[slot] = VIEW_LIVE;
+  }
+}
+
+/* ---- main side ---- */
+
+uint32_t kc_world_mesh_register(kc_world *w, const char *name) {
+  for (uint32_t i = 0; i < w->mesh_count; i++)
+    if (strncmp(w->meshes[i], name, KEEL_NAME_MAX) == 0) return i + 1;
+  if (w->mesh_count == KC_WORLD_MESH_MAX || !name[0]) return 0;
+  size_t n = strnlen(name, KEEL_NAME_MAX - 1);
+  memcpy(w->meshes[w->mesh_count], name, n);
+  w->meshes[w->mesh_count][n] = '\0';
+  return ++w->mesh_count;
+}
+
+static uint32_t mesh_find(const kc_world *w, const char *name) {
+  for (uint32_t i = 0; i < w->mesh_count; i++)
+    if (strncmp(w->meshes[i], name, KEEL_NAME_MAX) == 0) return i + 1;
+  return 0;
+}
+
+const char *kc_world_mesh_name(const kc_world *w, uint32_t mesh) {
+  return mesh >= 1 && mesh <= w->mesh_count ? w->meshes[mesh - 1] : NULL;
+}
+
+uint32_t kc_world_mesh_count(const kc_world *w) { return w->mesh_count; }
+
+static keel_result fail(kc_world *w, kc_err *err, keel_result code, const char *fmt, const char *a, keel_id id) {
+  w->failed++;
+  char text[KC_ERR_MSG_MAX];
+  snprintf(text, sizeof text, fmt, a);
+  return kc_err_set(err, code, "%s (id %" PRIu64 ")", text, (uint64_t)id);
+}
+
+/* Merges the masked fields of f into the record of kind k. Unknown meshes
+ * fail before anything is written. */
+static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields *f, kc_err *err, keel_id id) {
+  uint32_t m = f->mask;
+  if (k == 0) {
+    kc_entity_rec *e = rec;
+    if (m & KEEL_FIELD_MESH) {
+      char name[KEEL_NAME_MAX];
+      memcpy(name, f->mesh, KEEL_NAME_MAX);
+      name[KEEL_NAME_MAX - 1] = '\0';
+      uint32_t mesh = mesh_find(w, name);
+      if (!mesh) {
+        char known[KC_WORLD_MESH_MAX * 8] = "";
+        for (uint32_t i = 0; i < w->mesh_count && strlen(known) + KEEL_NAME_MAX + 2 < sizeof known; i++) {
+          if (i) strcat(known, ", ");
+          strcat(known, w->meshes[i]);
+        }
+        w->failed++;
+        return kc_err_set(err, KEEL_ERR_NOT_FOUND, "unknown mesh '%s' (known: %s) (id %" PRIu64 ")", name, known,
+                          (uint64_t)id);
+      }
+      e->mesh = mesh;
+    }
+    if (m & KEEL_FIELD_POSITION) e->position = f->position;
+    if (m & KEEL_FIELD_ROTATION) e->rotation = f->rotation;
+    if (m & KEEL_FIELD_SCALE) e->scale = f->scale;
+    if (m & KEEL_FIELD_COLOR) e->color = f->color;
+  } else if (k == 1) {
+    kc_camera_rec *c = rec;
+    if (m & KEEL_FIELD_POSITION) c->position = f->position;
+    if (m & KEEL_FIELD_TARGET) c->target = f->target;
+    if (m & KEEL_FIELD_FOV) c->fov_degrees = f->fov_degrees;
+  } else {
+    kc_light_rec *l = rec;
+    if (m & KEEL_FIELD_POSITION) l->position = f->position;
+    if (m & KEEL_FIELD_COLOR) l->color = f->color;
+    if (m & KEEL_FIELD_INTENSITY) l->intensity = f->intensity;
+    if (m & KEEL_FIELD_RANGE) l->range = f->range;
+    if (m & KEEL_FIELD_LIGHT_KIND) l->kind = (uint32_t)f->light_kind;
+  }
+  return KEEL_OK;
+}
+
+static void record_defaults(int k, void *rec) {
+  if (k == 0) {
+    kc_entity_rec *e = rec;
+    memset(e, 0, sizeof *e);
+    e->rotation.w = 1.0f;
+    e->scale = (keel_vec3){1.0f, 1.0f, 1.0f};
+    e->color = (keel_color){1.0f, 1.0f, 1.0f, 1.0f};
+    e->mesh = 1; /* cube */
+  } else if (k == 1) {
+    kc_camera_rec *c = rec;
+    memset(c, 0, sizeof *c);
+    c->fov_degrees = 60.0f;
+  } else {
+    kc_light_rec *l = rec;
+    memset(l, 0, sizeof *l);
+    l->color = (keel_color){1.0f, 1.0f, 1.0f, 1.0f};
+    l->intensity = 1.0f;
+    l->range = 10.0f;
+  }
+}
+
+keel_result kc_world_apply(kc_world *w, const keel_command *cmd, kc_err *err) {
+  int k = kind_index(cmd->kind);
+  if (k < 0 || id_kind(cmd->id) != cmd->kind)
+    return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "command for an id of another kind than %s",
+                k < 0 ? "?" : kind_names[k], cmd->id);
+  kc_state_buffer *buf = w->buf[k];
+  kc_state_id sid = state_id(cmd->id);
+  union {
+    kc_entity_rec e;
+    kc_camera_rec c;
+    kc_light_rec l;
+  } rec;
+  keel_result r;
+  switch (cmd->type) {
+    case KEEL_CMD_CREATE:
+      record_defaults(k, &rec);
+      r = merge(w, k, &rec, &cmd->fields, err, cmd->id);
+      if (r != KEEL_OK) return r;
+      r = kc_state_create_at(buf, sid, &rec, err);
+      if (r != KEEL_OK) {
+        w->failed++;
+        return r;
+      }
+      break;
+    case KEEL_CMD_UPDATE: {
+      void *p = NULL;
+      r = kc_state_back_get(buf, sid, &p, NULL);
+      if (r != KEEL_OK) return fail(w, err, r, "%s update: not a live object", kind_names[k], cmd->id);
+      /* Merge into a copy so an unknown mesh leaves the record untouched. */
+      memcpy(&rec, p, kc_state_record_size(buf));
+      r = merge(w, k, &rec, &cmd->fields, err, cmd->id);
+      if (r != KEEL_OK) return r;
+      memcpy(p, &rec, kc_state_record_size(buf));
+      break;
+    }
+    case KEEL_CMD_DESTROY:
+      r = kc_state_remove(buf, sid, NULL);
+      if (r != KEEL_OK) return fail(w, err, r, "%s destroy: not a live object", kind_names[k], cmd->id);
+      if (cmd->id == w->active_camera_back) w->active_camera_back = KEEL_ID_INVALID;
+      break;
+    case KEEL_CMD_SET_ACTIVE: {
+      void *p = NULL;
+      if (k != 1) return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "set_active on a %s", kind_names[k], cmd->id);
+      r = kc_state_back_get(buf, sid, &p, NULL);
+      if (r != KEEL_OK) return fail(w, err, r, "%s set_active: not a live camera", kind_names[k], cmd->id);
+      if (w->active_camera_back && w->active_camera_back != cmd->id) {
+        void *old = NULL;
+        if (kc_state_back_get(buf, state_id(w->active_camera_back), &old, NULL) == KEEL_OK)
+          ((kc_camera_rec *)old)->active = 0;
+      }
+      ((kc_camera_rec *)p)->active = 1;
+      w->active_camera_back = cmd->id;
+      break;
+    }
+    default:
+      return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "unknown command type for a %s", kind_names[k], cmd->id);
+  }
+  w->applied++;
+  return KEEL_OK;
+}
+
+keel_result kc_world_publish(kc_world *w, kc_err *err) {
+  keel_result first = KEEL_OK;
+  for (int k = 0; k < KIND_COUNT; k++) {
+    keel_result r = kc_state_swap(w->buf[k], first == KEEL_OK ? err : NULL);
+    if (r != KEEL_OK && first == KEEL_OK) first = r;
+  }
+  return first;
+}
+
+void kc_world_metrics_get(const kc_world *w, kc_world_metrics *out) {
+  memset(out, 0, sizeof *out);
+  for (int k = 0; k < KIND_COUNT; k++) {
+    kc_state_metrics m;
+    kc_state_get_metrics(w->buf[k], &m);
+    if (k == 0) out->entities = m;
+    out->swaps += m.swaps;
+    out->skipped_swaps += m.skipped_swaps;
+    out->records_copied += m.records_copied;
+    out->swap_errors += m.errors;
+    out->swap_timeouts += m.timeouts;
+  }
+  out->commands_applied = w->applied;
+  out->commands_failed = w->failed;
+  out->commands_refused = w->refused;
+}
+
+void kc_world_inject_fault(kc_world *w, unsigned faults) { kc_state_inject_fault(w->buf[0], faults); }
+
+/* ---- front side ---- */
+
+keel_result kc_world_get(const kc_world *w, keel_id id, keel_object_snapshot *out) {
+  keel_object_kind kind = id_kind(id);
+  int k = kind_index(kind);
+  if (k < 0 || id == KEEL_ID_INVALID) return KEEL_ERR_NOT_FOUND;
+  const void *p = NULL;
+  keel_result r = kc_state_front_get(w->buf[k], state_id(id), &p, NULL);
+  if (r != KEEL_OK) return r == KEEL_ERR_INVALID_ARGUMENT ? KEEL_ERR_NOT_FOUND : r;
+  memset(out, 0, sizeof *out);
+  out->kind = kind;
+  out->id = id;
+  keel_object_fields *f = &out->fields;
+  if (k == 0) {
+    const kc_entity_rec *e = p;
+    f->mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE | KEEL_FIELD_COLOR;
+    const char *name = kc_world_mesh_name(w, e->mesh);
+    snprintf(f->mesh, sizeof f->mesh, "%s", name ? name : "");
+    f->position = e->position;
+    f->rotation = e->rotation;
+    f->scale = e->scale;
+    f->color = e->color;
+  } else if (k == 1) {
+    const kc_camera_rec *c = p;
+    f->mask = KEEL_FIELD_POSITION | KEEL_FIELD_TARGET | KEEL_FIELD_FOV;
+    f->position = c->position;
+    f->target = c->target;
+    f->fov_degrees = c->fov_degrees;
+  } else {
+    const kc_light_rec *l = p;
+    f->mask = KEEL_FIELD_POSITION | KEEL_FIELD_COLOR | KEEL_FIELD_INTENSITY | KEEL_FIELD_RANGE | KEEL_FIELD_LIGHT_KIND;
+    f->position = l->position;
+    f->color = l->color;
+    f->intensity = l->intensity;
+    f->range = l->range;
+    f->light_kind = (keel_light_kind)l->kind;
+  }
+  return KEEL_OK;
+}
+
+uint32_t kc_world_count(const kc_world *w, keel_object_kind kind) {
+  int k = kind_index(kind);
+  return k < 0 ? 0 : kc_state_front_count(w->buf[k]);
+}
+
+keel_id kc_world_active_camera(const kc_world *w, kc_camera_rec *out) {
+  uint32_t cursor = 0;
+  kc_state_id sid;
+  const void *rec;
+  while (kc_state_front_next(w->buf[1], &cursor, &sid, &rec)) {
+    const kc_camera_rec *c = rec;
+    if (c->active) {
+      if (out) *out = *c;
+      return from_state_id(KEEL_OBJECT_CAMERA, sid);
+    }
+  }
+  return KEEL_ID_INVALID;
+}
+
+uint64_t kc_world_hash(const kc_world *w) {
+  uint64_t h = 1469598103934665603ull;
+  for (int k = 0; k < KIND_COUNT; k++) {
+    uint64_t part = kc_state_front_hash(w->buf[k]);
+    for (int b = 0; b < 8; b++) {
+      h ^= (part >> (8 * b)) & 0xffu;
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
+const kc_state_buffer *kc_world_entities(const kc_world *w) { return w->buf[0]; }
