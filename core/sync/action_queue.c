@@ -154,22 +154,25 @@ bool kc_actionq_try_push(kc_actionq *q, const void *msg) {
   }
   memcpy(cell + AQ_SEQ_BYTES, msg, q->elem_size);
   /* seq_cst store then seq_cst load of sleepers, against the consumer's
-   * seq_cst increment of sleepers then fence then check of the cell: at least
-   * one of the two sides sees the other, so a sleeping consumer is either
-   * woken here or finds this message before it waits. */
+   * seq_cst increment of sleepers then seq_cst load of the cell: in the single
+   * order of seq_cst operations one side comes first, so either we see the
+   * sleeper and wake it, or its check sees this message before it waits. */
   atomic_store_explicit(aq_seq(cell), pos + 1, memory_order_seq_cst);
   if (atomic_load_explicit(&q->sleepers, memory_order_seq_cst) != 0) aq_wake_sleepers(q);
   return true;
 }
 
-bool kc_actionq_try_pop(kc_actionq *q, void *out) {
+/* The body of try_pop. seq_order is acquire normally; the sleep path asks
+ * for seq_cst so its emptiness check takes part in the handshake with
+ * kc_actionq_try_push (on x86 both are a plain load). */
+static inline bool aq_pop(kc_actionq *q, void *out, memory_order seq_order) {
   uint64_t pos = atomic_load_explicit(&q->dequeue_pos, memory_order_relaxed);
   unsigned char *cell;
   for (;;) {
     cell = aq_cell(q, pos);
-    /* Acquire pairs with the producer's publishing store: the payload is
-     * complete. */
-    uint64_t seq = atomic_load_explicit(aq_seq(cell), memory_order_acquire);
+    /* At least acquire, pairing with the producer's publishing store: the
+     * payload is complete. */
+    uint64_t seq = atomic_load_explicit(aq_seq(cell), seq_order);
     int64_t dif = (int64_t)(seq - (pos + 1));
     if (dif == 0) {
       if (atomic_compare_exchange_weak_explicit(&q->dequeue_pos, &pos, pos + 1,
@@ -187,6 +190,8 @@ bool kc_actionq_try_pop(kc_actionq *q, void *out) {
   return true;
 }
 
+bool kc_actionq_try_pop(kc_actionq *q, void *out) { return aq_pop(q, out, memory_order_acquire); }
+
 /* The waiting half of kc_actionq_pop_timeout: true with a message in *out,
  * false at the deadline. */
 static bool aq_wait_pop(kc_actionq *q, void *out, uint64_t timeout_ns) {
@@ -203,12 +208,11 @@ static bool aq_wait_pop(kc_actionq *q, void *out, uint64_t timeout_ns) {
                          .tv_nsec = (long)(deadline % 1000000000ull)};
   bool got = false;
   pthread_mutex_lock(&q->lock);
+  /* Registration and the checks below are seq_cst; the other half of the
+   * handshake is in kc_actionq_try_push. */
   atomic_fetch_add_explicit(&q->sleepers, 1, memory_order_seq_cst);
-  /* Orders the registration before the emptiness checks below; the other half
-   * of the handshake is in kc_actionq_try_push. */
-  atomic_thread_fence(memory_order_seq_cst);
   for (;;) {
-    if (kc_actionq_try_pop(q, out)) {
+    if (aq_pop(q, out, memory_order_seq_cst)) {
       got = true;
       break;
     }
