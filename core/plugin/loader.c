@@ -1,0 +1,616 @@
+/* The plugin loader: search path, dlopen, manifest and interface checks, the
+ * fallback chain and the listing behind `keel --list-plugins`. The checks live
+ * in one place (plugin_probe) so opening and listing can never disagree about
+ * whether a file would load. */
+#include "plugin/loader.h"
+
+#include <keel/script.h>
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Bytes of `type` up to and including `member`: what a reader needs a
+ * writer's struct_size to cover before it touches that member. */
+#define SIZE_THROUGH(type, member) ((uint32_t)(offsetof(type, member) + sizeof(((type *)0)->member)))
+
+/* A member of an interface table the host calls or reads; NULL is refused at
+ * load time so a half-filled table is a message, not a crash later. */
+typedef struct member_rule {
+  size_t offset;
+  size_t size;
+  const char *name;
+} member_rule;
+#define MEMBER(type, m) {offsetof(type, m), sizeof(((type *)0)->m), #m}
+
+static const member_rule renderer_members[] = {
+    MEMBER(keel_renderer_api, create),        MEMBER(keel_renderer_api, destroy),
+    MEMBER(keel_renderer_api, begin_frame),   MEMBER(keel_renderer_api, encoder_begin),
+    MEMBER(keel_renderer_api, encoder_set_camera), MEMBER(keel_renderer_api, encoder_draw),
+    MEMBER(keel_renderer_api, encoder_end),   MEMBER(keel_renderer_api, end_frame),
+    MEMBER(keel_renderer_api, present),       MEMBER(keel_renderer_api, resize),
+    MEMBER(keel_renderer_api, mesh_create),   MEMBER(keel_renderer_api, mesh_destroy),
+    MEMBER(keel_renderer_api, stats),
+};
+
+static const member_rule script_members[] = {
+    MEMBER(keel_script_api, language), MEMBER(keel_script_api, file_extension),
+    MEMBER(keel_script_api, create),   MEMBER(keel_script_api, destroy),
+    MEMBER(keel_script_api, init),     MEMBER(keel_script_api, tick),
+    MEMBER(keel_script_api, shutdown), MEMBER(keel_script_api, interrupt),
+    MEMBER(keel_script_api, oneoff_run), MEMBER(keel_script_api, stats),
+};
+
+/* What each kind must provide. min_size is the ABI 1.0 table up to its last
+ * member: a plugin built against a newer minor has a larger table, which is
+ * fine; members added later are checked by the host with KEEL_HAS_MEMBER. */
+typedef struct kind_rule {
+  keel_plugin_kind kind;
+  const char *word;
+  const char *interface_id;
+  uint32_t min_size;
+  const member_rule *members;
+  size_t member_count;
+} kind_rule;
+
+static const kind_rule kind_rules[] = {
+    {KEEL_PLUGIN_RENDERER, "renderer", KEEL_RENDERER_INTERFACE, SIZE_THROUGH(keel_renderer_api, stats),
+     renderer_members, sizeof renderer_members / sizeof renderer_members[0]},
+    {KEEL_PLUGIN_SCRIPT, "script", KEEL_SCRIPT_INTERFACE, SIZE_THROUGH(keel_script_api, stats), script_members,
+     sizeof script_members / sizeof script_members[0]},
+};
+
+static const kind_rule *kind_rule_find(keel_plugin_kind kind) {
+  for (size_t i = 0; i < sizeof kind_rules / sizeof kind_rules[0]; i++)
+    if (kind_rules[i].kind == kind) return &kind_rules[i];
+  return NULL;
+}
+
+const char *kc_plugin_kind_text(keel_plugin_kind kind) {
+  const kind_rule *rule = kind_rule_find(kind);
+  return rule ? rule->word : "unknown";
+}
+
+const char *kc_plugin_status_text(kc_plugin_status status) {
+  switch (status) {
+    case KC_PLUGIN_OK: return "ok";
+    case KC_PLUGIN_NOT_FOUND: return "not found";
+    case KC_PLUGIN_NOT_LOADABLE: return "not loadable";
+    case KC_PLUGIN_NO_ENTRY: return "no entry symbol";
+    case KC_PLUGIN_ABI_REFUSED: return "ABI refused";
+    case KC_PLUGIN_WRONG_KIND: return "wrong kind";
+    case KC_PLUGIN_INTERFACE_MISSING: return "interface missing";
+    case KC_PLUGIN_CREATE_FAILED: return "create failed";
+  }
+  return "unknown status";
+}
+
+/* Copies a string the plugin owns into a fixed buffer; NULL reads as "". */
+static void copy_text(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+
+/* ---- search path ---- */
+
+/* Room left in a plugin path for "/keel_<kind>_<name>.so". */
+#define DIR_MAX (KC_PLUGIN_FILE_MAX - KC_PLUGIN_NAME_MAX - 32)
+
+void kc_plugin_loader_init(kc_plugin_loader *loader) {
+  memset(loader, 0, sizeof *loader);
+  loader->host_abi_major = KEEL_ABI_MAJOR;
+  loader->host_abi_minor = KEEL_ABI_MINOR;
+}
+
+void kc_plugin_loader_free(kc_plugin_loader *loader) {
+  if (!loader) return;
+  for (size_t i = 0; i < loader->dir_count; i++) free(loader->dirs[i]);
+  free(loader->dirs);
+  loader->dirs = NULL;
+  loader->dir_count = loader->dir_capacity = 0;
+}
+
+static keel_result loader_add_span(kc_plugin_loader *loader, const char *dir, size_t len, kc_err *err) {
+  /* A trailing slash would make "/a" and "/a/" two entries and print "//". */
+  while (len > 1 && dir[len - 1] == '/') len--;
+  if (len == 0) return KEEL_OK;
+  if (len >= DIR_MAX)
+    return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "plugin directory is too long (%zu bytes, at most %d): %.64s...",
+                      len, DIR_MAX - 1, dir);
+  for (size_t i = 0; i < loader->dir_count; i++)
+    if (strlen(loader->dirs[i]) == len && memcmp(loader->dirs[i], dir, len) == 0) return KEEL_OK;
+  if (loader->dir_count == loader->dir_capacity) {
+    size_t cap = loader->dir_capacity ? loader->dir_capacity * 2 : 8;
+    char **grown = realloc(loader->dirs, cap * sizeof *grown);
+    if (!grown) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "out of memory growing the plugin search path");
+    loader->dirs = grown;
+    loader->dir_capacity = cap;
+  }
+  char *copy = malloc(len + 1);
+  if (!copy) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "out of memory adding a plugin directory");
+  memcpy(copy, dir, len);
+  copy[len] = '\0';
+  loader->dirs[loader->dir_count++] = copy;
+  return KEEL_OK;
+}
+
+keel_result kc_plugin_loader_add_dir(kc_plugin_loader *loader, const char *dir, kc_err *err) {
+  return dir ? loader_add_span(loader, dir, strlen(dir), err) : KEEL_OK;
+}
+
+keel_result kc_plugin_loader_add_dirs(kc_plugin_loader *loader, const char *colon_list, kc_err *err) {
+  if (!colon_list) return KEEL_OK;
+  const char *p = colon_list;
+  for (;;) {
+    const char *colon = strchr(p, ':');
+    size_t len = colon ? (size_t)(colon - p) : strlen(p);
+    keel_result r = loader_add_span(loader, p, len, err);
+    if (r != KEEL_OK) return r;
+    if (!colon) return KEEL_OK;
+    p = colon + 1;
+  }
+}
+
+/* ---- checks shared by open and list ---- */
+
+/* dlerror() usually starts with the file name, which the line already has. */
+static const char *dlerror_reason(const char *file) {
+  const char *why = dlerror();
+  if (!why) return "unknown reason";
+  size_t n = strlen(file);
+  if (strncmp(why, file, n) == 0 && why[n] == ':' && why[n + 1] == ' ') why += n + 2;
+  return why;
+}
+
+static bool member_present(const void *table, const member_rule *m) {
+  const unsigned char *bytes = (const unsigned char *)table + m->offset;
+  for (size_t i = 0; i < m->size; i++)
+    if (bytes[i]) return true;
+  return false;
+}
+
+/* Everything after dlopen: entry symbol, manifest, ABI, kind, interface.
+ * want == 0 means the caller does not know the kind (a listed file whose name
+ * says neither); that is reported as a wrong kind once the ABI is checked.
+ * *manifest is set as soon as the manifest's fixed header is readable, so a
+ * listing can show the versions of a plugin it refuses. */
+static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handle, const char *file,
+                                     keel_plugin_kind want, const keel_plugin_manifest **manifest,
+                                     const void **interface, kc_err *err) {
+  *manifest = NULL;
+  *interface = NULL;
+  keel_plugin_entry_fn entry;
+  void *sym = dlsym(handle, KEEL_PLUGIN_ENTRY_SYMBOL);
+  if (!sym) {
+    kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: no entry symbol: %s is not exported", file, KEEL_PLUGIN_ENTRY_SYMBOL);
+    return KC_PLUGIN_NO_ENTRY;
+  }
+  /* POSIX dlsym returns functions as void *; memcpy is the portable cast. */
+  memcpy(&entry, &sym, sizeof entry);
+
+  const keel_plugin_manifest *m = entry();
+  if (!m) {
+    kc_err_set(err, KEEL_ERR_VERSION, "%s: ABI refused: %s returned no manifest", file, KEEL_PLUGIN_ENTRY_SYMBOL);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
+  const uint32_t header = SIZE_THROUGH(keel_plugin_manifest, name);
+  if (m->struct_size < header) {
+    kc_err_set(err, KEEL_ERR_VERSION, "%s: ABI refused: the manifest is %u bytes, smaller than its %u-byte header", file,
+               (unsigned)m->struct_size, (unsigned)header);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
+  *manifest = m;
+  unsigned pmaj = m->abi_major, pmin = m->abi_minor;
+  unsigned hmaj = loader->host_abi_major, hmin = loader->host_abi_minor;
+  if (pmaj != hmaj) {
+    kc_err_set(err, KEEL_ERR_VERSION, "%s: ABI refused: plugin ABI %u.%u, host ABI %u.%u: the major must match", file,
+               pmaj, pmin, hmaj, hmin);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
+  if (pmin > hmin) {
+    kc_err_set(err, KEEL_ERR_VERSION,
+               "%s: ABI refused: plugin ABI %u.%u, host ABI %u.%u: the minor must not be newer than the host's", file,
+               pmaj, pmin, hmaj, hmin);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
+  const uint32_t full = SIZE_THROUGH(keel_plugin_manifest, get_interface);
+  if (m->struct_size < full) {
+    kc_err_set(err, KEEL_ERR_VERSION,
+               "%s: ABI refused: plugin ABI %u.%u, host ABI %u.%u: the manifest is %u bytes, the host reads %u", file,
+               pmaj, pmin, hmaj, hmin, (unsigned)m->struct_size, (unsigned)full);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
+
+  const kind_rule *rule = kind_rule_find(m->kind);
+  if (want == 0 || m->kind != want || !rule) {
+    char says[32];
+    if (rule)
+      snprintf(says, sizeof says, "%s", rule->word);
+    else
+      snprintf(says, sizeof says, "kind %d", (int)m->kind);
+    if (want == 0)
+      kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
+                 "%s: wrong kind: the manifest says %s, the file name says neither renderer nor script "
+                 "(keel_<kind>_<name>.so)",
+                 file, says);
+    else
+      kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "%s: wrong kind: the manifest says %s, expected %s", file, says,
+                 kc_plugin_kind_text(want));
+    return KC_PLUGIN_WRONG_KIND;
+  }
+
+  if (!m->get_interface) {
+    kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: interface missing: the manifest has no get_interface", file);
+    return KC_PLUGIN_INTERFACE_MISSING;
+  }
+  const void *table = m->get_interface(rule->interface_id);
+  if (!table) {
+    kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: interface missing: get_interface(\"%s\") returned NULL", file,
+               rule->interface_id);
+    return KC_PLUGIN_INTERFACE_MISSING;
+  }
+  /* Every interface table starts with uint32_t struct_size (SDK rule). */
+  uint32_t size;
+  memcpy(&size, table, sizeof size);
+  if (size < rule->min_size) {
+    kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: interface missing: %s table is %u bytes, the host needs %u", file,
+               rule->interface_id, (unsigned)size, (unsigned)rule->min_size);
+    return KC_PLUGIN_INTERFACE_MISSING;
+  }
+  for (size_t i = 0; i < rule->member_count; i++) {
+    if (!member_present(table, &rule->members[i])) {
+      kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: interface missing: %s has no %s", file, rule->interface_id,
+                 rule->members[i].name);
+      return KC_PLUGIN_INTERFACE_MISSING;
+    }
+  }
+  *interface = table;
+  return KC_PLUGIN_OK;
+}
+
+/* dlopen + plugin_probe. *handle stays open even when a check fails, so a
+ * listing can still read the refused manifest; the caller closes it. */
+static kc_plugin_status plugin_load(const kc_plugin_loader *loader, const char *file, keel_plugin_kind want,
+                                    void **handle, const keel_plugin_manifest **manifest, const void **interface,
+                                    kc_err *err) {
+  *manifest = NULL;
+  *interface = NULL;
+  /* NOW: an unresolved symbol is refused here with a message, not later as a
+   * crash mid-frame. LOCAL: two plugins' symbols never interpose each other. */
+  *handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (!*handle) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: %s", file, dlerror_reason(file));
+    return KC_PLUGIN_NOT_LOADABLE;
+  }
+  return plugin_probe(loader, *handle, file, want, manifest, interface, err);
+}
+
+static bool name_is_valid(const char *name) {
+  if (!name || !*name || strlen(name) >= KC_PLUGIN_NAME_MAX) return false;
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) return false;
+  return true;
+}
+
+static bool is_regular_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Appends to a NUL-terminated buffer, marking truncation with "...". */
+static void text_append(char *buf, size_t cap, const char *s) {
+  size_t n = strlen(buf);
+  if (n + 1 >= cap) return;
+  int w = snprintf(buf + n, cap - n, "%s", s);
+  if (w < 0 || (size_t)w >= cap - n) memcpy(buf + cap - 4, "...", 4);
+}
+
+/* kc_plugin_open, also telling select which file it tried. err is required. */
+static keel_result plugin_open(const kc_plugin_loader *loader, keel_plugin_kind kind, const char *name, kc_plugin **out,
+                               kc_plugin_status *status, char file[KC_PLUGIN_FILE_MAX], kc_err *err) {
+  *out = NULL;
+  file[0] = '\0';
+  *status = KC_PLUGIN_NOT_FOUND;
+  const kind_rule *rule = kind_rule_find(kind);
+  if (!rule || !name_is_valid(name)) {
+    /* Neither can name a file, so nothing could be found. */
+    return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "%s plugin \"%s\": not found (a plugin name is [a-z0-9_]+)",
+                      kc_plugin_kind_text(kind), name ? name : "(null)");
+  }
+  char base[KC_PLUGIN_NAME_MAX + 32];
+  snprintf(base, sizeof base, "keel_%s_%s.so", rule->word, name);
+
+  char candidate[KC_PLUGIN_FILE_MAX];
+  const char *found = NULL;
+  for (size_t i = 0; i < loader->dir_count && !found; i++) {
+    /* add_dir bounds a directory so this always fits. */
+    snprintf(candidate, sizeof candidate, "%s/%s", loader->dirs[i], base);
+    if (is_regular_file(candidate)) found = candidate;
+  }
+  if (!found) {
+    char searched[KC_ERR_MSG_MAX - KC_PLUGIN_NAME_MAX - 64] = "";
+    for (size_t i = 0; i < loader->dir_count; i++) {
+      if (i) text_append(searched, sizeof searched, ", ");
+      text_append(searched, sizeof searched, loader->dirs[i]);
+    }
+    if (loader->dir_count)
+      return kc_err_set(err, KEEL_ERR_NOT_FOUND, "%s: not found (searched %s)", base, searched);
+    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "%s: not found (the plugin search path is empty)", base);
+  }
+  copy_text(file, KC_PLUGIN_FILE_MAX, found);
+
+  void *handle;
+  const keel_plugin_manifest *manifest;
+  const void *interface;
+  *status = plugin_load(loader, file, kind, &handle, &manifest, &interface, err);
+  if (*status != KC_PLUGIN_OK) {
+    if (handle) dlclose(handle);
+    return err->code;
+  }
+
+  kc_plugin *p = calloc(1, sizeof *p);
+  if (!p) {
+    dlclose(handle);
+    return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", file);
+  }
+  copy_text(p->name, sizeof p->name, name);
+  p->kind = kind;
+  copy_text(p->file, sizeof p->file, file);
+  p->manifest = manifest;
+  p->interface = interface;
+  p->handle = handle;
+  *out = p;
+  return KEEL_OK;
+}
+
+keel_result kc_plugin_open(const kc_plugin_loader *loader, keel_plugin_kind kind, const char *name, kc_plugin **out,
+                           kc_plugin_status *status, kc_err *err) {
+  char file[KC_PLUGIN_FILE_MAX];
+  kc_plugin_status st;
+  /* The error code must come back even when the caller passed no kc_err. */
+  kc_err local;
+  keel_result r = plugin_open(loader, kind, name, out, &st, file, err ? err : &local);
+  if (status) *status = st;
+  return r;
+}
+
+void kc_plugin_close(kc_plugin *plugin) {
+  if (!plugin) return;
+  if (plugin->handle) dlclose(plugin->handle);
+  free(plugin);
+}
+
+const void *kc_plugin_find_interface(const kc_plugin *plugin, const char *id, uint32_t min_size) {
+  if (!plugin || !plugin->manifest || !plugin->manifest->get_interface || !id) return NULL;
+  const void *table = plugin->manifest->get_interface(id);
+  if (!table) return NULL;
+  uint32_t size;
+  memcpy(&size, table, sizeof size);
+  return size >= min_size ? table : NULL;
+}
+
+keel_result kc_plugin_record_create_failure(const kc_plugin *plugin, keel_result code, const char *plugin_message,
+                                            kc_err *err) {
+  const char *file = plugin ? plugin->file : "(no plugin)";
+  if (plugin_message && *plugin_message)
+    return kc_err_set(err, code, "%s: create failed: %s", file, plugin_message);
+  return kc_err_set(err, code, "%s: create failed: %s (the plugin gave no reason)", file, keel_result_name(code));
+}
+
+keel_result kc_plugin_create_renderer(const kc_plugin *plugin, const keel_renderer_desc *desc, keel_renderer **out,
+                                      kc_err *err) {
+  *out = NULL;
+  if (!plugin || plugin->kind != KEEL_PLUGIN_RENDERER || !plugin->interface)
+    return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "kc_plugin_create_renderer: not an open renderer plugin");
+  const keel_renderer_api *api = plugin->interface;
+  keel_message why;
+  why.text[0] = '\0';
+  keel_renderer *r = NULL;
+  keel_result res = api->create(desc, &r, &why);
+  if (res != KEEL_OK || !r) {
+    /* A plugin that reports success without a renderer broke its contract;
+     * it is refused like any failed create. */
+    if (res == KEEL_OK) {
+      res = KEEL_ERR_BACKEND;
+      copy_text(why.text, sizeof why.text, "create returned KEEL_OK without a renderer");
+    } else if (r) {
+      api->destroy(r);
+    }
+    why.text[sizeof why.text - 1] = '\0';
+    return kc_plugin_record_create_failure(plugin, res, why.text, err);
+  }
+  *out = r;
+  return KEEL_OK;
+}
+
+/* ---- fallback chain ---- */
+
+void kc_plugin_attempts_free(kc_plugin_attempts *attempts) {
+  if (!attempts) return;
+  free(attempts->items);
+  attempts->items = NULL;
+  attempts->count = attempts->capacity = 0;
+}
+
+static kc_plugin_attempt *attempts_push(kc_plugin_attempts *a) {
+  if (a->count == a->capacity) {
+    size_t cap = a->capacity ? a->capacity * 2 : 4;
+    kc_plugin_attempt *grown = realloc(a->items, cap * sizeof *grown);
+    if (!grown) return NULL;
+    a->items = grown;
+    a->capacity = cap;
+  }
+  kc_plugin_attempt *at = &a->items[a->count++];
+  memset(at, 0, sizeof *at);
+  return at;
+}
+
+static bool name_tried_before(const char *const *names, size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (names[j] && strcmp(names[j], names[i]) == 0) return true;
+  return false;
+}
+
+keel_result kc_plugin_select(const kc_plugin_loader *loader, keel_plugin_kind kind, const char *const *names,
+                             size_t name_count, kc_plugin_create_fn create, void *user, kc_plugin **out,
+                             kc_plugin_attempts *attempts, kc_err *err) {
+  *out = NULL;
+  char summary[KC_ERR_MSG_MAX] = "";
+  for (size_t i = 0; i < name_count; i++) {
+    if (!names[i] || name_tried_before(names, i)) continue;
+    kc_plugin_attempt *at = attempts_push(attempts);
+    if (!at) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "out of memory recording plugin attempts");
+    copy_text(at->name, sizeof at->name, names[i]);
+
+    kc_err e;
+    kc_err_clear(&e);
+    kc_plugin *p = NULL;
+    at->result = plugin_open(loader, kind, names[i], &p, &at->status, at->file, &e);
+    if (at->result == KEEL_OK && create) {
+      kc_err ce;
+      kc_err_clear(&ce);
+      keel_result r = create(user, p, &ce);
+      if (r != KEEL_OK) {
+        if (!ce.msg[0]) kc_plugin_record_create_failure(p, r, NULL, &ce);
+        at->status = KC_PLUGIN_CREATE_FAILED;
+        at->result = r;
+        e = ce;
+        kc_plugin_close(p);
+        p = NULL;
+      }
+    }
+    if (at->result == KEEL_OK) {
+      *out = p;
+      return KEEL_OK;
+    }
+    copy_text(at->message, sizeof at->message, e.msg);
+    char part[KC_PLUGIN_NAME_MAX + 32];
+    snprintf(part, sizeof part, "%s%s (%s)", summary[0] ? ", " : "", names[i], kc_plugin_status_text(at->status));
+    text_append(summary, sizeof summary - 64, part);
+  }
+  if (!summary[0])
+    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no %s plugin to try: the candidate list is empty",
+                      kc_plugin_kind_text(kind));
+  return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no usable %s plugin; tried %s", kc_plugin_kind_text(kind), summary);
+}
+
+/* ---- listing ---- */
+
+void kc_plugin_catalog_free(kc_plugin_catalog *catalog) {
+  if (!catalog) return;
+  free(catalog->items);
+  catalog->items = NULL;
+  catalog->count = catalog->capacity = 0;
+}
+
+static bool is_plugin_file_name(const char *n) {
+  size_t len = strlen(n);
+  return len > 8 && strncmp(n, "keel_", 5) == 0 && strcmp(n + len - 3, ".so") == 0;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The kind and name a file name promises: keel_<kind>_<name>.so. */
+static keel_plugin_kind kind_from_file_name(const char *base, char *name, size_t cap) {
+  const char *stem = base + 5; /* after "keel_" */
+  size_t stem_len = strlen(stem) - 3; /* before ".so" */
+  for (size_t i = 0; i < sizeof kind_rules / sizeof kind_rules[0]; i++) {
+    size_t w = strlen(kind_rules[i].word);
+    if (stem_len > w + 1 && strncmp(stem, kind_rules[i].word, w) == 0 && stem[w] == '_') {
+      snprintf(name, cap, "%.*s", (int)(stem_len - w - 1), stem + w + 1);
+      return kind_rules[i].kind;
+    }
+  }
+  snprintf(name, cap, "%.*s", (int)stem_len, stem);
+  return 0;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, const char *base) {
+  keel_plugin_kind want = kind_from_file_name(base, info->name, sizeof info->name);
+  info->kind = want;
+  void *handle;
+  const keel_plugin_manifest *m;
+  const void *interface;
+  kc_err e;
+  kc_err_clear(&e);
+  info->status = plugin_load(loader, info->file, want, &handle, &m, &interface, &e);
+  if (info->status != KC_PLUGIN_OK) copy_text(info->message, sizeof info->message, e.msg);
+  if (m) {
+    info->manifest_read = true;
+    copy_text(info->name, sizeof info->name, m->name);
+    info->abi_major = m->abi_major;
+    info->abi_minor = m->abi_minor;
+    /* Another major only promises the four header members (plugin.h). */
+    if (m->abi_major == loader->host_abi_major &&
+        m->struct_size >= SIZE_THROUGH(keel_plugin_manifest, description)) {
+      info->kind = m->kind;
+      copy_text(info->version, sizeof info->version, m->version);
+      copy_text(info->description, sizeof info->description, m->description);
+    }
+  }
+  if (handle) dlclose(handle);
+}
+
+keel_result kc_plugin_list(const kc_plugin_loader *loader, kc_plugin_catalog *catalog, kc_err *err) {
+  for (size_t d = 0; d < loader->dir_count; d++) {
+    DIR *dir = opendir(loader->dirs[d]);
+    if (!dir) continue;
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    keel_result r = KEEL_OK;
+    struct dirent *ent;
+    while ((ent = readdir(dir)) != NULL) {
+      if (!is_plugin_file_name(ent->d_name) || strlen(ent->d_name) >= KC_PLUGIN_NAME_MAX + 16) continue;
+      char path[KC_PLUGIN_FILE_MAX];
+      snprintf(path, sizeof path, "%s/%s", loader->dirs[d], ent->d_name);
+      if (!is_regular_file(path)) continue;
+      if (count == cap) {
+        cap = cap ? cap * 2 : 16;
+        char **grown = realloc(names, cap * sizeof *grown);
+        if (!grown) {
+          r = KEEL_ERR_OUT_OF_MEMORY;
+          break;
+        }
+        names = grown;
+      }
+      names[count] = strdup(ent->d_name);
+      if (!names[count]) {
+        r = KEEL_ERR_OUT_OF_MEMORY;
+        break;
+      }
+      count++;
+    }
+    closedir(dir);
+    if (r == KEEL_OK) qsort(names, count, sizeof *names, compare_names);
+    for (size_t i = 0; i < count && r == KEEL_OK; i++) {
+      if (catalog->count == catalog->capacity) {
+        size_t ncap = catalog->capacity ? catalog->capacity * 2 : 16;
+        kc_plugin_info *grown = realloc(catalog->items, ncap * sizeof *grown);
+        if (!grown) {
+          r = KEEL_ERR_OUT_OF_MEMORY;
+          break;
+        }
+        catalog->items = grown;
+        catalog->capacity = ncap;
+      }
+      kc_plugin_info *info = &catalog->items[catalog->count];
+      memset(info, 0, sizeof *info);
+      snprintf(info->file, sizeof info->file, "%s/%s", loader->dirs[d], names[i]);
+      for (size_t j = 0; j < catalog->count && !info->shadowed; j++)
+        info->shadowed = strcmp(base_name(catalog->items[j].file), names[i]) == 0;
+      info_fill(loader, info, names[i]);
+      catalog->count++;
+    }
+    for (size_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+    if (r != KEEL_OK) return kc_err_set(err, r, "out of memory listing plugins in %s", loader->dirs[d]);
+  }
+  return KEEL_OK;
+}
