@@ -1,0 +1,49 @@
+/* The `keel` command line: one table of options drives parsing and --help,
+ * so a new flag is one table entry (plus a field when it is not a config
+ * alias). Parsing only records what was asked; core/app/app.c acts on it. */
+#ifndef KC_APP_CLI_H
+#define KC_APP_CLI_H
+
+#include "base/err.h"
+
+#include <stdio.h>
+
+/* What the run should do; a higher value wins when several are given
+ * (so `keel --check-config --help` shows the help). */
+typedef enum kc_app_action {
+  KC_APP_RUN = 0,          /* the default: run the engine */
+  KC_APP_CHECK_CONFIG = 1, /* validate and print the effective configuration */
+  KC_APP_VERSION = 2,
+  KC_APP_HELP = 3
+} kc_app_action;
+
+/* One configuration override from the command line, in command-line order. */
+typedef struct kc_cli_override {
+  char *assignment;   /* "section.key=value", owned by the options */
+  const char *origin; /* the flag that carried it ("--set"), static */
+} kc_cli_override;
+
+/* A repeatable string option's values, pointing into argv. */
+typedef struct kc_cli_strings {
+  const char **items;
+  size_t count;
+} kc_cli_strings;
+
+typedef struct kc_cli_options {
+  kc_app_action action;
+  const char *config_path; /* --config; NULL = the build's or install's engine.ini */
+  kc_cli_override *overrides;
+  size_t override_count;
+} kc_cli_options;
+
+/* Parses argv into *opts (zeroed first). Strings point into argv, which
+ * must outlive opts, except override assignments, which opts owns. On a
+ * usage error returns KEEL_ERR_INVALID_ARGUMENT with a one-line message
+ * naming the option. Free with kc_cli_options_free either way. Main thread. */
+keel_result kc_cli_parse(int argc, char **argv, kc_cli_options *opts, kc_err *err);
+void kc_cli_options_free(kc_cli_options *opts);
+
+/* Writes the --help text, generated from the option table. */
+void kc_cli_print_help(FILE *out);
+
+#endif
