@@ -30,6 +30,7 @@ typedef uint64_t kc_state_id;
 #define KC_STATE_INDEX_BITS 32u
 #define KC_STATE_GEN_MASK ((UINT32_C(1) << KC_STATE_GEN_BITS) - 1u)
 
+/* Pack and unpack ids; pure, any thread. */
 static inline uint32_t kc_state_id_index(kc_state_id id) { return (uint32_t)(id >> KC_STATE_GEN_BITS); }
 static inline uint32_t kc_state_id_generation(kc_state_id id) { return (uint32_t)(id & KC_STATE_GEN_MASK); }
 static inline kc_state_id kc_state_id_make(uint32_t index, uint32_t generation) {
