@@ -1,0 +1,227 @@
+/* One source for every test-only plugin: each CMake target compiles it with a
+ * few TP_* definitions to get exactly one defect (or none), so the loader tests
+ * can check every refusal against a real shared object. SDK headers only. */
+#include <keel/plugin.h>
+#include <keel/renderer.h>
+#include <keel/script.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_plugin_abi.h"
+
+#ifndef TP_NAME
+#error "TP_NAME must name the plugin"
+#endif
+#ifndef TP_KIND
+#define TP_KIND KEEL_PLUGIN_RENDERER
+#endif
+#ifndef TP_ABI_MAJOR
+#define TP_ABI_MAJOR KEEL_ABI_MAJOR
+#endif
+#ifndef TP_ABI_MINOR
+#define TP_ABI_MINOR KEEL_ABI_MINOR
+#endif
+
+/* Appends our name to the marker file, if the test named one: the only side
+ * effect any test plugin has, and only in create. */
+static void tp_mark_created(void) {
+  const char *path = getenv(TP_CREATE_MARKER_ENV);
+  if (!path || !*path) return;
+  FILE *f = fopen(path, "a");
+  if (!f) return;
+  fprintf(f, "%s\n", TP_NAME);
+  fclose(f);
+}
+
+#if defined(TP_UNRESOLVED)
+/* Defined nowhere: dlopen with RTLD_NOW must refuse this plugin. */
+extern int tp_absent_function(void);
+#endif
+
+/* ---- renderer ---- */
+
+struct keel_renderer {
+  int unused;
+};
+
+static keel_result tp_renderer_create(const keel_renderer_desc *desc, keel_renderer **out, keel_message *error) {
+  (void)desc;
+  *out = NULL;
+  tp_mark_created();
+#if defined(TP_CREATE_FAILS)
+  if (error) snprintf(error->text, sizeof error->text, "%s", TP_CREATE_FAILS_MESSAGE);
+  return KEEL_ERR_BACKEND;
+#else
+  (void)error;
+#if defined(TP_UNRESOLVED)
+  if (tp_absent_function()) return KEEL_ERR_BACKEND;
+#endif
+  *out = calloc(1, sizeof **out);
+  return *out ? KEEL_OK : KEEL_ERR_OUT_OF_MEMORY;
+#endif
+}
+static void tp_renderer_destroy(keel_renderer *r) { free(r); }
+static keel_result tp_begin_frame(keel_renderer *r, const keel_frame_desc *f) {
+  (void)r, (void)f;
+  return KEEL_OK;
+}
+static keel_result tp_encoder_begin(keel_renderer *r, uint32_t pass, uint32_t worker, keel_encoder **out) {
+  (void)r, (void)pass, (void)worker;
+  *out = NULL;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_set_camera(keel_encoder *e, const keel_camera *c) {
+  (void)e, (void)c;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static __attribute__((unused)) keel_result tp_draw(keel_encoder *e, const keel_draw *d, uint32_t n) {
+  (void)e, (void)d, (void)n;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_encoder_end(keel_encoder *e) {
+  (void)e;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_renderer_only(keel_renderer *r) {
+  (void)r;
+  return KEEL_OK;
+}
+static keel_result tp_resize(keel_renderer *r, uint32_t w, uint32_t h) {
+  (void)r, (void)w, (void)h;
+  return KEEL_OK;
+}
+static keel_result tp_mesh_create(keel_renderer *r, const keel_mesh_desc *d, keel_mesh *out) {
+  (void)r, (void)d;
+  out->id = 0;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_mesh_destroy(keel_renderer *r, keel_mesh m) {
+  (void)r, (void)m;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_renderer_stats(keel_renderer *r, keel_renderer_stats *out) {
+  (void)r;
+  memset(out, 0, sizeof *out);
+  return KEEL_OK;
+}
+
+static const keel_renderer_api tp_renderer_api = {
+#if defined(TP_SMALL_TABLE)
+    /* Claims to end before encoder_draw: an ABI 1.0 host needs more. */
+    .struct_size = (uint32_t)offsetof(keel_renderer_api, encoder_draw),
+#else
+    .struct_size = KEEL_STRUCT_SIZE(keel_renderer_api),
+#endif
+    .api = KEEL_GRAPHICS_NONE,
+    .create = tp_renderer_create,
+    .destroy = tp_renderer_destroy,
+    .begin_frame = tp_begin_frame,
+    .encoder_begin = tp_encoder_begin,
+    .encoder_set_camera = tp_set_camera,
+#if defined(TP_NULL_MEMBER)
+    .encoder_draw = NULL, /* a hole in the table: refused, not called */
+#else
+    .encoder_draw = tp_draw,
+#endif
+    .encoder_end = tp_encoder_end,
+    .end_frame = tp_renderer_only,
+    .present = tp_renderer_only,
+    .resize = tp_resize,
+    .mesh_create = tp_mesh_create,
+    .mesh_destroy = tp_mesh_destroy,
+    .stats = tp_renderer_stats,
+};
+
+/* ---- script ---- */
+
+struct keel_script {
+  int unused;
+};
+
+static keel_result tp_script_create(const keel_script_desc *desc, keel_script **out, keel_message *error) {
+  (void)desc, (void)error;
+  tp_mark_created();
+  *out = calloc(1, sizeof **out);
+  return *out ? KEEL_OK : KEEL_ERR_OUT_OF_MEMORY;
+}
+static void tp_script_destroy(keel_script *s) { free(s); }
+static keel_result tp_script_call(keel_script *s, keel_message *error) {
+  (void)s, (void)error;
+  return KEEL_OK;
+}
+static keel_result tp_script_tick(keel_script *s, const keel_tick_info *t, const keel_script_event *ev, uint32_t n,
+                                  keel_message *error) {
+  (void)s, (void)t, (void)ev, (void)n, (void)error;
+  return KEEL_OK;
+}
+static void tp_script_interrupt(keel_script *s) { (void)s; }
+static keel_result tp_script_oneoff(keel_script *s, const char *code, keel_message *result) {
+  (void)s, (void)code, (void)result;
+  return KEEL_ERR_UNSUPPORTED;
+}
+static keel_result tp_script_stats(keel_script *s, keel_script_stats *out) {
+  (void)s;
+  memset(out, 0, sizeof *out);
+  return KEEL_OK;
+}
+
+static const keel_script_api tp_script_api = {
+    .struct_size = KEEL_STRUCT_SIZE(keel_script_api),
+    .language = "none",
+    .file_extension = ".none",
+    .create = tp_script_create,
+    .destroy = tp_script_destroy,
+    .init = tp_script_call,
+    .tick = tp_script_tick,
+    .shutdown = tp_script_call,
+    .interrupt = tp_script_interrupt,
+    .oneoff_run = tp_script_oneoff,
+    .stats = tp_script_stats,
+};
+
+/* ---- manifest ---- */
+
+static const void *tp_get_interface(const char *id) {
+#if defined(TP_NO_INTERFACE)
+  /* The tables still exist (and stay referenced); they are just not offered. */
+  (void)id, (void)&tp_renderer_api, (void)&tp_script_api;
+  return NULL;
+#else
+  if (keel_interface_is(id, KEEL_RENDERER_INTERFACE)) return &tp_renderer_api;
+  if (keel_interface_is(id, KEEL_SCRIPT_INTERFACE)) return &tp_script_api;
+  return NULL;
+#endif
+}
+
+static const keel_plugin_manifest tp_manifest = {
+#if defined(TP_SMALL_MANIFEST)
+    /* Ends before get_interface: the host could not find the interfaces. */
+    .struct_size = (uint32_t)offsetof(keel_plugin_manifest, get_interface),
+#else
+    .struct_size = KEEL_STRUCT_SIZE(keel_plugin_manifest),
+#endif
+    .abi_major = TP_ABI_MAJOR,
+    .abi_minor = TP_ABI_MINOR,
+    .name = TP_NAME,
+    .kind = TP_KIND,
+    .version = "0.0.1",
+    .description = "keel test plugin " TP_NAME,
+    .get_interface = tp_get_interface,
+};
+
+#if defined(TP_NO_ENTRY)
+/* Everything above is hidden and nothing is exported; this keeps the
+ * manifest referenced so the object is not empty. */
+const keel_plugin_manifest *tp_hidden_entry(void);
+__attribute__((visibility("hidden"))) const keel_plugin_manifest *tp_hidden_entry(void) { return &tp_manifest; }
+#else
+KEEL_PLUGIN_ENTRY(&tp_manifest)
+#endif
+
+#if defined(TP_LEAK)
+/* A second exported function: what the symbol test must catch. */
+KEEL_EXPORT int tp_leaked_helper(void);
+KEEL_EXPORT int tp_leaked_helper(void) { return 42; }
+#endif
