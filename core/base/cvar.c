@@ -160,8 +160,10 @@ static void read_string(const kc_cvar *cv, char out[KC_CVAR_STRING_MAX]) {
       sched_yield();
       continue;
     }
-    for (size_t i = 0; i < WORDS; i++) words[i] = atomic_load_explicit(&m->str[i], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    /* Acquire loads keep the second seq load after them (GCC refuses
+     * atomic_thread_fence under TSan, so the ordering rides on the loads). A
+     * word from a newer write carries that writer's odd seq with it. */
+    for (size_t i = 0; i < WORDS; i++) words[i] = atomic_load_explicit(&m->str[i], memory_order_acquire);
     if (atomic_load_explicit(&m->seq, memory_order_relaxed) == s1) break;
   }
   memcpy(out, words, KC_CVAR_STRING_MAX);
@@ -175,8 +177,8 @@ static void write_string(kc_cvar *cv, const char *text) {
   memcpy(words, text, strnlen(text, KC_CVAR_STRING_MAX - 1));
   unsigned s = atomic_load_explicit(&cv->seq, memory_order_relaxed);
   atomic_store_explicit(&cv->seq, s + 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release);
-  for (size_t i = 0; i < WORDS; i++) atomic_store_explicit(&cv->str[i], words[i], memory_order_relaxed);
+  /* Release stores publish the odd seq before each word (see read_string). */
+  for (size_t i = 0; i < WORDS; i++) atomic_store_explicit(&cv->str[i], words[i], memory_order_release);
   atomic_store_explicit(&cv->seq, s + 2, memory_order_release);
 }
 
