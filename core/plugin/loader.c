@@ -567,10 +567,11 @@ keel_result kc_plugin_list(const kc_plugin_loader *loader, kc_plugin_catalog *ca
     keel_result r = KEEL_OK;
     struct dirent *ent;
     while ((ent = readdir(dir)) != NULL) {
-      if (!is_plugin_file_name(ent->d_name) || strlen(ent->d_name) >= KC_PLUGIN_NAME_MAX + 16) continue;
+      if (!is_plugin_file_name(ent->d_name)) continue;
       char path[KC_PLUGIN_FILE_MAX];
-      snprintf(path, sizeof path, "%s/%s", loader->dirs[d], ent->d_name);
-      if (!is_regular_file(path)) continue;
+      /* A path that does not fit could not be opened either. */
+      int len = snprintf(path, sizeof path, "%s/%s", loader->dirs[d], ent->d_name);
+      if (len < 0 || (size_t)len >= sizeof path || !is_regular_file(path)) continue;
       if (count == cap) {
         cap = cap ? cap * 2 : 16;
         char **grown = realloc(names, cap * sizeof *grown);
