@@ -1,7 +1,9 @@
 // keel-test-labels: concurrency
 /* kc_log: level filtering, KEEL_LOG, capture through a sink, thread names,
  * the line format, truncation, a sink that logs, and four threads logging at
- * once through the default stderr sink producing whole lines only. */
+ * once through the default stderr sink producing whole lines only; and the
+ * clock the timestamps come from. */
+#include "base/clock.h"
 #include "base/log.h"
 #include "keel_test.h"
 
@@ -240,6 +242,24 @@ static void test_concurrent_lines_stay_whole(void) {
   for (int i = 0; i < THREADS; i++) CU_ASSERT_EQUAL(next[i], g_lines);
 }
 
+/* ---- the clock behind the timestamps ---- */
+
+static void test_clock_sleeps(void) {
+  uint64_t a = kc_clock_now_ns();
+  kc_clock_sleep_ns(2 * KC_NS_PER_MS);
+  uint64_t b = kc_clock_now_ns();
+  CU_ASSERT(b - a >= 2 * KC_NS_PER_MS);
+  kc_clock_sleep_until_ns(b - KC_NS_PER_MS); /* in the past: returns at once */
+  uint64_t c = kc_clock_now_ns();
+  CU_ASSERT(c - b < 50 * KC_NS_PER_MS);
+  uint64_t deadline = c + 3 * KC_NS_PER_MS;
+  kc_clock_sleep_until_precise_ns(deadline, 500 * KC_NS_PER_US);
+  CU_ASSERT(kc_clock_now_ns() >= deadline);
+  kc_clock_sleep_ns(0);
+  CU_ASSERT(kc_clock_wall_ns() > 1600000000ull * KC_NS_PER_S); /* after 2020 */
+  CU_ASSERT_DOUBLE_EQUAL(kc_clock_ns_to_s(1500 * KC_NS_PER_MS), 1.5, 1e-12);
+}
+
 static CU_TestInfo tests[] = {
     {"level_filtering", test_level_filtering},
     {"parse_level", test_parse_level},
@@ -250,6 +270,7 @@ static CU_TestInfo tests[] = {
     {"long_message_is_cut_with_ellipsis", test_long_message_is_cut_with_ellipsis},
     {"sink_that_logs", test_sink_that_logs},
     {"concurrent_lines_stay_whole", test_concurrent_lines_stay_whole},
+    {"clock_sleeps", test_clock_sleeps},
     CU_TEST_INFO_NULL,
 };
 
