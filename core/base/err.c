@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 keel_result kc_err_set(kc_err *err, keel_result code, const char *fmt, ...) {
   if (err) {
@@ -20,4 +21,11 @@ void kc_err_clear(kc_err *err) {
     err->code = KEEL_OK;
     err->msg[0] = '\0';
   }
+}
+
+char *kc_copy_text(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strnlen(src, cap - 1) : 0;
+  if (n) memcpy(dst, src, n);
+  dst[n] = '\0';
+  return dst;
 }

@@ -19,6 +19,11 @@ typedef struct kc_err {
 keel_result kc_err_set(kc_err *err, keel_result code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Copies src into dst (capacity cap > 0), cut to fit and always
+ * NUL-terminated: how a core message enters a fixed ABI field such as
+ * keel_message. Returns dst. */
+char *kc_copy_text(char *dst, size_t cap, const char *src);
+
 /* Resets *err to KEEL_OK with an empty message (err may be NULL). */
 void kc_err_clear(kc_err *err);
 

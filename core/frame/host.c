@@ -51,7 +51,7 @@ static keel_result host_cvar_set(const keel_host *h, const char *name, const cha
   kc_err err;
   kc_err_clear(&err);
   keel_result r = kc_cvar_set(name, value, &err);
-  if (r != KEEL_OK && error) snprintf(error->text, sizeof error->text, "%s", err.msg);
+  if (r != KEEL_OK && error) kc_copy_text(error->text, sizeof error->text, err.msg);
   return r;
 }
 

@@ -254,7 +254,7 @@ static void apply_command(kc_script_worker *sw, const keel_command *cmd) {
     e.callback_id = cmd->callback_id;
     e.id = cmd->id;
     e.result = r;
-    if (r != KEEL_OK) snprintf(e.message, sizeof e.message, "%s", err.msg);
+    if (r != KEEL_OK) kc_copy_text(e.message, sizeof e.message, err.msg);
     post_event(sw, &e);
     sw->stats.callbacks_posted++;
   }
