@@ -1,0 +1,163 @@
+/* Internal header of the Lua 5.4 script plugin (keel.script/1): the runtime's
+ * and each VM's state, shared by the plugin entry, the VM setup (allocator,
+ * watchdog hook, sandbox), the script API bindings and the one-off pool.
+ * Nothing here leaves the plugin: every symbol is hidden. */
+#ifndef KLUA_H
+#define KLUA_H
+
+#include <keel/plugin.h>
+#include <keel/script.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Instructions between two checks of the clock and the stop flag on the VMs
+ * that check for themselves (pool VMs, coroutines of the game VM). */
+#define KLUA_HOOK_COUNT 1000
+/* The game VM's main thread keeps the traceback handler and the callback and
+ * cvar-handler tables at the bottom of its stack between calls. */
+#define KLUA_SLOT_MSGH 1
+#define KLUA_SLOT_CBS 2
+#define KLUA_SLOT_CVH 3
+#define KLUA_SLOT_CVN 4
+#define KLUA_GAME_BASE_TOP 4
+#define KLUA_POOL_BASE_TOP 1
+#define KLUA_POOL_INITIAL 2
+#define KLUA_POOL_MAX 8
+
+/* Why a running call must stop. MEMORY is one-shot (raised once, then the VM
+ * may go on if the script catches it); the others stay until the call ends. */
+enum { KLUA_STOP_NONE = 0, KLUA_STOP_MEMORY, KLUA_STOP_BUDGET, KLUA_STOP_INSTRUCTIONS, KLUA_STOP_INTERRUPT };
+
+typedef struct klua_script klua_script;
+
+typedef struct klua_vm {
+  lua_State *L;
+  klua_script *script;
+  /* The game VM shares the watchdog's mutex: it guards in_call, deadline_ns
+   * and every lua_sethook on the main thread. NULL for pool VMs, which only
+   * their current user touches. */
+  pthread_mutex_t *mu;
+  bool is_pool;
+  bool in_call;
+  bool mem_tripped;
+  _Atomic int stop;
+  uint64_t deadline_ns;  /* 0 = no wall-clock budget */
+  uint64_t instr_used;
+  /* heap accounting (Lua tells the allocator old sizes, so no header) */
+  size_t used;
+  size_t limit;      /* hard: allocations past it are refused (0 = none) */
+  size_t soft_limit; /* crossing it raises "not enough memory" where the script is */
+  uint64_t refusals;
+  uint64_t rng; /* splitmix64 state */
+  char warn_buf[KEEL_MESSAGE_MAX];
+  size_t warn_len;
+  struct klua_vm *next_free;
+} klua_vm;
+
+typedef struct klua_pool {
+  pthread_mutex_t mu;
+  klua_vm *free_list;
+  klua_vm *all[KLUA_POOL_MAX];
+  uint32_t total;    /* created or being created */
+  uint32_t building; /* bit i: slot i is being created outside the lock */
+} klua_pool;
+
+typedef struct klua_cv_handler {
+  char name[KEEL_NAME_MAX];
+} klua_cv_handler;
+
+struct klua_script {
+  const keel_host *host;
+  const keel_script_world *world;
+  char *main_path;
+  char *game_real;  /* realpath of the sandbox root */
+  char *main_chunk; /* "@main.lua": main_path relative to the game dir */
+  uint64_t seed;
+  uint64_t budget_ns;
+  uint64_t instr_budget;
+  uint32_t memory_limit_mb;
+  bool lockstep;
+
+  klua_vm vm; /* the game VM, script worker thread only */
+
+  /* engine.frame/time/dt: written by the worker, read by pool VMs too */
+  _Atomic uint64_t tick_frame;
+  _Atomic uint64_t tick_time_bits;
+  _Atomic uint64_t tick_dt_bits;
+
+  klua_cv_handler *cv;
+  uint32_t cv_count, cv_cap;
+
+  /* the watchdog thread, only when tick_budget_ms > 0 */
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  pthread_t wd_thread;
+  bool wd_started, wd_quit;
+  uint64_t wd_next;     /* when the watchdog wakes next */
+  uint64_t call_gen;    /* bumped at each call start */
+  uint64_t wd_fired_gen;
+
+  /* the entry call in progress (worker only) */
+  bool inited, shut;
+  keel_message *err_out;
+  bool err_set;
+  bool call_interrupted;
+  const char *ctx;           /* what is running, for error logs */
+  const char *ctx_name;      /* cvar name for handler errors */
+  const keel_script_event *events;
+  uint32_t event_count, ev_pos;
+  lua_Integer ev_sub;
+
+  /* stats: game VM counters (worker only), pool counters (any thread) */
+  uint64_t calls, errors, interrupts;
+  _Atomic uint64_t pool_calls, pool_errors, pool_interrupts, pool_refusals;
+
+  klua_pool pool;
+};
+
+/* ---- klua_vm.c */
+uint64_t klua_now_ns(void);
+/* Creates a VM (game or pool) with the sandbox and the API; false with a
+ * message in *error on failure (nothing left allocated). */
+bool klua_vm_open(klua_vm *vm, klua_script *s, bool is_pool, keel_message *error);
+void klua_vm_close(klua_vm *vm);
+static inline klua_vm *klua_vm_of(lua_State *L) { return *(klua_vm **)lua_getextraspace(L); }
+/* Lock helpers for the game VM's hook state (no-ops for pool VMs). */
+void klua_vm_lock(klua_vm *vm);
+void klua_vm_unlock(klua_vm *vm);
+/* Sets the main thread's hook to what the call's state asks for. Lock held. */
+void klua_arm_main(klua_vm *vm);
+/* Asks the running call to stop for `reason` (lock taken inside). */
+void klua_request_stop(klua_vm *vm, int reason);
+int klua_msgh(lua_State *L);
+bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap);
+uint64_t klua_splitmix64(uint64_t *state);
+
+/* ---- klua_api.c */
+/* Registers the script API globals; called inside a protected call. */
+void klua_api_open(lua_State *L, klua_vm *vm);
+/* Runs the tick's events from s->ev_pos on (protected by the caller). */
+int klua_dispatch_body(lua_State *L);
+
+/* ---- klua_pool.c */
+keel_result klua_pool_init(klua_script *s, keel_message *error);
+void klua_pool_destroy(klua_script *s);
+klua_vm *klua_pool_acquire(klua_script *s, keel_message *error);
+void klua_pool_release(klua_script *s, klua_vm *vm);
+keel_result klua_oneoff_run(klua_script *s, const char *code, keel_message *result);
+
+/* Copies text into a keel_message, truncating. */
+void klua_message_set(keel_message *m, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif

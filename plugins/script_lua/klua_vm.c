@@ -1,0 +1,530 @@
+/* One Lua VM as keel runs it: a counting allocator that enforces the memory
+ * cap, the count hook that turns the watchdog's stop request into an error at
+ * the script's own line, and the sandbox (what a game script may reach). The
+ * game VM and the one-off pool VMs are both built here. */
+#include "klua.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t klua_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void klua_message_set(keel_message *m, const char *fmt, ...) {
+  if (!m) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m->text, sizeof m->text, fmt, ap);
+  va_end(ap);
+}
+
+uint64_t klua_splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void klua_vm_lock(klua_vm *vm) {
+  if (vm->mu) pthread_mutex_lock(vm->mu);
+}
+void klua_vm_unlock(klua_vm *vm) {
+  if (vm->mu) pthread_mutex_unlock(vm->mu);
+}
+
+/* ---- allocator -------------------------------------------------------- */
+
+/* Two thresholds: crossing the soft one (limit - limit/16) during a call asks
+ * the hook to raise "not enough memory" at the next instruction, so the error
+ * carries file:line and a traceback; the hard one is never passed (NULL, and
+ * Lua raises its own memory error after an emergency collection). */
+static void *klua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  klua_vm *vm = ud;
+  size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    vm->used -= old;
+    if (vm->mem_tripped && vm->used < vm->soft_limit) vm->mem_tripped = false;
+    return NULL;
+  }
+  if (vm->limit && nsize > old) {
+    size_t grow = nsize - old;
+    if (vm->used + grow > vm->limit) {
+      vm->refusals++;
+      return NULL;
+    }
+    if (!vm->mem_tripped && vm->in_call && vm->used + grow > vm->soft_limit) {
+      vm->mem_tripped = true;
+      vm->refusals++;
+      klua_request_stop(vm, KLUA_STOP_MEMORY);
+    }
+  }
+  void *p = realloc(ptr, nsize);
+  if (!p) return NULL;
+  vm->used = vm->used - old + nsize;
+  if (vm->mem_tripped && vm->used < vm->soft_limit) vm->mem_tripped = false;
+  return p;
+}
+
+/* ---- watchdog hook ---------------------------------------------------- */
+
+static void klua_hook(lua_State *L, lua_Debug *ar);
+
+void klua_arm_main(klua_vm *vm) {
+  lua_State *L = vm->L;
+  const klua_script *s = vm->script;
+  int stop = atomic_load_explicit(&vm->stop, memory_order_relaxed);
+  int count = 0;
+  if (vm->in_call && stop != KLUA_STOP_NONE) {
+    count = 1; /* raise at every instruction until the outer call returns */
+  } else if (vm->is_pool) {
+    count = KLUA_HOOK_COUNT; /* pool VMs watch their own clock */
+  } else if (vm->in_call && s->instr_budget) {
+    uint64_t left = s->instr_budget > vm->instr_used ? s->instr_budget - vm->instr_used : 1;
+    count = left > (1u << 30) ? (1 << 30) : (int)left;
+  }
+  int cur = lua_gethookmask(L) ? lua_gethookcount(L) : 0;
+  if (cur == count) return; /* lua_sethook walks the whole call chain: skip it when possible */
+  if (count)
+    lua_sethook(L, klua_hook, LUA_MASKCOUNT, count);
+  else
+    lua_sethook(L, NULL, 0, 0);
+}
+
+void klua_request_stop(klua_vm *vm, int reason) {
+  klua_vm_lock(vm);
+  int cur = atomic_load_explicit(&vm->stop, memory_order_relaxed);
+  if (vm->in_call && (cur == KLUA_STOP_NONE || (cur == KLUA_STOP_MEMORY && reason != KLUA_STOP_MEMORY))) {
+    atomic_store_explicit(&vm->stop, reason, memory_order_release);
+    klua_arm_main(vm);
+  }
+  klua_vm_unlock(vm);
+}
+
+static void klua_hook(lua_State *L, lua_Debug *ar) {
+  klua_vm *vm = klua_vm_of(L);
+  const klua_script *s = vm->script;
+  int stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
+  if (stop == KLUA_STOP_NONE) {
+    if (!vm->in_call) return;
+    int reason = KLUA_STOP_NONE;
+    if (s->instr_budget) {
+      vm->instr_used += (uint64_t)lua_gethookcount(L);
+      if (vm->instr_used >= s->instr_budget) reason = KLUA_STOP_INSTRUCTIONS;
+    }
+    if (!reason && vm->deadline_ns && klua_now_ns() >= vm->deadline_ns) reason = KLUA_STOP_BUDGET;
+    if (!reason) {
+      if (L == vm->L) {
+        klua_vm_lock(vm);
+        klua_arm_main(vm);
+        klua_vm_unlock(vm);
+      }
+      return;
+    }
+    klua_request_stop(vm, reason);
+    stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
+  }
+  char what[96];
+  if (stop == KLUA_STOP_MEMORY) {
+    /* one-shot: the script may catch it and free memory */
+    klua_vm_lock(vm);
+    int expected = KLUA_STOP_MEMORY;
+    atomic_compare_exchange_strong(&vm->stop, &expected, KLUA_STOP_NONE);
+    klua_arm_main(vm);
+    klua_vm_unlock(vm);
+    if (expected != KLUA_STOP_MEMORY) stop = expected; /* a harder stop came in meanwhile */
+  }
+  switch (stop) {
+    case KLUA_STOP_MEMORY: snprintf(what, sizeof what, "not enough memory"); break;
+    case KLUA_STOP_BUDGET:
+      snprintf(what, sizeof what, "tick budget of %llu ms exceeded", (unsigned long long)(s->budget_ns / 1000000u));
+      break;
+    case KLUA_STOP_INSTRUCTIONS:
+      snprintf(what, sizeof what, "instruction budget of %llu exceeded", (unsigned long long)s->instr_budget);
+      break;
+    default: snprintf(what, sizeof what, "interrupted"); break;
+  }
+  /* A coroutine has its own hook: keep it raising too, so a loop of pcalls
+   * inside the coroutine cannot outlast the stop. */
+  if (stop != KLUA_STOP_MEMORY && L != vm->L && lua_gethookcount(L) != 1)
+    lua_sethook(L, klua_hook, LUA_MASKCOUNT, 1);
+  if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+    lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, what);
+  else
+    lua_pushstring(L, what);
+  lua_error(L);
+}
+
+/* ---- message handler, panic, warnings ------------------------------------ */
+
+int klua_msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Only reached by a bug in this plugin (every entry is protected); Lua aborts
+ * after it returns, so at least say why. */
+static int klua_panic(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+  vm->script->host->log(vm->script->host, KEEL_LOG_ERROR, "unprotected Lua error (plugin bug): %s", msg);
+  return 0;
+}
+
+static void klua_warnf(void *ud, const char *msg, int tocont) {
+  klua_vm *vm = ud;
+  if (!tocont && vm->warn_len == 0 && msg[0] == '@') return; /* "@on" / "@off": always on here */
+  size_t n = strlen(msg);
+  size_t room = sizeof vm->warn_buf - 1 - vm->warn_len;
+  if (n > room) n = room;
+  memcpy(vm->warn_buf + vm->warn_len, msg, n);
+  vm->warn_len += n;
+  vm->warn_buf[vm->warn_len] = '\0';
+  if (!tocont) {
+    vm->script->host->log(vm->script->host, KEEL_LOG_WARN, "warning: %s", vm->warn_buf);
+    vm->warn_len = 0;
+  }
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap) {
+  *out = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, cap, "cannot open '%s': %s", path, strerror(errno));
+    return false;
+  }
+  char *buf = NULL;
+  size_t n = 0, size = 0;
+  for (;;) {
+    if (n == size) {
+      size_t nsize = size ? size * 2 : 4096;
+      char *nb = realloc(buf, nsize);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        snprintf(err, cap, "cannot read '%s': out of memory", path);
+        return false;
+      }
+      buf = nb;
+      size = nsize;
+    }
+    size_t got = fread(buf + n, 1, size - n, f);
+    n += got;
+    if (got == 0) break;
+  }
+  bool failed = ferror(f) != 0;
+  fclose(f);
+  if (failed) {
+    free(buf);
+    snprintf(err, cap, "cannot read '%s'", path);
+    return false;
+  }
+  *out = buf;
+  *len = n;
+  return true;
+}
+
+/* ---- sandbox ------------------------------------------------------------- */
+
+static const char *klua_typename(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  return t == LUA_TNONE ? "nil" : lua_typename(L, t);
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]) with mode forced to "t": a
+ * binary chunk can crash the VM, so only source is accepted. */
+static int klua_load(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  if (n >= 2)
+    lua_pushvalue(L, 2);
+  else
+    lua_pushnil(L);
+  lua_pushliteral(L, "t");
+  int nargs = 3;
+  if (n >= 4) {
+    lua_pushvalue(L, 4);
+    nargs = 4;
+  }
+  lua_call(L, nargs, LUA_MULTRET);
+  return lua_gettop(L) - n;
+}
+
+/* Lua 5.4 runs finalizers with hooks off, so a __gc that loops could never
+ * be stopped; scripts have no userdata that would need one. */
+static int klua_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    int t = lua_rawget(L, 2);
+    lua_pop(L, 1);
+    if (t != LUA_TNIL) return luaL_error(L, "setmetatable: __gc metamethods are not allowed");
+  }
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* A coroutine is a separate lua_State with its own hook, which the game VM's
+ * main thread does not pass on (it runs unhooked between stops): give every
+ * new coroutine the self-checking count hook. */
+static void klua_hook_coroutine(klua_vm *vm, lua_State *co) {
+  int stop = atomic_load_explicit(&vm->stop, memory_order_relaxed);
+  lua_sethook(co, klua_hook, LUA_MASKCOUNT,
+              vm->in_call && stop != KLUA_STOP_NONE && stop != KLUA_STOP_MEMORY ? 1 : KLUA_HOOK_COUNT);
+}
+
+static int klua_co_create(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 1);
+  lua_State *co = lua_tothread(L, -1);
+  if (co) klua_hook_coroutine(klua_vm_of(L), co);
+  return 1;
+}
+
+static int klua_co_wrap(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 1);
+  if (lua_getupvalue(L, -1, 1)) { /* the wrapper's upvalue is its coroutine */
+    lua_State *co = lua_tothread(L, -1);
+    if (co) klua_hook_coroutine(klua_vm_of(L), co);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static lua_Integer klua_random_int_arg(lua_State *L, int idx, const char *fn) {
+  int ok = 0;
+  lua_Integer v = lua_tointegerx(L, idx, &ok);
+  if (!ok || lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "%s: argument #%d must be an integer, got %s", fn, idx, klua_typename(L, idx));
+  return v;
+}
+
+/* splitmix64, so Lua and JS draw the same sequence (docs/scripting.md §5). */
+static int klua_random(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  lua_Integer lo, hi;
+  switch (lua_gettop(L)) {
+    case 0:
+      lua_pushnumber(L, (lua_Number)(klua_splitmix64(&vm->rng) >> 11) * 0x1.0p-53);
+      return 1;
+    case 1:
+      lo = 1;
+      hi = klua_random_int_arg(L, 1, "math.random");
+      break;
+    case 2:
+      lo = klua_random_int_arg(L, 1, "math.random");
+      hi = klua_random_int_arg(L, 2, "math.random");
+      break;
+    default: return luaL_error(L, "math.random: wrong number of arguments");
+  }
+  if (lo > hi) return luaL_error(L, "math.random: interval is empty");
+  double r = (double)(klua_splitmix64(&vm->rng) >> 11) * 0x1.0p-53;
+  double span = (double)((lua_Unsigned)hi - (lua_Unsigned)lo) + 1.0;
+  lua_Unsigned off = (lua_Unsigned)(r * span); /* r*span >= 0, so the cast floors */
+  lua_pushinteger(L, (lua_Integer)((lua_Unsigned)lo + off));
+  return 1;
+}
+
+static int klua_randomseed(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  if (lua_gettop(L) == 0)
+    vm->rng = vm->script->seed;
+  else
+    vm->rng = (uint64_t)klua_random_int_arg(L, 1, "math.randomseed");
+  return 0;
+}
+
+/* require("a.b") -> <game_dir>/a/b.lua, nothing outside the game dir. */
+static int klua_searcher(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  const klua_script *s = vm->script;
+  size_t len = 0;
+  const char *name = luaL_checklstring(L, 1, &len);
+  if (len == 0 || strlen(name) != len || name[0] == '/' || strstr(name, "..") || strchr(name, '\\')) {
+    luaL_where(L, 2); /* the script's require call, not require itself */
+    lua_pushfstring(L, "require: module name '%s' leaves the game directory", name);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  char rel[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
+  if (len + 5 > sizeof rel) {
+    lua_pushfstring(L, "\n\tmodule name too long");
+    return 1;
+  }
+  for (size_t i = 0; i < len; i++) rel[i] = name[i] == '.' ? '/' : name[i];
+  memcpy(rel + len, ".lua", 5);
+  int n = snprintf(path, sizeof path, "%s/%s", s->game_real, rel);
+  if (n < 0 || (size_t)n >= sizeof path || !realpath(path, real)) {
+    lua_pushfstring(L, "\n\tno file '%s' in the game directory", rel);
+    return 1;
+  }
+  size_t root = strlen(s->game_real);
+  if (strncmp(real, s->game_real, root) != 0 || real[root] != '/') {
+    luaL_where(L, 2);
+    lua_pushfstring(L, "require: module '%s' resolves outside the game directory", name);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  char *buf = NULL;
+  size_t blen = 0;
+  char err[KEEL_MESSAGE_MAX];
+  if (!klua_read_file(real, &buf, &blen, err, sizeof err)) return luaL_error(L, "require: %s", err);
+  lua_pushfstring(L, "@%s", rel);
+  int st = luaL_loadbufferx(L, buf, blen, lua_tostring(L, -1), "t");
+  free(buf);
+  if (st != LUA_OK) return lua_error(L); /* "a/b.lua:3: syntax error ..." */
+  lua_pushstring(L, rel);
+  return 2;
+}
+
+static void klua_copy_field(lua_State *L, int from, int to, const char *name) {
+  lua_getfield(L, from, name);
+  lua_setfield(L, to, name);
+}
+
+static void klua_wrap_field(lua_State *L, int table, const char *name, lua_CFunction fn) {
+  lua_getfield(L, table, name);
+  lua_pushcclosure(L, fn, 1);
+  lua_setfield(L, table, name);
+}
+
+/* Runs protected: any allocation failure here is an error, not a panic.
+ * Returns the game VM's callback and cvar-handler tables (none for pools). */
+static int klua_setup(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  const klua_script *s = vm->script;
+  luaL_openlibs(L);
+  lua_pushglobaltable(L);
+  int G = lua_gettop(L);
+  static const char *const drop[] = {"io", "debug", "dofile", "loadfile", NULL};
+  for (int i = 0; drop[i]; i++) {
+    lua_pushnil(L);
+    lua_setfield(L, G, drop[i]);
+  }
+  lua_getfield(L, G, "package");
+  int pkg = lua_gettop(L);
+  lua_getfield(L, pkg, "loaded");
+  int loaded = lua_gettop(L);
+  lua_pushnil(L);
+  lua_setfield(L, loaded, "io");
+  lua_pushnil(L);
+  lua_setfield(L, loaded, "debug");
+
+  /* os: only the clock functions, and not even those in lockstep */
+  lua_getfield(L, G, "os");
+  int oldos = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  int os = lua_gettop(L);
+  klua_copy_field(L, oldos, os, "difftime");
+  if (!s->lockstep) {
+    klua_copy_field(L, oldos, os, "time");
+    klua_copy_field(L, oldos, os, "clock");
+    klua_copy_field(L, oldos, os, "date");
+  }
+  lua_pushvalue(L, os);
+  lua_setfield(L, G, "os");
+  lua_pushvalue(L, os);
+  lua_setfield(L, loaded, "os");
+  lua_settop(L, loaded);
+
+  /* package: no C modules, no file probing, only our searcher */
+  lua_pushnil(L);
+  lua_setfield(L, pkg, "loadlib");
+  lua_pushnil(L);
+  lua_setfield(L, pkg, "searchpath");
+  lua_pushliteral(L, "");
+  lua_setfield(L, pkg, "cpath");
+  lua_pushliteral(L, "");
+  lua_setfield(L, pkg, "path");
+  lua_getfield(L, pkg, "searchers");
+  lua_createtable(L, 2, 0);
+  lua_rawgeti(L, -2, 1); /* the preload searcher */
+  lua_rawseti(L, -2, 1);
+  lua_pushcfunction(L, klua_searcher);
+  lua_rawseti(L, -2, 2);
+  lua_setfield(L, pkg, "searchers");
+  lua_settop(L, G);
+
+  klua_wrap_field(L, G, "load", klua_load);
+  klua_wrap_field(L, G, "setmetatable", klua_setmetatable);
+  lua_getfield(L, G, "coroutine");
+  klua_wrap_field(L, lua_gettop(L), "create", klua_co_create);
+  klua_wrap_field(L, lua_gettop(L), "wrap", klua_co_wrap);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "math");
+  lua_pushcfunction(L, klua_random);
+  lua_setfield(L, -2, "random");
+  lua_pushcfunction(L, klua_randomseed);
+  lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
+  lua_settop(L, 0);
+
+  klua_api_open(L, vm);
+  return lua_gettop(L);
+}
+
+bool klua_vm_open(klua_vm *vm, klua_script *s, bool is_pool, keel_message *error) {
+  memset(vm, 0, sizeof *vm);
+  vm->script = s;
+  vm->is_pool = is_pool;
+  vm->mu = is_pool ? NULL : &s->mu;
+  atomic_init(&vm->stop, KLUA_STOP_NONE);
+  vm->rng = s->seed;
+  if (s->memory_limit_mb) {
+    vm->limit = (size_t)s->memory_limit_mb << 20;
+    vm->soft_limit = vm->limit - vm->limit / 16;
+  }
+  lua_State *L = lua_newstate(klua_alloc, vm);
+  if (!L) {
+    klua_message_set(error, "cannot create a Lua state (memory_limit_mb = %u)", s->memory_limit_mb);
+    return false;
+  }
+  vm->L = L;
+  *(klua_vm **)lua_getextraspace(L) = vm;
+  lua_atpanic(L, klua_panic);
+  lua_setwarnf(L, klua_warnf, vm);
+  lua_pushcfunction(L, klua_msgh); /* KLUA_SLOT_MSGH */
+  lua_pushcfunction(L, klua_setup);
+  int want = is_pool ? 0 : KLUA_GAME_BASE_TOP - 1;
+  if (lua_pcall(L, 0, want, KLUA_SLOT_MSGH) != LUA_OK) {
+    klua_message_set(error, "cannot set up the Lua state: %s",
+                     lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+    lua_close(L);
+    vm->L = NULL;
+    return false;
+  }
+  klua_arm_main(vm);
+  return true;
+}
+
+void klua_vm_close(klua_vm *vm) {
+  if (!vm || !vm->L) return;
+  lua_close(vm->L);
+  vm->L = NULL;
+}

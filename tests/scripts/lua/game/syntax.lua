@@ -1,0 +1,4 @@
+-- A main script that does not compile: init must fail with file:line.
+function update(dt)
+  local x = = 1 --@syntax
+end
