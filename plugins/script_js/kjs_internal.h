@@ -1,0 +1,150 @@
+/* Shared internals of keel's JavaScript plugin: one Duktape heap wrapped with
+ * its allocator cap, watchdog and fatal-error boundary (kjs_vm), the runtime
+ * that owns the game heap and a pool of one-off heaps (keel_script), and the
+ * functions the three source files lend each other. Not part of the SDK. */
+#ifndef KJS_INTERNAL_H
+#define KJS_INTERNAL_H
+
+#include <keel/host.h>
+#include <keel/script.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+
+#include "duktape.h"
+
+/* Why a call stopped early; sticky until the outermost protected call of
+ * the entry has returned, so a script that catches the RangeError in a loop
+ * keeps being thrown out. */
+typedef enum kjs_stop {
+  KJS_STOP_NONE = 0,
+  KJS_STOP_TIMEOUT,
+  KJS_STOP_INSTRUCTIONS,
+  KJS_STOP_INTERRUPT
+} kjs_stop;
+
+typedef struct kjs_block kjs_block;
+
+typedef struct kjs_vm {
+  duk_context *ctx;
+  struct keel_script *script; /* owner; for desc, world, counters */
+  bool pool;                  /* one-off heap: no command API */
+
+  /* Allocator: every block carries a header (size, list links) because
+   * Duktape does not pass old sizes, and so a heap that died in a fatal
+   * error can be released without asking Duktape. */
+  kjs_block *blocks;
+  size_t bytes;
+  size_t limit; /* 0 = no cap */
+  bool refused; /* an allocation was refused during the current entry */
+
+  /* Watchdog, read by kjs_exec_timeout_check every 256Ki instructions. */
+  uint64_t deadline_ns;   /* 0 = none */
+  uint64_t check_budget;  /* interrupt checks allowed (instruction budget / 256Ki), 0 = none */
+  uint64_t checks;
+  atomic_bool *interrupt; /* the runtime's interrupt() flag; NULL for pool heaps */
+  kjs_stop stop;
+
+  /* Fatal errors: the handler longjmps to the boundary kjs_enter set up. */
+  jmp_buf *fatal_jmp;
+  bool dead;
+  char fatal_msg[160];
+
+  /* The first error of the current entry, returned in the caller's *error. */
+  keel_message first;
+  bool first_set;
+
+  /* Where the last non-Error value was thrown (Errors carry their own). */
+  char throw_where[96];
+
+  uint64_t rng; /* splitmix64 state */
+
+  /* Callback slots (game heap only): callback_id = slot + 1 + (generation << 20). */
+  uint32_t *cb_ids;
+  uint32_t *cb_free;
+  uint32_t cb_cap, cb_used, cb_free_count;
+  void *cb_array; /* heap pointer of the JS array holding the functions */
+  void *oc_object; /* heap pointer of name -> [handlers] for cvar.on_change */
+
+  /* Counters of this heap, read back by the runtime's stats. */
+  uint64_t calls, errors, interrupts, refusals;
+} kjs_vm;
+
+#define KJS_CB_SLOT_BITS 20u
+#define KJS_CB_SLOTS_MAX (1u << KJS_CB_SLOT_BITS)
+
+#define KJS_POOL_MAX 4
+
+typedef struct keel_script {
+  keel_script_desc desc;
+  const keel_host *host;
+  const keel_script_world *world;
+  char *main_path;     /* our copy of desc->main_path */
+  char main_name[128]; /* the main script's name in messages: relative to game_dir */
+
+  kjs_vm *game;
+  atomic_bool interrupt;
+
+  /* The current tick, read by engine.* on any heap (one-offs run on other
+   * threads, hence atomics; doubles are stored as their bits). */
+  atomic_uint_fast64_t tick_frame;
+  atomic_uint_fast64_t tick_time_bits;
+  atomic_uint_fast64_t tick_dt_bits;
+
+  /* One-off heaps: checked out under the lock, used by one thread. */
+  pthread_mutex_t pool_lock;
+  kjs_vm *pool[KJS_POOL_MAX];
+  uint32_t pool_idle;
+  /* Counters of heaps that are gone or in the pool (any thread). */
+  atomic_uint_fast64_t pool_calls, pool_errors, pool_interrupts, pool_refusals;
+} keel_script;
+
+/* ---- kjs_vm.c ---- */
+
+/* Creates a heap with the sandbox, Math.random, and the API (restricted for
+ * pool heaps). Returns NULL with the reason in *error. */
+kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error);
+/* Destroys the heap (finalizers run under a fresh watchdog) or, for a heap
+ * that died in a fatal error, frees its blocks directly. NULL is fine. */
+void kjs_vm_destroy(kjs_vm *vm);
+
+/* Runs fn inside the fatal-error boundary and duk_safe_call, with the
+ * watchdog armed for this entry. Returns duk_safe_call's result (0 = the
+ * body returned), or -1 when the heap died in a fatal error (vm->dead).
+ * Errors are logged and counted; the first one is in vm->first. */
+int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata);
+
+/* Inside an entry: calls the function at [-nargs-1] with nargs arguments
+ * under duk_pcall. On error logs it, counts it, keeps the entry's first
+ * message in vm->first and returns false. Leaves nothing on the stack. */
+bool kjs_call(kjs_vm *vm, duk_idx_t nargs);
+/* Inside an entry: describes, logs and counts the error value at the top,
+ * keeps it as the entry's first message if it is, and pops it. */
+void kjs_report_error(kjs_vm *vm);
+/* Inside an entry: formats the error value at the top as "file:line: text"
+ * plus stack lines, and pops it. */
+void kjs_describe_error(kjs_vm *vm, char *out, size_t cap);
+
+/* The vm of a context: the allocator's udata. */
+static inline kjs_vm *kjs_vm_of(duk_context *ctx) {
+  duk_memory_functions f;
+  duk_get_memory_functions(ctx, &f);
+  return (kjs_vm *)f.udata;
+}
+
+uint64_t kjs_now_ns(void);
+uint64_t kjs_splitmix64(uint64_t *state);
+
+/* ---- kjs_api.c ---- */
+
+/* Installs entity, camera, light, cvar, log, engine (the game heap) or the
+ * one-off subset (pool heaps) as globals. Runs inside a safe call. */
+void kjs_api_install(duk_context *ctx, bool pool);
+/* Delivers one event (its callback or cvar handlers) inside an entry. */
+void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev);
+/* Drops one event without running script code (the tick's budget is gone):
+ * a completion's callback slot is freed. */
+void kjs_api_drop(kjs_vm *vm, const keel_script_event *ev);
+
+#endif /* KJS_INTERNAL_H */

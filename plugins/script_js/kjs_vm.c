@@ -1,0 +1,478 @@
+/* One Duktape heap as keel runs it: a capped allocator with size headers, the
+ * watchdog Duktape polls every 256Ki instructions, clocks that follow game
+ * time in lockstep, a fatal handler that unwinds instead of aborting, the
+ * protected entry every call goes through, and error text with file:line. */
+#include "kjs_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* 32 bytes, so the payload keeps malloc's 16-byte alignment. */
+struct kjs_block {
+  kjs_block *prev, *next;
+  size_t size;
+  size_t reserved;
+};
+_Static_assert(sizeof(kjs_block) % 16 == 0, "block header must keep 16-byte alignment");
+
+/* Instructions between two watchdog checks: Duktape's DUK_HTHREAD_INTCTR_DEFAULT. */
+#define KJS_CHECK_INTERVAL 262144u
+#define KJS_STACK_LINES 8
+
+/* The heap inside kjs_enter on this thread: the fatal handler's fallback
+ * when Duktape calls it without udata (only its disabled assertions do). */
+static _Thread_local kjs_vm *kjs_tls_vm;
+
+uint64_t kjs_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t kjs_splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* ---- allocator ---- */
+
+static bool kjs_admit(kjs_vm *vm, size_t grow) {
+  if (vm->limit && (grow > vm->limit || vm->bytes > vm->limit - grow)) {
+    vm->refusals++;
+    vm->refused = true;
+    return false;
+  }
+  return true;
+}
+
+static void kjs_link(kjs_vm *vm, kjs_block *b) {
+  b->prev = NULL;
+  b->next = vm->blocks;
+  if (vm->blocks) vm->blocks->prev = b;
+  vm->blocks = b;
+}
+
+static void *kjs_alloc(void *udata, duk_size_t size) {
+  kjs_vm *vm = udata;
+  if (size == 0) return NULL; /* Duktape accepts NULL for a zero-size request */
+  if (size > SIZE_MAX - sizeof(kjs_block) || !kjs_admit(vm, size)) return NULL;
+  kjs_block *b = malloc(sizeof *b + size);
+  if (!b) return NULL;
+  b->size = size;
+  kjs_link(vm, b);
+  vm->bytes += size;
+  return b + 1;
+}
+
+static void kjs_free(void *udata, void *ptr) {
+  if (!ptr) return;
+  kjs_vm *vm = udata;
+  kjs_block *b = (kjs_block *)ptr - 1;
+  if (b->prev)
+    b->prev->next = b->next;
+  else
+    vm->blocks = b->next;
+  if (b->next) b->next->prev = b->prev;
+  vm->bytes -= b->size;
+  free(b);
+}
+
+static void *kjs_realloc(void *udata, void *ptr, duk_size_t size) {
+  kjs_vm *vm = udata;
+  if (!ptr) return kjs_alloc(udata, size);
+  if (size == 0) {
+    kjs_free(udata, ptr);
+    return NULL;
+  }
+  kjs_block *b = (kjs_block *)ptr - 1;
+  size_t old = b->size;
+  if (size > old && !kjs_admit(vm, size - old)) return NULL;
+  if (size > SIZE_MAX - sizeof(kjs_block)) return NULL;
+  kjs_block *nb = realloc(b, sizeof *nb + size);
+  if (!nb) return NULL; /* the old block is untouched and still linked */
+  /* The neighbours still point at the old address. */
+  if (nb->prev)
+    nb->prev->next = nb;
+  else
+    vm->blocks = nb;
+  if (nb->next) nb->next->prev = nb;
+  nb->size = size;
+  vm->bytes = vm->bytes - old + size;
+  return nb + 1;
+}
+
+static void kjs_free_all_blocks(kjs_vm *vm) {
+  kjs_block *b = vm->blocks;
+  while (b) {
+    kjs_block *next = b->next;
+    free(b);
+    b = next;
+  }
+  vm->blocks = NULL;
+  vm->bytes = 0;
+}
+
+/* ---- hooks named in duk_config.h ---- */
+
+int kjs_exec_timeout_check(void *udata) {
+  kjs_vm *vm = udata;
+  if (!vm) return 0;
+  if (vm->stop != KJS_STOP_NONE) return 1;
+  if (vm->interrupt && atomic_load_explicit(vm->interrupt, memory_order_relaxed))
+    vm->stop = KJS_STOP_INTERRUPT;
+  else if (vm->check_budget && ++vm->checks > vm->check_budget)
+    vm->stop = KJS_STOP_INSTRUCTIONS;
+  else if (vm->deadline_ns && kjs_now_ns() >= vm->deadline_ns)
+    vm->stop = KJS_STOP_TIMEOUT;
+  return vm->stop != KJS_STOP_NONE;
+}
+
+static double kjs_game_ms(const keel_script *s) {
+  uint64_t bits = atomic_load_explicit(&s->tick_time_bits, memory_order_relaxed);
+  double t;
+  memcpy(&t, &bits, sizeof t);
+  return floor(t * 1000.0);
+}
+
+double kjs_date_now(void *ctx) {
+  kjs_vm *vm = ctx ? kjs_vm_of(ctx) : NULL;
+  if (vm && vm->script && vm->script->desc.lockstep) return kjs_game_ms(vm->script);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return floor((double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6);
+}
+
+double kjs_monotonic_ms(void *ctx) {
+  kjs_vm *vm = ctx ? kjs_vm_of(ctx) : NULL;
+  if (vm && vm->script && vm->script->desc.lockstep) return kjs_game_ms(vm->script);
+  return (double)kjs_now_ns() / 1e6;
+}
+
+int kjs_local_tzoffset(double d) {
+  (void)d;
+  return 0;
+}
+
+void kjs_fatal_handler(void *udata, const char *msg) {
+  kjs_vm *vm = udata ? (kjs_vm *)udata : kjs_tls_vm;
+  if (vm) {
+    vm->dead = true;
+    snprintf(vm->fatal_msg, sizeof vm->fatal_msg, "%s", msg ? msg : "(no message)");
+    const keel_host *host = vm->script ? vm->script->host : NULL;
+    if (host && host->log)
+      host->log(host, KEEL_LOG_ERROR, "Duktape fatal error in the %s heap, the heap is stopped: %s",
+                vm->pool ? "one-off" : "game", vm->fatal_msg);
+    if (vm->fatal_jmp) longjmp(*vm->fatal_jmp, 1);
+  }
+  /* Unreachable: every Duktape call of this plugin runs inside kjs_enter or
+   * a boundary of its own. Duktape must not regain control and abort() is
+   * ruled out, so this thread parks. */
+  fprintf(stderr, "keel js: Duktape fatal error outside any boundary: %s\n", msg ? msg : "");
+  for (;;) pause();
+}
+
+/* ---- heap life ---- */
+
+/* Duktape.errThrow: records where a non-Error value was thrown, since only
+ * Error objects carry fileName/lineNumber. */
+static duk_ret_t kjs_on_throw(duk_context *ctx) {
+  if (!duk_is_error(ctx, 0)) {
+    kjs_vm *vm = kjs_vm_of(ctx);
+    vm->throw_where[0] = '\0';
+    for (duk_int_t level = -2; level >= -6; level--) {
+      duk_inspect_callstack_entry(ctx, level);
+      if (!duk_is_object(ctx, -1)) {
+        duk_pop(ctx);
+        break;
+      }
+      duk_get_prop_string(ctx, -1, "lineNumber");
+      duk_get_prop_string(ctx, -2, "function");
+      duk_get_prop_string(ctx, -1, "fileName");
+      if (duk_is_string(ctx, -1)) {
+        snprintf(vm->throw_where, sizeof vm->throw_where, "%s:%ld", duk_get_string(ctx, -1),
+                 (long)duk_get_int(ctx, -3));
+        duk_pop_n(ctx, 4);
+        break;
+      }
+      duk_pop_n(ctx, 4);
+    }
+  }
+  duk_set_top(ctx, 1);
+  return 1;
+}
+
+static duk_ret_t kjs_math_random(duk_context *ctx) {
+  kjs_vm *vm = kjs_vm_of(ctx);
+  duk_push_number(ctx, (double)(kjs_splitmix64(&vm->rng) >> 11) * 0x1.0p-53);
+  return 1;
+}
+
+static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
+  kjs_vm *vm = udata;
+  duk_get_global_string(ctx, "Duktape");
+  duk_push_c_function(ctx, kjs_on_throw, 1);
+  duk_put_prop_string(ctx, -2, "errThrow");
+  duk_pop(ctx);
+  /* The sandbox: nothing of Duktape's own object stays reachable (fin runs
+   * script code at GC time, errCreate/errThrow rewrite errors, Thread,
+   * act, info, env and gc expose the engine). The internal reference the
+   * errThrow hook is read through is not the global binding. */
+  static const char *const removed[] = {"Duktape", "require", "print", "alert", "module", "exports"};
+  for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
+    duk_push_global_object(ctx);
+    duk_del_prop_string(ctx, -1, removed[i]);
+    duk_pop(ctx);
+  }
+  duk_get_global_string(ctx, "Math");
+  duk_push_c_function(ctx, kjs_math_random, 0);
+  duk_put_prop_string(ctx, -2, "random");
+  duk_pop(ctx);
+  kjs_api_install(ctx, vm->pool);
+  return 0;
+}
+
+kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
+  kjs_vm *vm = calloc(1, sizeof *vm);
+  if (!vm) {
+    if (error) snprintf(error->text, sizeof error->text, "js: out of memory creating a heap");
+    return NULL;
+  }
+  const keel_script_desc *d = &script->desc;
+  vm->script = script;
+  vm->pool = pool;
+  vm->limit = (size_t)d->memory_limit_mb * 1024u * 1024u;
+  vm->interrupt = pool ? NULL : &script->interrupt;
+  vm->rng = d->seed;
+  vm->check_budget = d->instruction_budget ? (d->instruction_budget + KJS_CHECK_INTERVAL - 1) / KJS_CHECK_INTERVAL : 0;
+
+  jmp_buf jb;
+  vm->fatal_jmp = &jb;
+  if (setjmp(jb) == 0) vm->ctx = duk_create_heap(kjs_alloc, kjs_realloc, kjs_free, vm, kjs_fatal_handler);
+  vm->fatal_jmp = NULL;
+  if (!vm->ctx || vm->dead) {
+    if (error)
+      snprintf(error->text, sizeof error->text, "js: cannot create a Duktape heap%s%s", vm->dead ? ": " : "",
+               vm->dead ? vm->fatal_msg : (vm->refused ? " within memory_limit_mb" : ""));
+    vm->ctx = NULL;
+    kjs_vm_destroy(vm);
+    return NULL;
+  }
+  if (kjs_enter(vm, kjs_setup, vm) != 0) {
+    if (error)
+      snprintf(error->text, sizeof error->text, "js: setting up the heap failed: %.200s",
+               vm->first_set ? vm->first.text : vm->fatal_msg);
+    kjs_vm_destroy(vm);
+    return NULL;
+  }
+  vm->first_set = false;
+  vm->calls = vm->errors = vm->interrupts = 0;
+  return vm;
+}
+
+void kjs_vm_destroy(kjs_vm *vm) {
+  if (!vm) return;
+  if (vm->ctx && !vm->dead) {
+    /* No script code runs here: Duktape.fin is gone, so no object has a
+     * finalizer. The boundary is only for a fatal error during teardown. */
+    jmp_buf jb;
+    vm->fatal_jmp = &jb;
+    if (setjmp(jb) == 0) duk_destroy_heap(vm->ctx);
+    vm->fatal_jmp = NULL;
+  }
+  vm->ctx = NULL;
+  kjs_free_all_blocks(vm); /* everything after a fatal error; nothing otherwise */
+  free(vm->cb_ids);
+  free(vm->cb_free);
+  free(vm);
+}
+
+/* ---- entries ---- */
+
+static void kjs_note_first(kjs_vm *vm, const char *text) {
+  if (vm->first_set) return;
+  snprintf(vm->first.text, sizeof vm->first.text, "%s", text);
+  vm->first_set = true;
+}
+
+int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
+  vm->first_set = false;
+  vm->first.text[0] = '\0';
+  if (vm->dead || !vm->ctx) return -1;
+  const keel_script_desc *d = &vm->script->desc;
+  if (vm->interrupt) atomic_store_explicit(vm->interrupt, false, memory_order_relaxed);
+  vm->stop = KJS_STOP_NONE;
+  vm->checks = 0;
+  vm->refused = false;
+  vm->throw_where[0] = '\0';
+  vm->deadline_ns = d->tick_budget_ms ? kjs_now_ns() + (uint64_t)d->tick_budget_ms * 1000000ull : 0;
+
+  jmp_buf jb;
+  jmp_buf *volatile prev_jmp = vm->fatal_jmp;
+  kjs_vm *volatile prev_tls = kjs_tls_vm;
+  volatile int rc = -1;
+  vm->fatal_jmp = &jb;
+  kjs_tls_vm = vm;
+  if (setjmp(jb) == 0) {
+    duk_context *ctx = vm->ctx;
+    rc = duk_safe_call(ctx, fn, udata, 0, 1);
+    if (rc != DUK_EXEC_SUCCESS) {
+      /* The body itself failed outside the calls it protects (memory, most
+       * likely): the value is still an error worth reporting. */
+      kjs_report_error(vm);
+    } else {
+      duk_pop(ctx);
+    }
+  } else {
+    rc = -1;
+    char text[sizeof vm->fatal_msg + 32];
+    snprintf(text, sizeof text, "Duktape fatal error: %s", vm->fatal_msg);
+    kjs_note_first(vm, text);
+  }
+  vm->fatal_jmp = prev_jmp;
+  kjs_tls_vm = prev_tls;
+  if (vm->stop != KJS_STOP_NONE) vm->interrupts++;
+  vm->stop = KJS_STOP_NONE;
+  vm->deadline_ns = 0;
+  return rc;
+}
+
+/* ---- error text ---- */
+
+typedef struct kjs_fmt {
+  kjs_vm *vm;
+  char *out;
+  size_t cap;
+} kjs_fmt;
+
+static void kjs_appendf(char *out, size_t cap, const char *fmt, ...) {
+  size_t len = strlen(out);
+  if (len + 1 >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out + len, cap - len, fmt, ap);
+  va_end(ap);
+}
+
+static const char *kjs_stop_text(const kjs_vm *vm, char *buf, size_t cap) {
+  const keel_script_desc *d = &vm->script->desc;
+  switch (vm->stop) {
+    case KJS_STOP_TIMEOUT: snprintf(buf, cap, "tick budget of %u ms exceeded", d->tick_budget_ms); return buf;
+    case KJS_STOP_INSTRUCTIONS:
+      snprintf(buf, cap, "instruction budget of %llu exceeded", (unsigned long long)d->instruction_budget);
+      return buf;
+    case KJS_STOP_INTERRUPT: return "interrupted";
+    case KJS_STOP_NONE: break;
+  }
+  return NULL;
+}
+
+/* Duktape's own texts for the limits a script can run into, and the ones
+ * the shared API reference uses for them. */
+static const char *kjs_runtime_text(const char *msg) {
+  static const char *const overflow[] = {"callstack limit", "C stack depth limit", "valstack limit",
+                                         "compiler recursion limit"};
+  if (!msg) return NULL;
+  if (strcmp(msg, "alloc failed") == 0) return "not enough memory";
+  /* The compiler appends " (line N)". */
+  for (size_t i = 0; i < sizeof overflow / sizeof overflow[0]; i++)
+    if (strncmp(msg, overflow[i], strlen(overflow[i])) == 0) return "stack overflow";
+  return NULL;
+}
+
+static duk_ret_t kjs_format_body(duk_context *ctx, void *udata) {
+  kjs_fmt *f = udata;
+  kjs_vm *vm = f->vm;
+  duk_idx_t ev = duk_normalize_index(ctx, -1);
+  char stopbuf[96];
+  const char *stop = kjs_stop_text(vm, stopbuf, sizeof stopbuf);
+  f->out[0] = '\0';
+  if (duk_is_error(ctx, ev)) {
+    duk_get_prop_string(ctx, ev, "fileName");
+    duk_get_prop_string(ctx, ev, "lineNumber");
+    if (duk_is_string(ctx, -2) && duk_is_number(ctx, -1))
+      kjs_appendf(f->out, f->cap, "%s:%ld: ", duk_get_string(ctx, -2), (long)duk_get_int(ctx, -1));
+    duk_pop_2(ctx);
+    duk_get_prop_string(ctx, ev, "message");
+    const char *msg = duk_is_string(ctx, -1) ? duk_get_string(ctx, -1) : "";
+    const char *mapped = stop ? stop : kjs_runtime_text(msg);
+    if (mapped) {
+      kjs_appendf(f->out, f->cap, "%s", mapped);
+    } else {
+      duk_get_prop_string(ctx, ev, "name");
+      const char *name = duk_is_string(ctx, -1) ? duk_get_string(ctx, -1) : "";
+      /* A plain Error reads like Lua's error(): just its text. */
+      if (name[0] && strcmp(name, "Error") != 0) kjs_appendf(f->out, f->cap, "%s: ", name);
+      kjs_appendf(f->out, f->cap, "%s", msg);
+      duk_pop(ctx);
+    }
+    duk_pop(ctx);
+    duk_get_prop_string(ctx, ev, "stack");
+    if (duk_is_string(ctx, -1)) {
+      const char *p = duk_get_string(ctx, -1);
+      int lines = 0;
+      while (p && *p && lines < KJS_STACK_LINES) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        /* Only the script's frames: Duktape's own C frames say "internal". */
+        static const char internal[] = " internal";
+        bool is_frame = len > 7 && strncmp(p, "    at ", 7) == 0;
+        bool is_internal = len >= sizeof internal - 1 && strncmp(p + len - (sizeof internal - 1), internal,
+                                                                  sizeof internal - 1) == 0;
+        if (is_frame && !is_internal) {
+          kjs_appendf(f->out, f->cap, "\n%.*s", (int)len, p);
+          lines++;
+        }
+        p = nl ? nl + 1 : NULL;
+      }
+    }
+    duk_pop(ctx);
+  } else {
+    if (vm->throw_where[0]) kjs_appendf(f->out, f->cap, "%s: ", vm->throw_where);
+    if (stop) {
+      kjs_appendf(f->out, f->cap, "%s", stop);
+    } else {
+      duk_dup(ctx, ev);
+      kjs_appendf(f->out, f->cap, "%s", duk_is_symbol(ctx, -1) ? "(a symbol)" : duk_to_string(ctx, -1));
+      duk_pop(ctx);
+    }
+  }
+  return 0;
+}
+
+void kjs_describe_error(kjs_vm *vm, char *out, size_t cap) {
+  kjs_fmt f = {vm, out, cap};
+  out[0] = '\0';
+  if (duk_safe_call(vm->ctx, kjs_format_body, &f, 1, 1) != DUK_EXEC_SUCCESS || !out[0]) {
+    /* Describing it ran script code (a getter, a toString, a Proxy trap)
+     * that failed or was stopped by the watchdog. */
+    char stopbuf[96];
+    const char *stop = kjs_stop_text(vm, stopbuf, sizeof stopbuf);
+    snprintf(out, cap, "%s", stop ? stop : "error (describing the thrown value raised another error)");
+  }
+  duk_pop(vm->ctx);
+}
+
+void kjs_report_error(kjs_vm *vm) {
+  vm->errors++;
+  char text[1024];
+  kjs_describe_error(vm, text, sizeof text);
+  vm->script->host->log(vm->script->host, KEEL_LOG_ERROR, "%s", text);
+  kjs_note_first(vm, text);
+}
+
+bool kjs_call(kjs_vm *vm, duk_idx_t nargs) {
+  vm->calls++;
+  if (duk_pcall(vm->ctx, nargs) == DUK_EXEC_SUCCESS) {
+    duk_pop(vm->ctx);
+    return true;
+  }
+  kjs_report_error(vm);
+  return false;
+}

@@ -1,0 +1,451 @@
+/* keel's JavaScript runtime: the "keel.script/1" interface on Duktape 2.7 and
+ * the plugin's one exported symbol. The game runs on one heap on the script
+ * worker; one-off code runs on a small pool of other heaps from any thread. */
+#include "kjs_internal.h"
+
+#include <keel/plugin.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KJS_SOURCE_MAX (64u * 1024u * 1024u)
+
+static void kjs_set_error(keel_message *error, const char *fmt, ...) {
+  if (!error) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(error->text, sizeof error->text, fmt, ap);
+  va_end(ap);
+}
+
+static void kjs_store_double(atomic_uint_fast64_t *slot, double d) {
+  uint64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  atomic_store_explicit(slot, bits, memory_order_relaxed);
+}
+
+/* How messages name the main script: its path under game_dir ("main.js"),
+ * else its file name. */
+static void kjs_main_name(const keel_script_desc *d, char *out, size_t cap) {
+  const char *path = d->main_path ? d->main_path : "main.js";
+  const char *name = strrchr(path, '/');
+  name = name ? name + 1 : path;
+  if (d->game_dir && d->game_dir[0]) {
+    size_t n = strlen(d->game_dir);
+    while (n > 1 && d->game_dir[n - 1] == '/') n--;
+    if (strncmp(path, d->game_dir, n) == 0 && path[n] == '/' && path[n + 1]) name = path + n + 1;
+  }
+  snprintf(out, cap, "%s", name);
+}
+
+static keel_result kjs_dead_result(keel_script *s, keel_message *error) {
+  kjs_set_error(error, "js: the game heap stopped after a Duktape fatal error: %s", s->game->fatal_msg);
+  return KEEL_ERR_BACKEND;
+}
+
+/* Maps an entry's outcome to the interface's result and message. */
+static keel_result kjs_finish(keel_script *s, kjs_vm *vm, int rc, keel_message *error) {
+  if (rc < 0) {
+    if (vm->dead && vm == s->game) return kjs_dead_result(s, error);
+    kjs_set_error(error, "js: %s", vm->first_set ? vm->first.text : "the heap is unusable");
+    return KEEL_ERR_BACKEND;
+  }
+  if (vm->first_set) {
+    kjs_set_error(error, "%s", vm->first.text);
+    return KEEL_ERR_SCRIPT;
+  }
+  return KEEL_OK;
+}
+
+/* ---- create / destroy ---- */
+
+static void kjs_destroy(keel_script *s);
+
+static keel_result kjs_create(const keel_script_desc *desc, keel_script **out, keel_message *error) {
+  if (out) *out = NULL;
+  if (!desc || !out || !desc->host || !desc->world) {
+    kjs_set_error(error, "js: create needs a desc with host and world, and an out pointer");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  if (desc->struct_size < KEEL_STRUCT_SIZE(keel_script_desc)) {
+    kjs_set_error(error, "js: keel_script_desc of %u bytes is older than this plugin's %u", desc->struct_size,
+                  KEEL_STRUCT_SIZE(keel_script_desc));
+    return KEEL_ERR_VERSION;
+  }
+  const keel_script_world *w = desc->world;
+  const keel_host *h = desc->host;
+  if (!h->log || !h->cvar_get || !h->cvar_set || !w->id_reserve || !w->command_push || !w->object_get ||
+      !w->object_count) {
+    kjs_set_error(error, "js: the host or world table lacks a function this plugin calls");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  keel_script *s = calloc(1, sizeof *s);
+  if (!s) {
+    kjs_set_error(error, "js: out of memory");
+    return KEEL_ERR_OUT_OF_MEMORY;
+  }
+  s->desc = *desc;
+  s->desc.struct_size = KEEL_STRUCT_SIZE(keel_script_desc);
+  /* Only the name is kept: the strings are the caller's. */
+  s->desc.main_path = NULL;
+  s->desc.game_dir = NULL;
+  s->host = h;
+  s->world = w;
+  kjs_main_name(desc, s->main_name, sizeof s->main_name);
+  if (pthread_mutex_init(&s->pool_lock, NULL) != 0) {
+    free(s);
+    kjs_set_error(error, "js: cannot create the pool lock");
+    return KEEL_ERR_BACKEND;
+  }
+  s->main_path = NULL;
+  if (desc->main_path) {
+    s->main_path = strdup(desc->main_path);
+    if (!s->main_path) {
+      kjs_destroy(s);
+      kjs_set_error(error, "js: out of memory");
+      return KEEL_ERR_OUT_OF_MEMORY;
+    }
+  }
+  s->game = kjs_vm_create(s, false, error);
+  if (!s->game) {
+    kjs_destroy(s);
+    return KEEL_ERR_BACKEND;
+  }
+  *out = s;
+  return KEEL_OK;
+}
+
+static void kjs_destroy(keel_script *s) {
+  if (!s) return;
+  kjs_vm_destroy(s->game);
+  for (uint32_t i = 0; i < s->pool_idle; i++) kjs_vm_destroy(s->pool[i]);
+  pthread_mutex_destroy(&s->pool_lock);
+  free(s->main_path);
+  free(s);
+}
+
+/* ---- init / tick / shutdown ---- */
+
+typedef struct kjs_load {
+  const char *src;
+  size_t len;
+  const char *name;
+} kjs_load;
+
+static duk_ret_t kjs_init_body(duk_context *ctx, void *udata) {
+  kjs_load *ld = udata;
+  kjs_vm *vm = kjs_vm_of(ctx);
+  duk_push_lstring(ctx, ld->src, ld->len);
+  duk_push_string(ctx, ld->name);
+  if (duk_pcompile(ctx, 0) != DUK_EXEC_SUCCESS) {
+    vm->calls++;
+    kjs_report_error(vm);
+    return 0;
+  }
+  if (!kjs_call(vm, 0)) return 0; /* a failed load leaves init() unrun */
+  if (duk_get_global_string(ctx, "init") && duk_is_function(ctx, -1))
+    kjs_call(vm, 0);
+  else
+    duk_pop(ctx);
+  return 0;
+}
+
+static char *kjs_read_file(const char *path, size_t *len, keel_message *error) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    kjs_set_error(error, "js: cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (cap - n < 4096) {
+      size_t ncap = cap ? cap * 2 : 16384;
+      if (ncap > KJS_SOURCE_MAX + 4096) {
+        kjs_set_error(error, "js: %s is larger than %u bytes", path, KJS_SOURCE_MAX);
+        goto fail;
+      }
+      char *nb = realloc(buf, ncap);
+      if (!nb) {
+        kjs_set_error(error, "js: out of memory reading %s", path);
+        goto fail;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    kjs_set_error(error, "js: cannot read %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+fail:
+  free(buf);
+  fclose(f);
+  return NULL;
+}
+
+static keel_result kjs_init(keel_script *s, keel_message *error) {
+  if (!s) return KEEL_ERR_INVALID_ARGUMENT;
+  if (s->game->dead) return kjs_dead_result(s, error);
+  if (!s->main_path) {
+    kjs_set_error(error, "js: no main script (desc->main_path is NULL)");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  size_t len = 0;
+  char *src = kjs_read_file(s->main_path, &len, error);
+  if (!src) {
+    s->host->log(s->host, KEEL_LOG_ERROR, "%s", error ? error->text : "js: cannot read the main script");
+    return KEEL_ERR_IO;
+  }
+  kjs_load ld = {src, len, s->main_name};
+  int rc = kjs_enter(s->game, kjs_init_body, &ld);
+  free(src);
+  return kjs_finish(s, s->game, rc, error);
+}
+
+typedef struct kjs_tick_args {
+  const keel_tick_info *tick;
+  const keel_script_event *events;
+  uint32_t count;
+} kjs_tick_args;
+
+static duk_ret_t kjs_tick_body(duk_context *ctx, void *udata) {
+  kjs_tick_args *a = udata;
+  kjs_vm *vm = kjs_vm_of(ctx);
+  uint32_t dropped = 0;
+  for (uint32_t i = 0; i < a->count; i++) {
+    if (vm->stop != KJS_STOP_NONE) {
+      /* The tick's budget is spent: any script code would be thrown out at
+       * its first instruction, so the rest is not run. */
+      kjs_api_drop(vm, &a->events[i]);
+      dropped++;
+      continue;
+    }
+    kjs_api_deliver(vm, &a->events[i]);
+  }
+  bool has_update = duk_get_global_string(ctx, "update") && duk_is_function(ctx, -1);
+  bool skipped = has_update && vm->stop != KJS_STOP_NONE;
+  if (has_update && !skipped) {
+    duk_push_number(ctx, a->tick->dt);
+    kjs_call(vm, 1);
+  } else {
+    duk_pop(ctx);
+  }
+  if (dropped || skipped) {
+    vm->script->host->log(vm->script->host, KEEL_LOG_WARN, "js: tick %llu stopped early: %u event(s) not delivered%s",
+                          (unsigned long long)a->tick->tick, dropped, skipped ? ", update() not called" : "");
+  }
+  return 0;
+}
+
+static keel_result kjs_tick(keel_script *s, const keel_tick_info *tick, const keel_script_event *events,
+                            uint32_t event_count, keel_message *error) {
+  if (!s || !tick || (event_count && !events)) {
+    kjs_set_error(error, "js: tick needs the script, the tick info and the events");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  if (s->game->dead) return kjs_dead_result(s, error);
+  atomic_store_explicit(&s->tick_frame, tick->frame, memory_order_relaxed);
+  kjs_store_double(&s->tick_time_bits, tick->time);
+  kjs_store_double(&s->tick_dt_bits, tick->dt);
+  kjs_tick_args a = {tick, events, event_count};
+  int rc = kjs_enter(s->game, kjs_tick_body, &a);
+  return kjs_finish(s, s->game, rc, error);
+}
+
+static duk_ret_t kjs_shutdown_body(duk_context *ctx, void *udata) {
+  (void)udata;
+  kjs_vm *vm = kjs_vm_of(ctx);
+  if (duk_get_global_string(ctx, "shutdown") && duk_is_function(ctx, -1))
+    kjs_call(vm, 0);
+  else
+    duk_pop(ctx);
+  return 0;
+}
+
+static keel_result kjs_shutdown(keel_script *s, keel_message *error) {
+  if (!s) return KEEL_ERR_INVALID_ARGUMENT;
+  if (s->game->dead) return kjs_dead_result(s, error);
+  int rc = kjs_enter(s->game, kjs_shutdown_body, NULL);
+  return kjs_finish(s, s->game, rc, error);
+}
+
+static void kjs_interrupt(keel_script *s) {
+  if (s) atomic_store_explicit(&s->interrupt, true, memory_order_relaxed);
+}
+
+/* ---- one-off ---- */
+
+static kjs_vm *kjs_pool_checkout(keel_script *s, keel_message *error) {
+  kjs_vm *vm = NULL;
+  pthread_mutex_lock(&s->pool_lock);
+  if (s->pool_idle) vm = s->pool[--s->pool_idle];
+  pthread_mutex_unlock(&s->pool_lock);
+  /* Never wait for a busy heap: make another (the pool keeps at most
+   * KJS_POOL_MAX of them between runs). */
+  return vm ? vm : kjs_vm_create(s, true, error);
+}
+
+static void kjs_pool_checkin(keel_script *s, kjs_vm *vm) {
+  atomic_fetch_add_explicit(&s->pool_calls, vm->calls, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->pool_errors, vm->errors, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->pool_interrupts, vm->interrupts, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->pool_refusals, vm->refusals, memory_order_relaxed);
+  vm->calls = vm->errors = vm->interrupts = vm->refusals = 0;
+  bool keep = false;
+  if (!vm->dead) {
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pool_idle < KJS_POOL_MAX) {
+      s->pool[s->pool_idle++] = vm;
+      keep = true;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+  }
+  if (!keep) kjs_vm_destroy(vm);
+}
+
+typedef struct kjs_oneoff_args {
+  const char *code;
+  keel_message *result;
+} kjs_oneoff_args;
+
+/* String(value) as a callable, so a throwing toString is a caught error. */
+static duk_ret_t kjs_stringify(duk_context *ctx) {
+  if (duk_is_symbol(ctx, 0)) {
+    duk_get_prop_string(ctx, 0, "toString");
+    duk_dup(ctx, 0);
+    duk_call_method(ctx, 0);
+    return 1;
+  }
+  duk_to_string(ctx, 0);
+  return 1;
+}
+
+static duk_ret_t kjs_oneoff_body(duk_context *ctx, void *udata) {
+  kjs_oneoff_args *a = udata;
+  kjs_vm *vm = kjs_vm_of(ctx);
+  duk_push_c_function(ctx, kjs_stringify, 1);
+  duk_push_string(ctx, a->code);
+  duk_push_string(ctx, "oneoff");
+  vm->calls++;
+  /* Eval code: its value is the last expression statement's, as in a console. */
+  if (duk_pcompile(ctx, DUK_COMPILE_EVAL) != DUK_EXEC_SUCCESS || duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS ||
+      duk_pcall(ctx, 1) != DUK_EXEC_SUCCESS) {
+    kjs_report_error(vm);
+    duk_pop(ctx);
+    return 0;
+  }
+  if (a->result) snprintf(a->result->text, sizeof a->result->text, "%s", duk_get_string(ctx, -1));
+  duk_pop(ctx);
+  return 0;
+}
+
+static keel_result kjs_oneoff_run(keel_script *s, const char *code, keel_message *result) {
+  if (!s || !code) {
+    kjs_set_error(result, "js: oneoff_run needs the script and code");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  if (result) result->text[0] = '\0';
+  kjs_vm *vm = kjs_pool_checkout(s, result);
+  if (!vm) return KEEL_ERR_BACKEND;
+  vm->rng = s->desc.seed; /* every run starts from the configured seed */
+  kjs_oneoff_args a = {code, result};
+  int rc = kjs_enter(vm, kjs_oneoff_body, &a);
+  keel_result r = kjs_finish(s, vm, rc, result);
+  kjs_pool_checkin(s, vm);
+  return r;
+}
+
+static keel_result kjs_stats(keel_script *s, keel_script_stats *out) {
+  if (!s || !out || out->struct_size < sizeof(uint32_t)) return KEEL_ERR_INVALID_ARGUMENT;
+  keel_script_stats st;
+  memset(&st, 0, sizeof st);
+  const kjs_vm *g = s->game;
+  st.calls = g->calls + atomic_load_explicit(&s->pool_calls, memory_order_relaxed);
+  st.errors = g->errors + atomic_load_explicit(&s->pool_errors, memory_order_relaxed);
+  st.interrupts = g->interrupts + atomic_load_explicit(&s->pool_interrupts, memory_order_relaxed);
+  st.memory_bytes = g->bytes;
+  st.memory_refusals = g->refusals + atomic_load_explicit(&s->pool_refusals, memory_order_relaxed);
+  /* A reader built against an older, smaller struct gets its prefix. */
+  uint32_t n = out->struct_size < sizeof st ? out->struct_size : (uint32_t)sizeof st;
+  st.struct_size = n;
+  memcpy(out, &st, n);
+  return KEEL_OK;
+}
+
+/* ---- plugin entry ---- */
+
+static const keel_script_api kjs_api = {
+    .struct_size = KEEL_STRUCT_SIZE(keel_script_api),
+    .language = "js",
+    .file_extension = ".js",
+    .create = kjs_create,
+    .destroy = kjs_destroy,
+    .init = kjs_init,
+    .tick = kjs_tick,
+    .shutdown = kjs_shutdown,
+    .interrupt = kjs_interrupt,
+    .oneoff_run = kjs_oneoff_run,
+    .stats = kjs_stats,
+};
+
+/* Test-only: makes a Duktape fatal error reachable from a script (global
+ * keel_test_fatal()), so the tests can show it unwinds instead of aborting.
+ * Nothing calls this unless it asks for this interface id by name. */
+#define KJS_TESTING_INTERFACE "keel.script.js.testing/1"
+
+typedef struct kjs_testing_api {
+  uint32_t struct_size;
+  keel_result (*install_fatal_trigger)(keel_script *s);
+} kjs_testing_api;
+
+static duk_ret_t kjs_test_fatal(duk_context *ctx) {
+  duk_fatal_raw(ctx, "keel_test_fatal() called");
+  return 0; /* not reached: the fatal handler unwinds to kjs_enter */
+}
+
+static duk_ret_t kjs_install_trigger_body(duk_context *ctx, void *udata) {
+  (void)udata;
+  duk_push_c_function(ctx, kjs_test_fatal, 0);
+  duk_put_global_string(ctx, "keel_test_fatal");
+  return 0;
+}
+
+static keel_result kjs_install_fatal_trigger(keel_script *s) {
+  if (!s) return KEEL_ERR_INVALID_ARGUMENT;
+  if (s->game->dead) return KEEL_ERR_WRONG_STATE;
+  return kjs_enter(s->game, kjs_install_trigger_body, NULL) == 0 ? KEEL_OK : KEEL_ERR_BACKEND;
+}
+
+static const kjs_testing_api kjs_testing = {
+    .struct_size = KEEL_STRUCT_SIZE(kjs_testing_api),
+    .install_fatal_trigger = kjs_install_fatal_trigger,
+};
+
+static const void *kjs_get_interface(const char *id) {
+  if (keel_interface_is(id, KEEL_SCRIPT_INTERFACE)) return &kjs_api;
+  if (keel_interface_is(id, KJS_TESTING_INTERFACE)) return &kjs_testing;
+  return NULL;
+}
+
+static const keel_plugin_manifest kjs_manifest = {
+    .struct_size = KEEL_STRUCT_SIZE(keel_plugin_manifest),
+    .abi_major = KEEL_ABI_MAJOR,
+    .abi_minor = KEEL_ABI_MINOR,
+    .name = "js",
+    .kind = KEEL_PLUGIN_SCRIPT,
+    .version = "1.0.0",
+    .description = "JavaScript game scripts on Duktape 2.7 (watchdog, memory cap, sandbox)",
+    .get_interface = kjs_get_interface,
+};
+
+KEEL_PLUGIN_ENTRY(&kjs_manifest)
