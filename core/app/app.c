@@ -9,9 +9,13 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "cli.h"
+#include "frame/engine.h"
+#include "plugin/loader.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -105,6 +109,101 @@ static int print_configuration(const kc_config *cfg) {
   return KC_EXIT_OK;
 }
 
+/* The plugin search path, in order: --plugin-path, [plugins] path (relative
+ * to its engine.ini), KEEL_PLUGIN_PATH, then the build's or install's plugin
+ * directory. Never the current directory unless one of them names it. */
+static int build_loader(const kc_cli_options *opts, const kc_config *cfg, kc_plugin_loader *loader) {
+  kc_err err;
+  kc_plugin_loader_init(loader);
+  for (size_t i = 0; i < opts->plugin_path.count; i++)
+    if (kc_plugin_loader_add_dir(loader, opts->plugin_path.items[i], &err) != KEEL_OK) goto fail;
+  for (size_t i = 0; i < kc_config_list_count(cfg, "plugins", "path"); i++) {
+    char dir[KC_PATH_MAX];
+    const char *item = kc_config_list_item(cfg, "plugins", "path", i);
+    if (kc_config_resolve_path(cfg, "plugins", "path", item, dir, sizeof dir, &err) != KEEL_OK ||
+        kc_plugin_loader_add_dir(loader, dir, &err) != KEEL_OK)
+      goto fail;
+  }
+  const char *env = getenv("KEEL_PLUGIN_PATH");
+  if (env && kc_plugin_loader_add_dirs(loader, env, &err) != KEEL_OK) goto fail;
+  char builtin[KC_PATH_MAX];
+  if (kc_path_plugin_dir(builtin, sizeof builtin, &err) == KEEL_OK)
+    kc_plugin_loader_add_dir(loader, builtin, NULL);
+  else
+    KC_LOG_WARN("%s; only the configured plugin directories are searched", err.msg);
+  return KC_EXIT_OK;
+fail:
+  fprintf(stderr, "keel: plugin path: %s\n", err.msg);
+  kc_plugin_loader_free(loader);
+  return KC_EXIT_USAGE;
+}
+
+static int list_plugins(const kc_plugin_loader *loader) {
+  kc_plugin_catalog cat = {0};
+  kc_err err;
+  if (kc_plugin_list(loader, &cat, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    return KC_EXIT_FAILURE;
+  }
+  printf("plugin search path:\n");
+  for (size_t i = 0; i < loader->dir_count; i++) printf("  %zu. %s\n", i + 1, loader->dirs[i]);
+  printf("%-12s %-9s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "STATUS");
+  for (size_t i = 0; i < cat.count; i++) {
+    const kc_plugin_info *p = &cat.items[i];
+    char abi[16] = "?";
+    if (p->manifest_read) snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
+    printf("%-12s %-9s %-9s %-5s %s%s\n", p->name[0] ? p->name : "?", kc_plugin_kind_text(p->kind),
+           p->version[0] ? p->version : "?", abi, p->shadowed ? "shadowed by an earlier directory" : kc_plugin_status_text(p->status),
+           p->status != KC_PLUGIN_OK && p->message[0] ? ":" : "");
+    if (p->status != KC_PLUGIN_OK && p->message[0]) printf("    %s\n", p->message);
+    if (p->description[0]) printf("    %s\n", p->description);
+    printf("    %s\n", p->file);
+  }
+  if (cat.count == 0) printf("(no keel_*.so plugin found)\n");
+  kc_plugin_catalog_free(&cat);
+  return KC_EXIT_OK;
+}
+
+static volatile sig_atomic_t quit_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  quit_requested = 1;
+}
+
+static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc_plugin_loader *loader) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  kc_engine_options eo = {.config = cfg, .loader = loader, .frames = -1, .headless = -1, .lockstep = -1,
+                          .quit = &quit_requested};
+  kc_engine *engine = NULL;
+  kc_err err;
+  kc_err_clear(&err);
+  keel_result r = kc_engine_create(&eo, &engine, &err);
+  if (r != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    return r == KEEL_ERR_NOT_FOUND ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
+  }
+  int rc = KC_EXIT_OK;
+  r = kc_engine_run(engine, &err);
+  if (r != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    rc = KC_EXIT_FAILURE;
+  }
+  kc_engine_print_summary(engine, stdout);
+  if (opts->stats_json && kc_engine_write_stats_json(engine, opts->stats_json, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    rc = KC_EXIT_FAILURE;
+  }
+  kc_engine_destroy(engine);
+  return rc;
+}
+
 int kc_app_main(int argc, char **argv) {
   kc_log_init();
   kc_cli_options opts;
@@ -115,6 +214,8 @@ int kc_app_main(int argc, char **argv) {
   }
   int rc = KC_EXIT_OK;
   kc_config *cfg = NULL;
+  kc_plugin_loader loader;
+  kc_plugin_loader_init(&loader);
   switch (opts.action) {
     case KC_APP_HELP: kc_cli_print_help(stdout); break;
     case KC_APP_VERSION: printf("keel %s (plugin ABI %d.%d)\n", KEEL_VERSION_STRING, KEEL_ABI_MAJOR, KEEL_ABI_MINOR); break;
@@ -122,16 +223,18 @@ int kc_app_main(int argc, char **argv) {
       rc = load_configuration(&opts, &cfg);
       if (rc == KC_EXIT_OK) rc = print_configuration(cfg);
       break;
+    case KC_APP_LIST_PLUGINS:
+      rc = load_configuration(&opts, &cfg);
+      if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);
+      if (rc == KC_EXIT_OK) rc = list_plugins(&loader);
+      break;
     case KC_APP_RUN:
       rc = load_configuration(&opts, &cfg);
-      if (rc == KC_EXIT_OK) {
-        /* The frame loop is not built yet; until it is, a run shows what it
-         * would run with. */
-        KC_LOG_INFO("keel %s: no frame loop yet; printing the effective configuration", KEEL_VERSION_STRING);
-        rc = print_configuration(cfg);
-      }
+      if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);
+      if (rc == KC_EXIT_OK) rc = run_engine(&opts, cfg, &loader);
       break;
   }
+  kc_plugin_loader_free(&loader);
   kc_config_destroy(cfg);
   kc_cli_options_free(&opts);
   kc_cvar_shutdown();

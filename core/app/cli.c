@@ -40,6 +40,22 @@ static const opt k_options[] = {
      .help = "override one configuration key or cvar (cvars.NAME=VALUE) for this run; repeatable"},
     {.name = "check-config", .kind = OPT_ACTION, .action = KC_APP_CHECK_CONFIG,
      .help = "validate the configuration, print every effective value with its source, and exit"},
+    {.name = "list-plugins", .kind = OPT_ACTION, .action = KC_APP_LIST_PLUGINS,
+     .help = "list every plugin on the search path with its name, kind, version, ABI and status, "
+             "without initialising any, and exit"},
+    {.name = "plugin-path", .short_name = 'p', .arg = "DIR", .kind = OPT_LIST,
+     .offset = offsetof(kc_cli_options, plugin_path),
+     .help = "search DIR for plugins before [plugins] path, KEEL_PLUGIN_PATH and the built-in directory; "
+             "repeatable"},
+    {.name = "frames", .short_name = 'n', .arg = "N", .kind = OPT_ALIAS, .key = "engine.frames",
+     .help = "stop after N frames (same as --set engine.frames=N)"},
+    {.name = "headless", .kind = OPT_ALIAS, .key = "engine.headless", .value = "true",
+     .help = "no window: render offscreen (same as --set engine.headless=true)"},
+    {.name = "lockstep", .kind = OPT_ALIAS, .key = "engine.lockstep", .value = "true",
+     .help = "one script tick per frame with a fixed dt, the main thread waiting for each "
+             "(same as --set engine.lockstep=true)"},
+    {.name = "stats-json", .arg = "FILE", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, stats_json),
+     .help = "write the run's statistics to FILE as JSON at exit"},
 };
 #define OPT_COUNT (sizeof k_options / sizeof k_options[0])
 
@@ -147,7 +163,6 @@ void kc_cli_options_free(kc_cli_options *opts) {
 void kc_cli_print_help(FILE *out) {
   fputs("Usage: keel [OPTION]...\n"
         "Run a keel game: engine.ini picks the renderer and script plugins.\n"
-        "Until the frame loop lands, a run validates the configuration and prints it.\n"
         "\n"
         "Options:\n",
         out);
@@ -166,8 +181,10 @@ void kc_cli_print_help(FILE *out) {
         "Environment:\n"
         "  KEEL_LOG=LEVEL                log level (error, warn, info, debug, trace);\n"
         "                                overrides [engine] log_level\n"
+        "  KEEL_PLUGIN_PATH=DIR[:DIR]    plugin directories, searched after [plugins] path\n"
         "\n"
-        "Exit status: 0 success, 1 runtime failure, 2 bad usage or bad configuration.\n"
+        "Exit status: 0 success, 1 runtime failure, 2 bad usage or bad configuration,\n"
+        "3 no renderer or script runtime could be started.\n"
         "Every key, flag and cvar: docs/configuration.md.\n",
         out);
 }

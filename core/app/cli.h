@@ -13,8 +13,9 @@
 typedef enum kc_app_action {
   KC_APP_RUN = 0,          /* the default: run the engine */
   KC_APP_CHECK_CONFIG = 1, /* validate and print the effective configuration */
-  KC_APP_VERSION = 2,
-  KC_APP_HELP = 3
+  KC_APP_LIST_PLUGINS = 2, /* list every plugin found, with its status */
+  KC_APP_VERSION = 3,
+  KC_APP_HELP = 4
 } kc_app_action;
 
 /* One configuration override from the command line, in command-line order. */
@@ -34,6 +35,8 @@ typedef struct kc_cli_options {
   const char *config_path; /* --config; NULL = the build's or install's engine.ini */
   kc_cli_override *overrides;
   size_t override_count;
+  const char *stats_json;     /* --stats-json FILE; NULL = none */
+  kc_cli_strings plugin_path; /* --plugin-path DIR, in order; searched first */
 } kc_cli_options;
 
 /* Parses argv into *opts (zeroed first). Strings point into argv, which

@@ -122,10 +122,6 @@ static void test_default_config_of_the_build(void) {
   snprintf(want, sizeof want, "# configuration file: %s/engine.ini\n", dir);
   KT_ASSERT_CONTAINS(out, want);
   KT_ASSERT_CONTAINS(out, "engine.target_fps         = 60");
-  /* Without an action flag the runner validates and prints the same. */
-  CU_ASSERT_EQUAL(keel("--set engine.lockstep=yes"), 0);
-  KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "engine.lockstep           = true                    [command line (--set)]\n");
 }
 
 static void test_keel_log_env(void) {
