@@ -1,0 +1,175 @@
+// keel-test-labels: plugin
+// keel-test-depends: renderer_null script_lua script_js keel_test_plugins
+/* `keel` running the engine, as a user runs it: exit codes 0, 2 and 3, the
+ * fallback chain and its messages, --list-plugins, the stats JSON, a clean
+ * stop on SIGINT, and the same game in Lua and JavaScript reaching the same
+ * world in lockstep. */
+#include <keel_test.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char out[1 << 17];
+
+/* Runs keel with the build's config, unthrottled, plus `args`. */
+static int keel(const char *args) {
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "%s --set engine.target_fps=0 %s", KEEL_TEST_KEEL_EXE, args);
+  return kt_run(cmd, out, sizeof out);
+}
+
+static char *slurp(const char *path) {
+  static char buf[1 << 16];
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static void test_exit_0_runs_frames(void) {
+  CU_ASSERT_EQUAL(keel("--frames 30 --set script.runtime=native"), 0);
+  KT_ASSERT_CONTAINS(out, "keel: 30 frames in ");
+  KT_ASSERT_CONTAINS(out, "renderer null, script native");
+  KT_ASSERT_CONTAINS(out, "info  main: renderer: null ");
+}
+
+static void test_exit_2_bad_config(void) {
+  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.width=3"), 2);
+  KT_ASSERT_CONTAINS(out, "renderer.width");
+  CU_ASSERT_PTR_NULL(strstr(out, "frames in"));
+}
+
+static void test_exit_3_no_renderer_lists_attempts(void) {
+  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.backend=nope --set renderer.fallback=gone"), 3);
+  KT_ASSERT_CONTAINS(out, "renderer 'nope': keel_renderer_nope.so: not found (searched ");
+  KT_ASSERT_CONTAINS(out, "renderer 'gone': keel_renderer_gone.so: not found (searched ");
+  KT_ASSERT_CONTAINS(out, "keel: no renderer could be started; tried: nope (not found), gone (not found)");
+}
+
+static void test_exit_3_no_script_runtime(void) {
+  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.backend=null --set script.runtime=cobol"), 3);
+  KT_ASSERT_CONTAINS(out, "script runtime 'cobol': keel_script_cobol.so: not found (searched ");
+  KT_ASSERT_CONTAINS(out, "keel: no script runtime could be started: cobol (not found)");
+}
+
+/* Each candidate that fails says why in one line, in order, and the next
+ * one is tried; the backend finally chosen is logged plainly. */
+static void test_fallback_order_and_reasons(void) {
+  char args[2048];
+  snprintf(args, sizeof args,
+           "--frames 3 --set script.runtime=native --plugin-path %s/test-plugins --set renderer.backend=broken "
+           "--set 'renderer.fallback=abi_major, create_fails, kind_wrong, null'",
+           KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  const char *order[] = {"renderer 'broken': ", "keel_renderer_broken.so: not loadable: ",
+                         "renderer 'abi_major': ", "ABI refused: plugin ABI 2.", "host ABI 1.0: the major must match",
+                         "renderer 'create_fails': ", "create failed: no device here (test plugin create_fails)",
+                         "renderer 'kind_wrong': ", "wrong kind: the manifest says script, expected renderer",
+                         "info  main: renderer: null "};
+  const char *at = out;
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    const char *hit = strstr(at, order[i]);
+    if (!hit) fprintf(stderr, "\nmissing or out of order: %s\n%s\n", order[i], out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hit);
+    at = hit;
+  }
+}
+
+static void test_list_plugins(void) {
+  char args[1024];
+  snprintf(args, sizeof args, "--list-plugins --plugin-path %s/test-plugins", KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  KT_ASSERT_CONTAINS(out, "plugin search path:\n  1. ");
+  KT_ASSERT_CONTAINS(out, "null         renderer  ");
+  KT_ASSERT_CONTAINS(out, "lua          script    ");
+  KT_ASSERT_CONTAINS(out, "js           script    ");
+  KT_ASSERT_CONTAINS(out, "abi_newer    renderer  ");
+  KT_ASSERT_CONTAINS(out, "the minor must not be newer than the host's");
+  KT_ASSERT_CONTAINS(out, "keel_renderer_broken.so");
+  KT_ASSERT_CONTAINS(out, "not loadable");
+  /* Listing initialises nothing: no renderer or runtime log lines. */
+  CU_ASSERT_PTR_NULL(strstr(out, "info  main: renderer:"));
+  CU_ASSERT_PTR_NULL(strstr(out, "script runtime:"));
+}
+
+static void test_stats_json_fields(void) {
+  const char *path = kt_write_temp("stats.json", "");
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 40 --set script.runtime=native --stats-json %s", path);
+  CU_ASSERT_EQUAL_FATAL(keel(args), 0);
+  char *json = slurp(path);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+  const char *fields[] = {"\"frames\": 40,", "\"fps\": ", "\"frame_time_ms\": {\"p50\": ", "\"p99\": ",
+                          "\"script\": {\"runtime\": \"native\"", "\"ticks\": ", "\"skips\": ",
+                          "\"swap\": {\"swaps\": ", "\"records_copied\": ", "\"dirty_ratio_avg\": ",
+                          "\"timeouts\": ", "\"commands\": {\"total\": ", "\"callbacks\": {\"posted\": ",
+                          "\"errors\": {\"total\": 0,", "\"plugins\": {\"renderer\": \"null\"",
+                          "\"world\": {\"entities\": 300, \"cameras\": 1, \"lights\": 1, \"hash\": \""};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) KT_ASSERT_CONTAINS(json, fields[i]);
+  /* The renderer's counters agree with the frame count. */
+  KT_ASSERT_CONTAINS(json, "\"renderer\": {\"frames\": 40, \"passes\": 80, \"encoders\": 80,");
+}
+
+static void test_sigint_stops_cleanly(void) {
+  char cmd[4096];
+  /* No frame limit and not headless: only the signal ends this run. */
+  snprintf(cmd, sizeof cmd,
+           "{ %s --set engine.headless=false --frames 0 --set script.runtime=native & pid=$!; sleep 1; "
+           "kill -INT $pid; wait $pid; }",
+           KEEL_TEST_KEEL_EXE);
+  CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), 0);
+  KT_ASSERT_CONTAINS(out, "quit requested after ");
+  KT_ASSERT_CONTAINS(out, "keel: world hash ");
+}
+
+static const char *hash_of(const char *json) {
+  static char hash[32];
+  const char *h = json ? strstr(json, "\"hash\": \"") : NULL;
+  if (!h) return "";
+  snprintf(hash, sizeof hash, "%.16s", h + 9);
+  return hash;
+}
+
+/* The sample in Lua and in JS, 600 lockstep ticks: one world. */
+static void test_lua_js_parity_600_ticks(void) {
+  char args[2048], lua_hash[32], js_hash[32];
+  const char *lua_json = kt_write_temp("lua.json", ""), *js_json = kt_write_temp("js.json", "");
+  snprintf(args, sizeof args, "--frames 600 --lockstep --set renderer.backend=null --stats-json %s", lua_json);
+  CU_ASSERT_EQUAL_FATAL(keel(args), 0);
+  snprintf(lua_hash, sizeof lua_hash, "%s", hash_of(slurp(lua_json)));
+  KT_ASSERT_CONTAINS(slurp(lua_json), "\"ticks\": 600,");
+  snprintf(args, sizeof args,
+           "--frames 600 --lockstep --set renderer.backend=null --set script.runtime=js "
+           "--set script.main=%s/samples/orbit/main.js --stats-json %s",
+           KEEL_TEST_SOURCE_DIR, js_json);
+  CU_ASSERT_EQUAL_FATAL(keel(args), 0);
+  snprintf(js_hash, sizeof js_hash, "%s", hash_of(slurp(js_json)));
+  KT_ASSERT_CONTAINS(slurp(js_json), "\"ticks\": 600,");
+  KT_ASSERT_CONTAINS(slurp(js_json), "\"errors\": {\"total\": 0,");
+  CU_ASSERT_EQUAL(strlen(lua_hash), 16);
+  CU_ASSERT_STRING_EQUAL(lua_hash, js_hash);
+  /* And the run is repeatable: the same hash again. */
+  CU_ASSERT_EQUAL_FATAL(keel(args), 0);
+  CU_ASSERT_STRING_EQUAL(hash_of(slurp(js_json)), js_hash);
+}
+
+static CU_TestInfo run_tests[] = {
+    {"exit 0: runs the frames", test_exit_0_runs_frames},
+    {"exit 2: bad configuration", test_exit_2_bad_config},
+    {"exit 3: no renderer, every attempt listed", test_exit_3_no_renderer_lists_attempts},
+    {"exit 3: no script runtime", test_exit_3_no_script_runtime},
+    {"fallback order and reasons", test_fallback_order_and_reasons},
+    {"--list-plugins", test_list_plugins},
+    {"--stats-json fields", test_stats_json_fields},
+    {"SIGINT stops cleanly", test_sigint_stops_cleanly},
+    {"Lua and JS reach one world in 600 lockstep ticks", test_lua_js_parity_600_ticks},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo keel_test_suites[] = {
+    {"runner", NULL, NULL, NULL, NULL, run_tests},
+    CU_SUITE_INFO_NULL,
+};
