@@ -28,6 +28,20 @@ enum {
 };
 static const uint64_t ITEMS = 50000000; /* per throughput run */
 
+/* What a polling consumer does when it finds the ring empty: wait ~0.8 µs
+ * (32 pauses of ~25 ns here) before looking again. Every look pulls the
+ * producer's index line and the slot line it is writing to the consumer's
+ * core; looking again at once keeps the ring nearly empty and pays that
+ * transfer for every element, while waiting lets a few lines of elements
+ * accumulate and be drained at cache speed. (Measured on this VM: a 1-pause
+ * retry gives medians of 40-90 M ops/s, 32 pauses 75-170 M ops/s.) The
+ * round-trip test retries at once, since there latency is the point. */
+enum { EMPTY_BACKOFF_PAUSES = 32 };
+
+static void empty_backoff(void) {
+  for (int i = 0; i < EMPTY_BACKOFF_PAUSES; i++) CPU_PAUSE();
+}
+
 static kc_spsc ring_a, ring_b;
 static _Atomic int go;
 
@@ -57,7 +71,7 @@ static double run_single(void) {
   start_together();
   uint64_t t0 = bench_now_ns(), sum = 0, v;
   for (uint64_t i = 0; i < ITEMS; i++) {
-    while (!bench_u64_pop(&ring_a, &v)) CPU_PAUSE();
+    while (!bench_u64_pop(&ring_a, &v)) empty_backoff();
     sum += v;
   }
   uint64_t dt = bench_now_ns() - t0;
@@ -103,7 +117,7 @@ static double run_batch(void) {
   while (got < ITEMS) {
     size_t k = kc_spsc_pop_batch(&ring_a, buf, BATCH);
     if (k == 0) {
-      CPU_PAUSE();
+      empty_backoff();
       continue;
     }
     for (size_t i = 0; i < k; i++) sum += buf[i];

@@ -33,6 +33,12 @@ static void sleep_ns(uint64_t ns) {
 
 static kc_actionq q;
 
+/* A consumer that sees nothing for this long gives up and raises `abandon`,
+ * which stops the producers, so a lost message fails the test instead of
+ * hanging it. */
+static const uint64_t STALL_NS = 20000000000ull; /* 20 s */
+static _Atomic bool abandon;
+
 /* ---- producers ---- */
 
 typedef struct producer_arg {
@@ -47,6 +53,7 @@ static void *producer(void *p) {
     msg m = {a->id, 0, i, msg_check(a->id, i)};
     unsigned spins = 0;
     while (!kc_actionq_try_push(&q, &m)) {
+      if (atomic_load_explicit(&abandon, memory_order_relaxed)) return NULL;
       a->refusals++;
       if (++spins >= 32) { /* full: let the consumer run */
         spins = 0;
@@ -68,6 +75,7 @@ typedef struct consumer_state {
   uint64_t next_seq[NPROD];
   uint64_t duplicates, out_of_order, corrupt, bad_producer;
   uint64_t timeouts_seen;
+  bool stalled;
   uint64_t via_try, via_timeout;
 } consumer_state;
 
@@ -86,7 +94,7 @@ static void record(consumer_state *s, const msg *m) {
 
 static void *mixed_consumer(void *p) {
   consumer_state *s = p;
-  uint64_t got = 0, k = 0;
+  uint64_t got = 0, k = 0, last = kt_now_ns();
   while (got < s->total) {
     msg m;
     bool ok;
@@ -102,6 +110,11 @@ static void *mixed_consumer(void *p) {
     if (ok) {
       record(s, &m);
       got++;
+      last = kt_now_ns();
+    } else if (kt_now_ns() - last > STALL_NS) {
+      s->stalled = true;
+      atomic_store(&abandon, true);
+      break;
     }
   }
   return NULL;
@@ -113,6 +126,7 @@ static void test_four_producers_exactly_once(void) {
   CU_ASSERT_EQUAL_FATAL(kc_actionq_init(&q, sizeof(msg), 256, NULL), KEEL_OK);
   consumer_state s;
   memset(&s, 0, sizeof s);
+  atomic_store(&abandon, false);
   s.per_producer = n;
   s.total = n * NPROD;
   for (int i = 0; i < NPROD; i++) {
@@ -138,6 +152,7 @@ static void test_four_producers_exactly_once(void) {
     for (uint64_t j = 0; j < n; j++) missing += s.seen[i][j] == 0;
     free(s.seen[i]);
   }
+  CU_ASSERT_FALSE(s.stalled);
   CU_ASSERT_EQUAL(missing, 0);
   CU_ASSERT_EQUAL(s.duplicates, 0);
   CU_ASSERT_EQUAL(s.out_of_order, 0);
@@ -165,13 +180,22 @@ typedef struct mc_consumer {
   _Atomic uint64_t *remaining; /* shared: messages not yet taken */
   uint8_t *seen[2];            /* this consumer's own marks */
   uint64_t corrupt;
+  bool stalled;
 } mc_consumer;
 
 static void *multi_consumer(void *p) {
   mc_consumer *c = p;
-  while (atomic_load(c->remaining) > 0) {
+  uint64_t last = kt_now_ns();
+  while (atomic_load(c->remaining) > 0 && !atomic_load(&abandon)) {
     msg m;
-    if (kc_actionq_pop_timeout(&q, &m, 1000000) != KEEL_OK) continue; /* 1 ms, then recheck */
+    if (kc_actionq_pop_timeout(&q, &m, 1000000) != KEEL_OK) { /* 1 ms, then recheck */
+      if (kt_now_ns() - last > STALL_NS) {
+        c->stalled = true;
+        atomic_store(&abandon, true);
+      }
+      continue;
+    }
+    last = kt_now_ns();
     atomic_fetch_sub(c->remaining, 1);
     if (m.producer >= 2 || m.seq >= c->per_producer || m.check != msg_check(m.producer, m.seq)) {
       c->corrupt++;
@@ -186,6 +210,7 @@ static void test_two_producers_two_consumers(void) {
   uint64_t n = kt_scaled(500000);
   CU_ASSERT_EQUAL_FATAL(kc_actionq_init(&q, sizeof(msg), 64, NULL), KEEL_OK);
   _Atomic uint64_t remaining = 2 * n;
+  atomic_store(&abandon, false);
   mc_consumer cs[2];
   for (int i = 0; i < 2; i++) {
     cs[i] = (mc_consumer){.per_producer = n, .remaining = &remaining};
@@ -213,6 +238,7 @@ static void test_two_producers_two_consumers(void) {
       by[0] += cs[0].seen[p][j];
       by[1] += cs[1].seen[p][j];
     }
+  CU_ASSERT_FALSE(cs[0].stalled || cs[1].stalled);
   CU_ASSERT_EQUAL(missing, 0);
   CU_ASSERT_EQUAL(duplicated, 0);
   CU_ASSERT_EQUAL(cs[0].corrupt + cs[1].corrupt, 0);
@@ -267,6 +293,16 @@ static void test_sleeping_consumer_is_woken(void) {
 
 static kc_actionq pong_q;
 
+/* try_push until it succeeds, or false after STALL_NS of refusals. */
+static bool push_patiently(kc_actionq *queue, const uint64_t *v) {
+  uint64_t t0 = kt_now_ns();
+  while (!kc_actionq_try_push(queue, v)) {
+    if (kt_now_ns() - t0 > STALL_NS) return false;
+    sched_yield();
+  }
+  return true;
+}
+
 typedef struct pinger {
   uint64_t rounds;
   uint64_t timeouts, wrong;
@@ -282,7 +318,10 @@ static void *ponger(void *p) {
     }
     if (v != i) a->wrong++;
     v = ~v;
-    while (!kc_actionq_try_push(&pong_q, &v)) sched_yield();
+    if (!push_patiently(&pong_q, &v)) {
+      a->timeouts++;
+      return NULL;
+    }
   }
   return NULL;
 }
@@ -299,7 +338,10 @@ static void test_ping_pong_never_loses_a_wakeup(void) {
   uint64_t timeouts = 0, wrong = 0;
   for (uint64_t i = 0; i < b.rounds; i++) {
     uint64_t v = i;
-    while (!kc_actionq_try_push(&q, &v)) sched_yield();
+    if (!push_patiently(&q, &v)) {
+      timeouts++;
+      break;
+    }
     if (kc_actionq_pop_timeout(&pong_q, &v, 2000000000ull) != KEEL_OK) {
       timeouts++;
       break;

@@ -39,12 +39,24 @@ static bool rec_valid(const rec32 *r, uint64_t expect_seq) {
          r->mul == expect_seq * 0x9E3779B97F4A7C15ull;
 }
 
+/* Set when one side has waited STALL_NS without progress: both sides stop,
+ * so a lost element fails the test instead of hanging it. */
+static const uint64_t STALL_NS = 20000000000ull; /* 20 s */
+static _Atomic bool abandon;
+
 /* Waiting for the other side: spin a little, then give the core away, since
- * this machine may have fewer free cores than running threads. */
-static void backoff(unsigned *spins) {
-  if (++*spins < 64) return;
+ * this machine may have fewer free cores than running threads. Returns false
+ * when the run is abandoned. *idle_since is 0 after progress. */
+static bool backoff(unsigned *spins, uint64_t *idle_since) {
+  if (++*spins < 64) return true;
   *spins = 0;
   sched_yield();
+  uint64_t now = kt_now_ns();
+  if (*idle_since == 0)
+    *idle_since = now;
+  else if (now - *idle_since > STALL_NS)
+    atomic_store(&abandon, true);
+  return !atomic_load_explicit(&abandon, memory_order_relaxed);
 }
 
 typedef struct run {
@@ -66,12 +78,14 @@ static kc_spsc ring;
 static void *u64_producer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   for (uint64_t i = 0; i < r->n; i++) {
     uint64_t v = mix(i);
     while (!st_u64_push(r->ring, &v)) {
       r->refusals++;
-      backoff(&spins);
+      if (!backoff(&spins, &idle)) return NULL;
     }
+    idle = 0;
     r->sum_in += v;
   }
   return NULL;
@@ -80,12 +94,14 @@ static void *u64_producer(void *arg) {
 static void *u64_consumer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   while (r->received < r->n) {
     uint64_t v;
     if (!st_u64_pop(r->ring, &v)) {
-      backoff(&spins);
+      if (!backoff(&spins, &idle)) return NULL;
       continue;
     }
+    idle = 0;
     if (v != mix(r->received)) r->out_of_order++;
     r->sum_out += v;
     r->received++;
@@ -95,6 +111,7 @@ static void *u64_consumer(void *arg) {
 
 static void run_pair(run *r, void *(*prod)(void *), void *(*cons)(void *)) {
   pthread_t p, c;
+  atomic_store(&abandon, false);
   CU_ASSERT_EQUAL_FATAL(pthread_create(&c, NULL, cons, r), 0);
   CU_ASSERT_EQUAL_FATAL(pthread_create(&p, NULL, prod, r), 0);
   pthread_join(p, NULL);
@@ -102,6 +119,7 @@ static void run_pair(run *r, void *(*prod)(void *), void *(*cons)(void *)) {
 }
 
 static void expect_clean_run(const run *r) {
+  CU_ASSERT_FALSE(atomic_load(&abandon));
   CU_ASSERT_EQUAL(r->received, r->n);
   CU_ASSERT_EQUAL(r->out_of_order, 0);
   CU_ASSERT_EQUAL(r->sum_in, r->sum_out);
@@ -139,12 +157,14 @@ static void test_tiny_ring_in_order(void) {
 static void *rec_producer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   for (uint64_t i = 0; i < r->n; i++) {
     rec32 v = rec_make(i);
     while (!kc_spsc_push(r->ring, &v)) {
       r->refusals++;
-      backoff(&spins);
+      if (!backoff(&spins, &idle)) return NULL;
     }
+    idle = 0;
     r->sum_in += v.hash;
   }
   return NULL;
@@ -153,12 +173,14 @@ static void *rec_producer(void *arg) {
 static void *rec_consumer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   while (r->received < r->n) {
     rec32 v;
     if (!kc_spsc_pop(r->ring, &v)) {
-      backoff(&spins);
+      if (!backoff(&spins, &idle)) return NULL;
       continue;
     }
+    idle = 0;
     if (!rec_valid(&v, r->received)) r->out_of_order++;
     r->sum_out += v.hash;
     r->received++;
@@ -181,6 +203,7 @@ enum { MAX_BATCH = 37 };
 static void *batch_producer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   rec32 buf[MAX_BATCH];
   uint64_t next = 0;
   size_t want = 1;
@@ -193,7 +216,8 @@ static void *batch_producer(void *arg) {
       size_t k = kc_spsc_push_batch(r->ring, buf + done, n - done);
       r->refusals += (n - done) - k; /* refused_full counts each element not taken */
       done += k;
-      if (k == 0) backoff(&spins);
+      if (k == 0 && !backoff(&spins, &idle)) return NULL;
+      if (k) idle = 0;
     }
     for (size_t i = 0; i < n; i++) r->sum_in += buf[i].hash;
     next += n;
@@ -205,6 +229,7 @@ static void *batch_producer(void *arg) {
 static void *batch_consumer(void *arg) {
   run *r = arg;
   unsigned spins = 0;
+  uint64_t idle = 0;
   rec32 buf[29];
   size_t want = 1;
   while (r->received < r->n) {
@@ -215,9 +240,10 @@ static void *batch_consumer(void *arg) {
       k = kc_spsc_pop_batch(r->ring, buf, want);
     }
     if (k == 0) {
-      backoff(&spins);
+      if (!backoff(&spins, &idle)) return NULL;
       continue;
     }
+    idle = 0;
     for (size_t i = 0; i < k; i++) {
       if (!rec_valid(&buf[i], r->received)) r->out_of_order++;
       r->sum_out += buf[i].hash;
