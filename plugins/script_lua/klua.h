@@ -56,6 +56,7 @@ typedef struct klua_vm {
   size_t soft_limit; /* crossing it raises "not enough memory" where the script is */
   uint64_t refusals;
   uint64_t rng; /* splitmix64 state */
+  const char *hook_msg; /* the last error the hook raised (klua_xpcall) */
   char warn_buf[KEEL_MESSAGE_MAX];
   size_t warn_len;
   struct klua_vm *next_free;

@@ -60,6 +60,7 @@ static void klua_call_begin(klua_script *s) {
   vm->in_call = true;
   vm->mem_tripped = false;
   vm->instr_used = 0;
+  vm->hook_msg = NULL;
   vm->deadline_ns = s->budget_ns ? now + s->budget_ns : 0;
   s->call_gen++;
   klua_arm_main(vm);

@@ -89,6 +89,7 @@ klua_vm *klua_pool_acquire(klua_script *s, keel_message *error) {
   vm->rng = s->seed; /* every run draws the same sequence */
   vm->instr_used = 0;
   vm->mem_tripped = false;
+  vm->hook_msg = NULL;
   vm->deadline_ns = s->budget_ns ? klua_now_ns() + s->budget_ns : 0;
   vm->in_call = true;
   return vm;

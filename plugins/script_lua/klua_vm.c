@@ -156,10 +156,12 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
    * inside the coroutine cannot outlast the stop. */
   if (stop != KLUA_STOP_MEMORY && L != vm->L && lua_gethookcount(L) != 1)
     lua_sethook(L, klua_hook, LUA_MASKCOUNT, 1);
+  const char *msg;
   if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-    lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, what);
+    msg = lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, what);
   else
-    lua_pushstring(L, what);
+    msg = lua_pushstring(L, what);
+  vm->hook_msg = msg; /* see klua_xpcall */
   lua_error(L);
 }
 
@@ -278,6 +280,35 @@ static int klua_setmetatable(lua_State *L) {
     lua_pop(L, 1);
     if (t != LUA_TNIL) return luaL_error(L, "setmetatable: __gc metamethods are not allowed");
   }
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* Lua calls a message handler with hooks still off when the error was raised
+ * by a hook, so `xpcall(f, function() while true do end end)` could never be
+ * stopped. The handler is wrapped: for an error the hook raised it is
+ * skipped and the message passes through (as Lua does for memory errors). */
+static int klua_xpcall_handler(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  if (vm->hook_msg && lua_type(L, 1) == LUA_TSTRING && lua_tostring(L, 1) == vm->hook_msg) {
+    vm->hook_msg = NULL;
+    lua_settop(L, 1);
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int klua_xpcall(lua_State *L) {
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, klua_xpcall_handler, 1);
+  lua_replace(L, 2);
   int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -473,6 +504,7 @@ static int klua_setup(lua_State *L) {
 
   klua_wrap_field(L, G, "load", klua_load);
   klua_wrap_field(L, G, "setmetatable", klua_setmetatable);
+  klua_wrap_field(L, G, "xpcall", klua_xpcall);
   lua_getfield(L, G, "coroutine");
   klua_wrap_field(L, lua_gettop(L), "create", klua_co_create);
   klua_wrap_field(L, lua_gettop(L), "wrap", klua_co_wrap);

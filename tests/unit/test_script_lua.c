@@ -340,6 +340,14 @@ static void test_sandbox_escapes_refused(void) {
     CU_ASSERT_EQUAL(lt_cvar(&t, "ticks")->i, (int64_t)i + 1); /* each tick ran */
   }
   CU_ASSERT_EQUAL(lt_run_code(&t, "local x = load('return 1 + 1')() assert(x == 2)"), KEEL_OK);
+  /* xpcall is wrapped (klua_xpcall) but still calls handlers for script errors */
+  CU_ASSERT_EQUAL(lt_run_code(&t, "local ok, m = xpcall(error, function(e) return 'handled ' .. e end, 'x', 0) "
+                                  "error(tostring(ok) .. ' ' .. m, 0)"),
+                  KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "false handled x"));
+  CU_ASSERT_EQUAL(lt_run_code(&t, "error(select('#', xpcall(function(a, b) return a, b end, print, 1, 2)), 0)"),
+                  KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "3"));
   lt_close(&t);
 }
 

@@ -1,0 +1,361 @@
+// keel-test-labels: plugin
+// keel-test-depends: script_lua
+/* Crash isolation of the Lua runtime: syntax and runtime errors, errors in
+ * callbacks and cvar handlers, runaway loops (also ones that swallow errors
+ * or hide in coroutines), the instruction budget, interrupt() from another
+ * thread, deep recursion and memory bombs. After each one the next tick must
+ * run (the script's tick counter moves) and the log must carry file:line. */
+#include "test_script_lua.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define BUDGET_MS 100
+
+static lt_opts limit_opts(void) {
+  lt_opts o = {.budget_ms = BUDGET_MS, .memory_mb = 64, .seed = 1};
+  return o;
+}
+
+/* Runs errors.lua's case `name` for one tick; returns the tick's result and
+ * how long it took. */
+static keel_result run_case(lt *t, const char *name, double *ms) {
+  lt_set(t, "case", name);
+  uint64_t t0 = kt_now_ns();
+  keel_result r = lt_tick(t);
+  if (ms) *ms = (double)(kt_now_ns() - t0) / 1e6;
+  lt_set(t, "case", "");
+  return r;
+}
+
+/* The next tick runs normally and counts itself. */
+static void assert_next_tick_runs(lt *t) {
+  int64_t before = lt_cvar(t, "ticks")->i;
+  keel_result r = lt_tick(t);
+  if (r != KEEL_OK) fprintf(stderr, "\nnext tick failed: %s\n", t->err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  CU_ASSERT_EQUAL(lt_cvar(t, "ticks")->i, before + 1);
+}
+
+static void open_errors(lt *t) {
+  lt_opts o = limit_opts();
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(t, "errors.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(t), KEEL_OK);
+}
+
+/* The error is errors.lua:<line of marker>: <text>, in *error and in the log. */
+static void assert_error_at(lt *t, const char *marker, const char *text) {
+  char want[256];
+  snprintf(want, sizeof want, "errors.lua:%d: %s", lt_line_of("errors.lua", marker), text);
+  CU_ASSERT(lt_err_is(t, want));
+  LT_LOG_HAS(t, want);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static void test_syntax_error(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "syntax.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_init(&t), KEEL_ERR_SCRIPT);
+  char want[64];
+  snprintf(want, sizeof want, "syntax.lua:%d: unexpected symbol near '='", lt_line_of("syntax.lua", "syntax"));
+  CU_ASSERT(lt_err_is(&t, want));
+  LT_LOG_HAS(&t, want);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK); /* nothing was defined: the tick runs and does nothing */
+  CU_ASSERT_EQUAL(lt_stats(&t).errors, 1);
+  lt_close(&t);
+}
+
+static void test_runtime_errors(void) {
+  lt t;
+  open_errors(&t);
+  CU_ASSERT_EQUAL(run_case(&t, "runtime", NULL), KEEL_ERR_SCRIPT);
+  assert_error_at(&t, "runtime", "attempt to index a nil value (local 't')");
+  LT_LOG_HAS(&t, "update(dt): errors.lua:");
+  KT_ASSERT_CONTAINS(t.err.text, "stack traceback:");
+  assert_next_tick_runs(&t);
+  CU_ASSERT_EQUAL(run_case(&t, "raise", NULL), KEEL_ERR_SCRIPT);
+  assert_error_at(&t, "raise", "boom from errors.lua");
+  assert_next_tick_runs(&t);
+  CU_ASSERT_EQUAL(run_case(&t, "destroyed", NULL), KEEL_ERR_SCRIPT);
+  char want[128];
+  snprintf(want, sizeof want, "errors.lua:%d: entity.update: id ", lt_line_of("errors.lua", "destroyed"));
+  KT_ASSERT_CONTAINS(t.err.text, want);
+  KT_ASSERT_CONTAINS(t.err.text, " is not a live entity");
+  assert_next_tick_runs(&t);
+  CU_ASSERT_EQUAL(run_case(&t, "require_broken", NULL), KEEL_ERR_SCRIPT);
+  snprintf(want, sizeof want, "lib/broken.lua:%d:", lt_line_of("lib/broken.lua", "broken"));
+  KT_ASSERT_CONTAINS(t.err.text, want);
+  assert_next_tick_runs(&t);
+  keel_script_stats st = lt_stats(&t);
+  CU_ASSERT_EQUAL(st.errors, 4);
+  CU_ASSERT_EQUAL(st.interrupts, 0);
+  lt_close(&t);
+}
+
+/* ---- watchdog ---------------------------------------------------------------- */
+
+static void check_runaway(const char *name, const char *marker) {
+  lt t;
+  open_errors(&t);
+  double ms = 0;
+  CU_ASSERT_EQUAL(run_case(&t, name, &ms), KEEL_ERR_SCRIPT);
+  char text[64];
+  snprintf(text, sizeof text, "tick budget of %d ms exceeded", BUDGET_MS);
+  if (marker)
+    assert_error_at(&t, marker, text);
+  else
+    KT_ASSERT_CONTAINS(t.err.text, text);
+  LT_LOG_HAS(&t, "errors.lua:");
+  /* stopped near the budget; generous upper bound for sanitizer builds on a
+   * loaded machine */
+  CU_ASSERT(ms >= BUDGET_MS - 1);
+  CU_ASSERT(ms < BUDGET_MS + 900);
+  if (ms >= BUDGET_MS + 900) fprintf(stderr, "\n%s stopped after %.1f ms\n", name, ms);
+  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 1);
+  assert_next_tick_runs(&t);
+  assert_next_tick_runs(&t);
+  lt_close(&t);
+}
+
+static void test_runaway_loop(void) { check_runaway("runaway", "runaway"); }
+static void test_swallowing_runaway(void) { check_runaway("swallow", "swallow"); }
+static void test_swallowing_xpcall_runaway(void) { check_runaway("swallow_xpcall", NULL); }
+static void test_coroutine_runaway(void) { check_runaway("coroutine", NULL); }
+static void test_coroutine_swallowing_runaway(void) { check_runaway("coroutine_swallow", NULL); }
+
+static void test_instruction_budget(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  o.budget_ms = 10000;
+  o.instructions = 1000000;
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "errors.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  double ms = 0;
+  CU_ASSERT_EQUAL(run_case(&t, "swallow", &ms), KEEL_ERR_SCRIPT);
+  assert_error_at(&t, "swallow", "instruction budget of 1000000 exceeded");
+  CU_ASSERT(ms < 5000);
+  /* a normal tick is far below the budget */
+  assert_next_tick_runs(&t);
+  assert_next_tick_runs(&t);
+  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 1);
+  lt_close(&t);
+}
+
+typedef struct interrupter {
+  const keel_script_api *api;
+  keel_script *s;
+  unsigned delay_ms;
+} interrupter;
+
+static void *interrupt_later(void *arg) {
+  interrupter *it = arg;
+  struct timespec ts = {0, (long)it->delay_ms * 1000000L};
+  nanosleep(&ts, NULL);
+  it->api->interrupt(it->s);
+  return NULL;
+}
+
+static void test_interrupt_from_another_thread(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  o.budget_ms = 0; /* no watchdog at all: only interrupt() can stop it */
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "spin.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  lt_api->interrupt(t.s); /* idle: harmless, the next tick is not affected */
+  assert_next_tick_runs(&t);
+  lt_set(&t, "code", "spin");
+  interrupter it = {lt_api, t.s, 50};
+  pthread_t th;
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, interrupt_later, &it), 0);
+  uint64_t t0 = kt_now_ns();
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  double ms = (double)(kt_now_ns() - t0) / 1e6;
+  pthread_join(th, NULL);
+  lt_set(&t, "code", "");
+  char want[64];
+  snprintf(want, sizeof want, "spin.lua:%d: interrupted", lt_line_of("spin.lua", "spin"));
+  CU_ASSERT(lt_err_is(&t, want));
+  LT_LOG_HAS(&t, want);
+  CU_ASSERT(ms >= 45 && ms < 2000);
+  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 1);
+  assert_next_tick_runs(&t);
+  lt_close(&t);
+}
+
+/* ---- recursion and memory ------------------------------------------------------- */
+
+static void test_deep_recursion(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  o.budget_ms = 10000; /* some 200k frames, stack reallocations: slow under sanitizers */
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "errors.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(run_case(&t, "recursion", NULL), KEEL_ERR_SCRIPT);
+  char want[64];
+  snprintf(want, sizeof want, "errors.lua:%d: stack overflow", lt_line_of("errors.lua", "recursion"));
+  KT_ASSERT_CONTAINS(t.err.text, want);
+  LT_LOG_HAS(&t, want);
+  assert_next_tick_runs(&t);
+  CU_ASSERT_EQUAL(run_case(&t, "c_recursion", NULL), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "stack overflow");
+  KT_ASSERT_CONTAINS(t.err.text, "errors.lua:");
+  assert_next_tick_runs(&t);
+  lt_close(&t);
+}
+
+static void test_memory_bomb(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  o.memory_mb = 16;
+  o.budget_ms = 5000;
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "errors.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(run_case(&t, "bomb", NULL), KEEL_ERR_SCRIPT);
+  assert_error_at(&t, "bomb", "not enough memory");
+  keel_script_stats st = lt_stats(&t);
+  CU_ASSERT(st.memory_refusals >= 1);
+  CU_ASSERT(st.memory_bytes < 16u << 20);
+  CU_ASSERT_EQUAL(st.interrupts, 0);
+  assert_next_tick_runs(&t);
+  /* the bomb's garbage was collected: well under the cap again */
+  CU_ASSERT(lt_stats(&t).memory_bytes < 4u << 20);
+
+  /* one allocation past the cap: refused outright, Lua's own memory error
+   * (Lua 5.4 runs no message handler for it, so no file:line) */
+  CU_ASSERT_EQUAL(run_case(&t, "big_alloc", NULL), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "not enough memory"));
+  LT_LOG_HAS(&t, "update(dt): not enough memory");
+  CU_ASSERT(lt_stats(&t).memory_refusals > st.memory_refusals);
+  assert_next_tick_runs(&t);
+
+  /* a script that catches the memory error and tries again is stopped by the
+   * tick budget */
+  CU_ASSERT_EQUAL(run_case(&t, "bomb_swallow", NULL), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "errors.lua:");
+  KT_ASSERT_CONTAINS(t.err.text, "tick budget of 5000 ms exceeded");
+  assert_next_tick_runs(&t);
+  lt_close(&t);
+}
+
+static void test_oneoff_limits(void) {
+  lt t;
+  lt_opts o = limit_opts();
+  o.memory_mb = 16;
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "probe.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  keel_message r;
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return 1 + 2, 'x', nil, {} ~= nil", &r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(r.text, "3\tx\tnil\ttrue");
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "local x = = 1", &r), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.text, "exec:1: unexpected symbol near '='");
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "\n error('bad')", &r), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.text, "exec:2: bad");
+  LT_LOG_HAS(&t, "one-off script: exec:2: bad");
+  uint64_t t0 = kt_now_ns();
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "while true do pcall(function() while true do end end) end", &r),
+                  KEEL_ERR_SCRIPT);
+  double ms = (double)(kt_now_ns() - t0) / 1e6;
+  KT_ASSERT_CONTAINS(r.text, "exec:1: tick budget of 100 ms exceeded");
+  CU_ASSERT(ms >= BUDGET_MS - 1 && ms < BUDGET_MS + 900);
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "local t = {} for i = 1, 1e9 do t[i] = {i} end", &r), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.text, "exec:1: not enough memory");
+  /* no world commands from the pool; the read side is there */
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "entity.create({})", &r), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.text, "attempt to call a nil value (field 'create')");
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return camera, light, cvar.on_change", &r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(r.text, "nil\tnil\tnil");
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return entity.count(), cvar.get('ticks'), engine.frame()", &r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(r.text, "0\t0\t0");
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return io, debug, os.execute", &r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(r.text, "nil\tnil\tnil");
+  /* after all that the pool still works */
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return 6 * 7", &r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(r.text, "42");
+  keel_script_stats st = lt_stats(&t);
+  CU_ASSERT_EQUAL(st.errors, 5);
+  CU_ASSERT_EQUAL(st.interrupts, 1);
+  CU_ASSERT(st.memory_refusals >= 1);
+  assert_next_tick_runs(&t);
+  lt_close(&t);
+}
+
+static void test_pool_bound(void) {
+  lt t;
+  CU_ASSERT_EQUAL_FATAL(lt_open(&t, "probe.lua"), KEEL_OK);
+  uint32_t max = 0;
+  CU_ASSERT_EQUAL(lt_diag->pool_size(t.s, &max), 2);
+  CU_ASSERT_FATAL(max >= 2 && max <= 64);
+  void *vms[64];
+  keel_message m;
+  for (uint32_t i = 0; i < max; i++) {
+    vms[i] = lt_diag->pool_acquire(t.s, &m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(vms[i]);
+  }
+  CU_ASSERT_EQUAL(lt_diag->pool_size(t.s, NULL), max);
+  CU_ASSERT_PTR_NULL(lt_diag->pool_acquire(t.s, &m));
+  KT_ASSERT_CONTAINS(m.text, "one-off pool exhausted");
+  keel_message r;
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return 1", &r), KEEL_ERR_FULL);
+  KT_ASSERT_CONTAINS(r.text, "one-off pool exhausted");
+  for (uint32_t i = 0; i < max; i++) lt_diag->pool_release(t.s, vms[i]);
+  CU_ASSERT_EQUAL(lt_api->oneoff_run(t.s, "return 1", &r), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_diag->pool_size(t.s, NULL), max);
+  lt_close(&t);
+}
+
+static void test_shutdown_error(void) {
+  const char *main = kt_write_temp("shut.lua", "function shutdown()\n  error('bye')\nend\n");
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", main);
+  *strrchr(dir, '/') = '\0';
+  lt t;
+  lt_opts o = limit_opts();
+  o.game_dir = dir;
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "shut.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_api->shutdown(t.s, &t.err), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "shut.lua:2: bye"));
+  LT_LOG_HAS(&t, "shutdown(): shut.lua:2: bye");
+  lt_close(&t);
+}
+
+static int suite_init(void) { return lt_suite_init(); }
+static int suite_clean(void) { return lt_suite_clean(); }
+
+static CU_TestInfo error_tests[] = {
+    {"syntax error in the main script", test_syntax_error},
+    {"runtime errors, destroyed id, broken module", test_runtime_errors},
+    {"error in shutdown()", test_shutdown_error},
+    CU_TEST_INFO_NULL,
+};
+static CU_TestInfo watchdog_tests[] = {
+    {"runaway loop", test_runaway_loop},
+    {"runaway loop swallowing errors with pcall", test_swallowing_runaway},
+    {"runaway loop swallowing errors with xpcall", test_swallowing_xpcall_runaway},
+    {"runaway loop in a coroutine", test_coroutine_runaway},
+    {"runaway coroutines resumed in a loop", test_coroutine_swallowing_runaway},
+    {"instruction budget", test_instruction_budget},
+    {"interrupt from another thread", test_interrupt_from_another_thread},
+    CU_TEST_INFO_NULL,
+};
+static CU_TestInfo memory_tests[] = {
+    {"deep recursion", test_deep_recursion},
+    {"memory bombs", test_memory_bomb},
+    CU_TEST_INFO_NULL,
+};
+static CU_TestInfo pool_tests[] = {
+    {"one-off errors, budget, memory, API subset", test_oneoff_limits},
+    {"pool grows to its bound, then refuses", test_pool_bound},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo keel_test_suites[] = {
+    {"lua errors", suite_init, suite_clean, NULL, NULL, error_tests},
+    {"lua watchdog", suite_init, suite_clean, NULL, NULL, watchdog_tests},
+    {"lua recursion and memory", suite_init, suite_clean, NULL, NULL, memory_tests},
+    {"lua one-off pool", suite_init, suite_clean, NULL, NULL, pool_tests},
+    CU_SUITE_INFO_NULL,
+};
