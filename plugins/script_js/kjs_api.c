@@ -662,25 +662,26 @@ void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev) {
       msg[KEEL_MESSAGE_MAX] = '\0';
       duk_push_string(ctx, msg[0] ? msg : keel_result_name(ev->result));
     }
-    kjs_call(vm, 2);
+    kjs_call(vm, 2, "on_created callback");
   } else if (ev->type == KEEL_EVENT_CVAR_CHANGED) {
-    char name[KEEL_NAME_MAX + 1];
-    memcpy(name, ev->name, KEEL_NAME_MAX);
-    name[KEEL_NAME_MAX] = '\0';
+    /* The name is interned once and serves as key and as argument. */
     duk_push_heapptr(ctx, vm->oc_object);
-    if (!duk_get_prop_string(ctx, -1, name)) {
-      duk_pop_2(ctx);
+    duk_push_lstring(ctx, ev->name, strnlen(ev->name, KEEL_NAME_MAX));
+    duk_dup_top(ctx);
+    if (!duk_get_prop(ctx, -3)) {
+      duk_pop_3(ctx);
       return;
     }
-    /* Handlers registered by a handler wait for the next change. */
+    /* [oc name handlers]; handlers registered by a handler wait for the next change. */
     duk_size_t n = duk_get_length(ctx, -1);
+    const char *name = duk_get_string(ctx, -2); /* stays valid: the string stays on the stack */
     for (duk_size_t i = 0; i < n && vm->stop == KJS_STOP_NONE; i++) {
       duk_get_prop_index(ctx, -1, (duk_uarridx_t)i);
       kjs_push_cvar(ctx, &ev->value);
-      duk_push_string(ctx, name);
-      kjs_call(vm, 2);
+      duk_dup(ctx, -4);
+      kjs_call_named(vm, 2, "cvar.on_change handler", name);
     }
-    duk_pop_2(ctx);
+    duk_pop_3(ctx);
   }
 }
 

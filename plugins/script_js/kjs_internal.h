@@ -116,12 +116,16 @@ void kjs_vm_destroy(kjs_vm *vm);
 int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata);
 
 /* Inside an entry: calls the function at [-nargs-1] with nargs arguments
- * under duk_pcall. On error logs it, counts it, keeps the entry's first
- * message in vm->first and returns false. Leaves nothing on the stack. */
-bool kjs_call(kjs_vm *vm, duk_idx_t nargs);
-/* Inside an entry: describes, logs and counts the error value at the top,
- * keeps it as the entry's first message if it is, and pops it. */
-void kjs_report_error(kjs_vm *vm);
+ * under duk_pcall. On error logs it as "<what>: <text>", counts it, keeps
+ * the entry's first text in vm->first and returns false. Leaves nothing on
+ * the stack. */
+bool kjs_call(kjs_vm *vm, duk_idx_t nargs, const char *what);
+/* kjs_call logging "<what> for '<name>': <text>". */
+bool kjs_call_named(kjs_vm *vm, duk_idx_t nargs, const char *what, const char *name);
+/* Inside an entry: describes, logs ("<what>: <text>", what may be NULL)
+ * and counts the error value at the top, keeps it as the entry's first
+ * message if it is, and pops it. */
+void kjs_report_error(kjs_vm *vm, const char *what);
 /* Inside an entry: formats the error value at the top as "file:line: text"
  * plus stack lines, and pops it. */
 void kjs_describe_error(kjs_vm *vm, char *out, size_t cap);

@@ -238,6 +238,22 @@ static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
   return 0;
 }
 
+/* The setjmp boundaries live in functions of their own, so no local of a
+ * longer function is ever live across a longjmp. */
+static void kjs_create_heap(kjs_vm *vm) {
+  jmp_buf jb;
+  vm->fatal_jmp = &jb;
+  if (setjmp(jb) == 0) vm->ctx = duk_create_heap(kjs_alloc, kjs_realloc, kjs_free, vm, kjs_fatal_handler);
+  vm->fatal_jmp = NULL;
+}
+
+static void kjs_destroy_heap(kjs_vm *vm) {
+  jmp_buf jb;
+  vm->fatal_jmp = &jb;
+  if (setjmp(jb) == 0) duk_destroy_heap(vm->ctx);
+  vm->fatal_jmp = NULL;
+}
+
 kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
   kjs_vm *vm = calloc(1, sizeof *vm);
   if (!vm) {
@@ -252,10 +268,7 @@ kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
   vm->rng = d->seed;
   vm->check_budget = d->instruction_budget ? (d->instruction_budget + KJS_CHECK_INTERVAL - 1) / KJS_CHECK_INTERVAL : 0;
 
-  jmp_buf jb;
-  vm->fatal_jmp = &jb;
-  if (setjmp(jb) == 0) vm->ctx = duk_create_heap(kjs_alloc, kjs_realloc, kjs_free, vm, kjs_fatal_handler);
-  vm->fatal_jmp = NULL;
+  kjs_create_heap(vm);
   if (!vm->ctx || vm->dead) {
     if (error)
       snprintf(error->text, sizeof error->text, "js: cannot create a Duktape heap%s%s", vm->dead ? ": " : "",
@@ -278,14 +291,9 @@ kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
 
 void kjs_vm_destroy(kjs_vm *vm) {
   if (!vm) return;
-  if (vm->ctx && !vm->dead) {
-    /* No script code runs here: Duktape.fin is gone, so no object has a
-     * finalizer. The boundary is only for a fatal error during teardown. */
-    jmp_buf jb;
-    vm->fatal_jmp = &jb;
-    if (setjmp(jb) == 0) duk_destroy_heap(vm->ctx);
-    vm->fatal_jmp = NULL;
-  }
+  /* No script code runs here: Duktape.fin is gone, so no object has a
+   * finalizer. The boundary is only for a fatal error during teardown. */
+  if (vm->ctx && !vm->dead) kjs_destroy_heap(vm);
   vm->ctx = NULL;
   kjs_free_all_blocks(vm); /* everything after a fatal error; nothing otherwise */
   free(vm->cb_ids);
@@ -297,8 +305,35 @@ void kjs_vm_destroy(kjs_vm *vm) {
 
 static void kjs_note_first(kjs_vm *vm, const char *text) {
   if (vm->first_set) return;
-  snprintf(vm->first.text, sizeof vm->first.text, "%s", text);
+  /* Truncated to the message's capacity on purpose: the log has it whole. */
+  size_t n = strlen(text);
+  if (n > sizeof vm->first.text - 1) n = sizeof vm->first.text - 1;
+  memcpy(vm->first.text, text, n);
+  vm->first.text[n] = '\0';
   vm->first_set = true;
+}
+
+/* duk_safe_call inside the fatal-error boundary: -1 when the heap died. */
+static int kjs_guarded(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
+  jmp_buf jb;
+  jmp_buf *prev_jmp = vm->fatal_jmp;
+  kjs_vm *prev_tls = kjs_tls_vm;
+  vm->fatal_jmp = &jb;
+  kjs_tls_vm = vm;
+  volatile int rc = -1;
+  if (setjmp(jb) == 0) {
+    rc = duk_safe_call(vm->ctx, fn, udata, 0, 1);
+    if (rc != DUK_EXEC_SUCCESS) {
+      /* The body itself failed outside the calls it protects (memory, most
+       * likely): the value is still an error worth reporting. */
+      kjs_report_error(vm, "js");
+    } else {
+      duk_pop(vm->ctx);
+    }
+  }
+  vm->fatal_jmp = prev_jmp;
+  kjs_tls_vm = prev_tls;
+  return vm->dead ? -1 : rc;
 }
 
 int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
@@ -313,30 +348,12 @@ int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
   vm->throw_where[0] = '\0';
   vm->deadline_ns = d->tick_budget_ms ? kjs_now_ns() + (uint64_t)d->tick_budget_ms * 1000000ull : 0;
 
-  jmp_buf jb;
-  jmp_buf *volatile prev_jmp = vm->fatal_jmp;
-  kjs_vm *volatile prev_tls = kjs_tls_vm;
-  volatile int rc = -1;
-  vm->fatal_jmp = &jb;
-  kjs_tls_vm = vm;
-  if (setjmp(jb) == 0) {
-    duk_context *ctx = vm->ctx;
-    rc = duk_safe_call(ctx, fn, udata, 0, 1);
-    if (rc != DUK_EXEC_SUCCESS) {
-      /* The body itself failed outside the calls it protects (memory, most
-       * likely): the value is still an error worth reporting. */
-      kjs_report_error(vm);
-    } else {
-      duk_pop(ctx);
-    }
-  } else {
-    rc = -1;
+  int rc = kjs_guarded(vm, fn, udata);
+  if (rc < 0) {
     char text[sizeof vm->fatal_msg + 32];
     snprintf(text, sizeof text, "Duktape fatal error: %s", vm->fatal_msg);
     kjs_note_first(vm, text);
   }
-  vm->fatal_jmp = prev_jmp;
-  kjs_tls_vm = prev_tls;
   if (vm->stop != KJS_STOP_NONE) vm->interrupts++;
   vm->stop = KJS_STOP_NONE;
   vm->deadline_ns = 0;
@@ -426,7 +443,15 @@ static duk_ret_t kjs_format_body(duk_context *ctx, void *udata) {
         bool is_internal = len >= sizeof internal - 1 && strncmp(p + len - (sizeof internal - 1), internal,
                                                                   sizeof internal - 1) == 0;
         if (is_frame && !is_internal) {
-          kjs_appendf(f->out, f->cap, "\n%.*s", (int)len, p);
+          /* "    at update (main.js:3) preventsyield": Duktape's flags after
+           * the location say nothing to a game's author; a native frame's
+           * empty location becomes "(native)". */
+          size_t cut = len;
+          while (cut > 0 && p[cut - 1] != ')') cut--;
+          if (cut >= 2 && p[cut - 2] == '(')
+            kjs_appendf(f->out, f->cap, "\n%.*s(native)", (int)(cut - 2), p);
+          else
+            kjs_appendf(f->out, f->cap, "\n%.*s", (int)(cut ? cut : len), p);
           lines++;
         }
         p = nl ? nl + 1 : NULL;
@@ -459,20 +484,31 @@ void kjs_describe_error(kjs_vm *vm, char *out, size_t cap) {
   duk_pop(vm->ctx);
 }
 
-void kjs_report_error(kjs_vm *vm) {
+static void kjs_report(kjs_vm *vm, const char *what, const char *name) {
   vm->errors++;
   char text[1024];
   kjs_describe_error(vm, text, sizeof text);
-  vm->script->host->log(vm->script->host, KEEL_LOG_ERROR, "%s", text);
+  /* The same context words as the Lua runtime's log lines. */
+  const keel_host *h = vm->script->host;
+  if (what && name)
+    h->log(h, KEEL_LOG_ERROR, "%s for '%s': %s", what, name, text);
+  else if (what)
+    h->log(h, KEEL_LOG_ERROR, "%s: %s", what, text);
+  else
+    h->log(h, KEEL_LOG_ERROR, "%s", text);
   kjs_note_first(vm, text);
 }
 
-bool kjs_call(kjs_vm *vm, duk_idx_t nargs) {
+void kjs_report_error(kjs_vm *vm, const char *what) { kjs_report(vm, what, NULL); }
+
+bool kjs_call_named(kjs_vm *vm, duk_idx_t nargs, const char *what, const char *name) {
   vm->calls++;
   if (duk_pcall(vm->ctx, nargs) == DUK_EXEC_SUCCESS) {
     duk_pop(vm->ctx);
     return true;
   }
-  kjs_report_error(vm);
+  kjs_report(vm, what, name);
   return false;
 }
+
+bool kjs_call(kjs_vm *vm, duk_idx_t nargs, const char *what) { return kjs_call_named(vm, nargs, what, NULL); }

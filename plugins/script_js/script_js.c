@@ -142,12 +142,12 @@ static duk_ret_t kjs_init_body(duk_context *ctx, void *udata) {
   duk_push_string(ctx, ld->name);
   if (duk_pcompile(ctx, 0) != DUK_EXEC_SUCCESS) {
     vm->calls++;
-    kjs_report_error(vm);
+    kjs_report_error(vm, "loading the main script");
     return 0;
   }
-  if (!kjs_call(vm, 0)) return 0; /* a failed load leaves init() unrun */
+  if (!kjs_call(vm, 0, "running the main script")) return 0; /* a failed load leaves init() unrun */
   if (duk_get_global_string(ctx, "init") && duk_is_function(ctx, -1))
-    kjs_call(vm, 0);
+    kjs_call(vm, 0, "init()");
   else
     duk_pop(ctx);
   return 0;
@@ -236,14 +236,17 @@ static duk_ret_t kjs_tick_body(duk_context *ctx, void *udata) {
   bool skipped = has_update && vm->stop != KJS_STOP_NONE;
   if (has_update && !skipped) {
     duk_push_number(ctx, a->tick->dt);
-    kjs_call(vm, 1);
+    kjs_call(vm, 1, "update(dt)");
   } else {
     duk_pop(ctx);
   }
-  if (dropped || skipped) {
-    vm->script->host->log(vm->script->host, KEEL_LOG_WARN, "js: tick %llu stopped early: %u event(s) not delivered%s",
-                          (unsigned long long)a->tick->tick, dropped, skipped ? ", update() not called" : "");
-  }
+  /* Worded like the Lua runtime's warning. */
+  const keel_host *h = vm->script->host;
+  if (dropped)
+    h->log(h, KEEL_LOG_WARN, "%u event(s) of this tick not delivered%s: the tick was stopped", dropped,
+           skipped ? " and update(dt) not called" : "");
+  else if (skipped)
+    h->log(h, KEEL_LOG_WARN, "update(dt) not called: the tick was stopped");
   return 0;
 }
 
@@ -266,7 +269,7 @@ static duk_ret_t kjs_shutdown_body(duk_context *ctx, void *udata) {
   (void)udata;
   kjs_vm *vm = kjs_vm_of(ctx);
   if (duk_get_global_string(ctx, "shutdown") && duk_is_function(ctx, -1))
-    kjs_call(vm, 0);
+    kjs_call(vm, 0, "shutdown()");
   else
     duk_pop(ctx);
   return 0;
@@ -335,12 +338,12 @@ static duk_ret_t kjs_oneoff_body(duk_context *ctx, void *udata) {
   kjs_vm *vm = kjs_vm_of(ctx);
   duk_push_c_function(ctx, kjs_stringify, 1);
   duk_push_string(ctx, a->code);
-  duk_push_string(ctx, "oneoff");
+  duk_push_string(ctx, "exec"); /* the chunk name the Lua runtime uses too */
   vm->calls++;
   /* Eval code: its value is the last expression statement's, as in a console. */
   if (duk_pcompile(ctx, DUK_COMPILE_EVAL) != DUK_EXEC_SUCCESS || duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS ||
       duk_pcall(ctx, 1) != DUK_EXEC_SUCCESS) {
-    kjs_report_error(vm);
+    kjs_report_error(vm, "one-off script");
     duk_pop(ctx);
     return 0;
   }

@@ -43,7 +43,7 @@ static void *oneoff_thread(void *arg) {
     if (i % 16 == 0) {
       /* An error path too, from every thread. */
       r = jt_api->oneoff_run(w->t->s, "null.x", &m);
-      if (r != KEEL_ERR_SCRIPT || !strstr(m.text, "oneoff:1: TypeError")) w->failures++;
+      if (r != KEEL_ERR_SCRIPT || !strstr(m.text, "exec:1: TypeError")) w->failures++;
     }
   }
   return NULL;

@@ -144,7 +144,7 @@ static void test_ids_at_once_and_callbacks(void) {
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT); /* the third callback throws */
   JT_ASSERT_LOG(&t, "INFO: cb-a true null");
   JT_ASSERT_LOG(&t, "INFO: cb-b true unknown mesh 'teapot' (known: cube, sphere, plane)");
-  JT_ASSERT_LOG(&t, "ERROR: main.js:15: callback failed for true");
+  JT_ASSERT_LOG(&t, "ERROR: on_created callback: main.js:15: callback failed for true");
   KT_ASSERT_CONTAINS(t.err.text, "main.js:15: callback failed for true");
   /* The failing callback did not stop update(). */
   JT_ASSERT_LOG(&t, "INFO: ticks=1 count=2");
@@ -245,7 +245,7 @@ static void test_syntax_error(void) {
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@syntax", NULL), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "main.js:4: SyntaxError:");
-  JT_ASSERT_LOG(&t, "ERROR: main.js:4: SyntaxError:");
+  JT_ASSERT_LOG(&t, "ERROR: loading the main script: main.js:4: SyntaxError:");
   CU_ASSERT_EQUAL(jt_stats(&t).errors, 1);
   /* Nothing was defined, but the runtime goes on ticking. */
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
@@ -278,7 +278,7 @@ static void test_runtime_errors_each_tick(void) {
     CU_ASSERT_EQUAL(r, KEEL_ERR_SCRIPT);
     KT_ASSERT_CONTAINS(t.err.text, want[i]);
     char line[128];
-    snprintf(line, sizeof line, "ERROR: %s", want[i]);
+    snprintf(line, sizeof line, "ERROR: update(dt): %s", want[i]);
     JT_ASSERT_LOG(&t, line);
   }
   /* The stack of the nested error names both frames with their lines. */
@@ -286,7 +286,7 @@ static void test_runtime_errors_each_tick(void) {
   JT_ASSERT_LOG(&t, "at nested (main.js:14)");
   JT_ASSERT_LOG(&t, "at update (main.js:25)");
   /* The API function shows in the stack by name. */
-  JT_ASSERT_LOG(&t, "at entity.create () native");
+  JT_ASSERT_LOG(&t, "    at entity.create (native)\n    at update (main.js:25)");
   keel_script_stats st = jt_stats(&t);
   CU_ASSERT_EQUAL(st.errors, 6);
   CU_ASSERT_EQUAL(st.interrupts, 0);
@@ -402,7 +402,7 @@ static void jt_run_arg_case(const char *call, const char *message) {
   CU_ASSERT_EQUAL(r, KEEL_ERR_SCRIPT);
   CU_ASSERT(same);
   char line[600];
-  snprintf(line, sizeof line, "ERROR: %s", want);
+  snprintf(line, sizeof line, "ERROR: update(dt): %s", want);
   JT_ASSERT_LOG(&t, line);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
   JT_ASSERT_LOG(&t, "INFO: ticks=3");
@@ -508,7 +508,7 @@ static void test_cvars_and_on_change_order(void) {
   KT_ASSERT_CONTAINS(t.err.text, "main.js:11: h2 failed");
   int h1 = jt_log_find(&t, "INFO: h1 75 r_fov", 0);
   int h2 = jt_log_find(&t, "INFO: h2 75 r_fov", 0);
-  int e2 = jt_log_find(&t, "ERROR: main.js:11: h2 failed", 0);
+  int e2 = jt_log_find(&t, "ERROR: cvar.on_change handler for 'r_fov': main.js:11: h2 failed", 0);
   int h3 = jt_log_find(&t, "INFO: h3 75 r_fov", 0);
   int vs = jt_log_find(&t, "INFO: vsync false boolean", 0);
   int up = jt_log_find(&t, "INFO: ticks=2", 0);
@@ -579,7 +579,7 @@ static void test_watchdog_stops_runaway_loops(void) {
   jt_limit_case(&t, "loop", "main.js:19: tick budget of 100 ms exceeded", 2000);
   jt_limit_case(&t, "swallow", "main.js:20: tick budget of 100 ms exceeded", 2000);
   jt_limit_case(&t, "finally", "main.js:21: tick budget of 100 ms exceeded", 2000);
-  JT_ASSERT_LOG(&t, "ERROR: main.js:19: tick budget of 100 ms exceeded");
+  JT_ASSERT_LOG(&t, "ERROR: update(dt): main.js:19: tick budget of 100 ms exceeded");
   JT_ASSERT_LOG(&t, "at update (main.js:19)");
   keel_script_stats st = jt_stats(&t);
   CU_ASSERT_EQUAL(st.interrupts, 3);
@@ -603,7 +603,7 @@ static void test_budget_spent_in_a_callback(void) {
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, src, &d), KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "main.js:3: tick budget of 100 ms exceeded");
-  JT_ASSERT_LOG(&t, "WARN: js: tick 0 stopped early: 1 event(s) not delivered, update() not called");
+  JT_ASSERT_LOG(&t, "WARN: 1 event(s) of this tick not delivered and update(dt) not called: the tick was stopped");
   JT_ASSERT_NO_LOG(&t, "ticks=1");
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
   JT_ASSERT_LOG(&t, "INFO: ticks=1");
@@ -649,6 +649,7 @@ static void test_memory_cap(void) {
   keel_script_desc d;
   jt_desc_defaults(&d);
   d.memory_limit_mb = 16;
+  d.tick_budget_ms = 20000; /* the cap must stop these, not the watchdog */
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@limits", &d), KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
@@ -664,7 +665,7 @@ static void test_memory_cap(void) {
   JT_ASSERT_LOG(&t, "INFO: big 4194304");
   jt_limit_case(&t, "string_bomb", "main.js:23: not enough memory", 30000);
   CU_ASSERT(jt_stats(&t).memory_refusals > refusals);
-  JT_ASSERT_LOG(&t, "ERROR: main.js:22: not enough memory");
+  JT_ASSERT_LOG(&t, "ERROR: update(dt): main.js:22: not enough memory");
   jt_close(&t);
 }
 
@@ -823,21 +824,21 @@ static void test_oneoff(void) {
                   KEEL_OK);
   CU_ASSERT_STRING_EQUAL(m.text, "undefined,undefined,undefined,undefined,undefined,undefined,function,undefined,undefined");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "entity.create({})", &m), KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:1: TypeError:");
+  KT_ASSERT_CONTAINS(m.text, "exec:1: TypeError:");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "\nthrow new Error('nope')", &m), KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:2: nope");
+  KT_ASSERT_CONTAINS(m.text, "exec:2: nope");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "1 +", &m), KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:1: SyntaxError:");
+  KT_ASSERT_CONTAINS(m.text, "exec:1: SyntaxError:");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "({toString: function () { throw new Error('bad toString'); }})", &m),
                   KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:1: bad toString");
+  KT_ASSERT_CONTAINS(m.text, "exec:1: bad toString");
   /* Watchdog and cap on pool heaps too. */
   uint64_t t0 = kt_now_ns();
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "for (;;) { try { for (;;) {} } catch (e) {} }", &m), KEEL_ERR_SCRIPT);
   CU_ASSERT((kt_now_ns() - t0) / 1000000u < 2000u);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:1: tick budget of 100 ms exceeded");
+  KT_ASSERT_CONTAINS(m.text, "exec:1: tick budget of 100 ms exceeded");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "var s = 'x'; for (;;) s = s + s;", &m), KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(m.text, "oneoff:1: not enough memory");
+  KT_ASSERT_CONTAINS(m.text, "exec:1: not enough memory");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "'still fine'", &m), KEEL_OK);
   CU_ASSERT_STRING_EQUAL(m.text, "still fine");
   keel_script_stats st = jt_stats(&t);

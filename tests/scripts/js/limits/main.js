@@ -19,7 +19,7 @@ function update(dt) {
   if (c === "loop") for (;;) {}
   if (c === "swallow") for (;;) { try { for (;;) {} } catch (e) {} }
   if (c === "finally") for (;;) { try { for (;;) {} } finally { continue; } }
-  if (c === "array_bomb") { var a = []; for (;;) a.push("some text " + a.length); }
+  if (c === "array_bomb") { var a = []; for (;;) a.push(new Uint8Array(4096)); }
   if (c === "string_bomb") { var s = "x"; for (;;) s = s + s; }
   if (c === "recursion") recurse(0);
   if (c === "native_recursion") native_recurse();
