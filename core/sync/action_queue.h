@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "sync/spsc.h" /* KC_CACHE_LINE */
+#include "sync/spsc.h" /* KC_CACHE_LINE, KC_CACHE_PAD */
 
 #define KC_ACTIONQ_ELEM_MAX ((size_t)1 << 16)
 #define KC_ACTIONQ_CAPACITY_MAX ((size_t)1 << 30)
@@ -37,10 +37,10 @@
  * a position with one CAS and publish with one store and no cell is ever read
  * half-written. Indices are 64-bit and free-running.
  *
- * The struct is 64-byte aligned: embed it by value or allocate it with
- * aligned_alloc. Fields are private. */
+ * The struct is KC_CACHE_PAD (128-byte) aligned: embed it by value or
+ * allocate it with aligned_alloc(KC_CACHE_PAD, ...). Fields are private. */
 typedef struct kc_actionq {
-  alignas(KC_CACHE_LINE) unsigned char *cells; /* capacity cells of `stride` bytes */
+  alignas(KC_CACHE_PAD) unsigned char *cells; /* capacity cells of `stride` bytes */
   uint64_t mask;
   size_t elem_size;
   size_t stride; /* 8-byte sequence number + payload, rounded up to 8 */
@@ -48,17 +48,17 @@ typedef struct kc_actionq {
   uint64_t start; /* index at init */
 
   /* Producers' line. */
-  alignas(KC_CACHE_LINE) _Atomic uint64_t enqueue_pos;
+  alignas(KC_CACHE_PAD) _Atomic uint64_t enqueue_pos;
   _Atomic uint64_t refused_full;
 
   /* Consumers' line. */
-  alignas(KC_CACHE_LINE) _Atomic uint64_t dequeue_pos;
+  alignas(KC_CACHE_PAD) _Atomic uint64_t dequeue_pos;
   _Atomic uint64_t timeouts;
 
   /* Read by every push, written only when a consumer goes to sleep. */
-  alignas(KC_CACHE_LINE) _Atomic uint32_t sleepers;
+  alignas(KC_CACHE_PAD) _Atomic uint32_t sleepers;
 
-  alignas(KC_CACHE_LINE) pthread_mutex_t lock; /* only for sleeping consumers */
+  alignas(KC_CACHE_PAD) pthread_mutex_t lock; /* only for sleeping consumers */
   pthread_cond_t wake;
 } kc_actionq;
 

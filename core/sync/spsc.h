@@ -14,9 +14,13 @@
 
 #include "base/err.h"
 
-/* Size that keeps the producer's and the consumer's fields from sharing a
- * cache line (false sharing would turn every push into a cross-core miss). */
+/* A cache line. */
 #define KC_CACHE_LINE 64
+/* Distance that keeps fields written by different cores from interfering:
+ * two lines, because Intel's L2 spatial prefetcher fetches lines in 128-byte
+ * aligned pairs, so two cores writing the two halves of one pair still bounce
+ * it between them (false sharing would make every push a cross-core miss). */
+#define KC_CACHE_PAD 128
 
 /* Largest element and capacity kc_spsc_init accepts; the product must also
  * fit the address space. */
@@ -27,29 +31,30 @@
  * fill level is tail - head (modulo 2^64, so it stays right across the wrap),
  * and the pushed / popped counters come from the indices for free.
  *
- * Layout, one cache line each: the read-only configuration (shared clean by
- * both cores), the producer's line, the consumer's line. Each side keeps a
+ * Layout, each in its own KC_CACHE_PAD block: the read-only configuration
+ * (shared clean by both cores), the producer's fields, the consumer's fields. Each side keeps a
  * private copy of the other's index and rereads the real one only when its
  * copy says full / empty, so in the steady state each side touches the other's
  * line once per lap instead of once per element.
  *
- * The struct is 64-byte aligned: embed it by value or in memory from
- * aligned_alloc(KC_CACHE_LINE, ...), not from plain malloc. Treat the fields
+ * The struct is KC_CACHE_PAD (128-byte) aligned: embed it by value (static,
+ * stack or inside another struct) or allocate it with
+ * aligned_alloc(KC_CACHE_PAD, ...), not with plain malloc. Treat the fields
  * as private; they are here only so push and pop can be inlined. */
 typedef struct kc_spsc {
-  alignas(KC_CACHE_LINE) unsigned char *buf; /* capacity * elem_size bytes */
+  alignas(KC_CACHE_PAD) unsigned char *buf; /* capacity * elem_size bytes */
   uint64_t mask;                             /* capacity - 1 */
   size_t elem_size;
   size_t capacity;
   uint64_t start; /* index at init; pushed = tail - start */
 
   /* Producer's line: written by the producer only. */
-  alignas(KC_CACHE_LINE) _Atomic uint64_t tail; /* next index to write */
+  alignas(KC_CACHE_PAD) _Atomic uint64_t tail; /* next index to write */
   uint64_t cached_head;                         /* producer's view of head */
   _Atomic uint64_t refused_full;                /* elements refused because full */
 
   /* Consumer's line: written by the consumer only. */
-  alignas(KC_CACHE_LINE) _Atomic uint64_t head; /* next index to read */
+  alignas(KC_CACHE_PAD) _Atomic uint64_t head; /* next index to read */
   uint64_t cached_tail;                         /* consumer's view of tail */
 } kc_spsc;
 
@@ -76,6 +81,8 @@ keel_result kc_spsc_init_at(kc_spsc *ring, size_t elem_size, size_t capacity, ui
  * at: if they own anything, drain them first. Safe on a zeroed ring and twice.
  * Thread: one thread, after both sides have stopped using the ring. */
 void kc_spsc_destroy(kc_spsc *ring);
+
+_Static_assert(sizeof(kc_spsc) == 3 * KC_CACHE_PAD, "kc_spsc: config, producer, consumer blocks");
 
 /* Internal: the push/pop bodies with the element size as a parameter, so the
  * typed wrappers pass a compile-time constant and memcpy becomes a move. */

@@ -54,10 +54,11 @@ static void test_init_shape_and_layout(void) {
   expect_counters(0, 0, 0, 0);
   /* Producers' and consumers' positions on different lines, and the
    * sleepers flag every push reads on a line of its own. */
-  size_t prod = offsetof(kc_actionq, enqueue_pos) / KC_CACHE_LINE;
-  size_t cons = offsetof(kc_actionq, dequeue_pos) / KC_CACHE_LINE;
-  size_t sleep = offsetof(kc_actionq, sleepers) / KC_CACHE_LINE;
-  size_t lock = offsetof(kc_actionq, lock) / KC_CACHE_LINE;
+  CU_ASSERT_EQUAL(_Alignof(kc_actionq), KC_CACHE_PAD);
+  size_t prod = offsetof(kc_actionq, enqueue_pos) / KC_CACHE_PAD;
+  size_t cons = offsetof(kc_actionq, dequeue_pos) / KC_CACHE_PAD;
+  size_t sleep = offsetof(kc_actionq, sleepers) / KC_CACHE_PAD;
+  size_t lock = offsetof(kc_actionq, lock) / KC_CACHE_PAD;
   CU_ASSERT_NOT_EQUAL(prod, cons);
   CU_ASSERT_NOT_EQUAL(sleep, prod);
   CU_ASSERT_NOT_EQUAL(sleep, cons);
