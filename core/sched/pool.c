@@ -604,8 +604,9 @@ keel_result kc_pool_create(const kc_pool_desc *desc, kc_pool **out, kc_err *err)
   p->counters = aligned_alloc(KP_LINE, counter_bytes);
   p->w = aligned_alloc(KP_LINE, worker_bytes);
   if (!p->jobs || !p->counters || !p->w) {
+    uint32_t slots = p->slots;
     pool_free(p);
-    return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "kc_pool_create: cannot allocate %u job slots", p->slots);
+    return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "kc_pool_create: cannot allocate %u job slots", slots);
   }
   memset(p->w, 0, worker_bytes);
   for (uint32_t i = 0; i < p->slots; i++) {
