@@ -112,6 +112,7 @@ struct klua_script {
   bool call_interrupted;
   const char *ctx;           /* what is running, for error logs */
   const char *ctx_name;      /* cvar name for handler errors */
+  char ctx_name_buf[KEEL_NAME_MAX];
   const keel_script_event *events;
   uint32_t event_count, ev_pos;
   lua_Integer ev_sub;

@@ -474,8 +474,10 @@ int klua_dispatch_body(lua_State *L) {
       lua_pushinteger(L, (lua_Integer)e->id);
       if (e->result == KEEL_OK)
         lua_pushnil(L);
+      else if (e->message[0])
+        lua_pushlstring(L, e->message, strnlen(e->message, sizeof e->message));
       else
-        lua_pushstring(L, e->message[0] ? e->message : keel_result_name(e->result));
+        lua_pushstring(L, keel_result_name(e->result));
       s->calls++;
       s->ctx = "on_created callback";
       lua_call(L, 2, 0);
@@ -494,7 +496,8 @@ int klua_dispatch_body(lua_State *L) {
       int list = lua_gettop(L);
       lua_Integer count = (lua_Integer)lua_rawlen(L, list);
       s->ctx = "cvar.on_change handler";
-      s->ctx_name = s->cv[slot - 1].name;
+      memcpy(s->ctx_name_buf, s->cv[slot - 1].name, sizeof s->ctx_name_buf); /* s->cv may move */
+      s->ctx_name = s->ctx_name_buf;
       while (s->ev_sub < count) {
         lua_rawgeti(L, list, ++s->ev_sub);
         klua_push_cvar(L, &e->value);

@@ -126,6 +126,9 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
         klua_vm_lock(vm);
         klua_arm_main(vm);
         klua_vm_unlock(vm);
+      } else if (lua_gethookcount(L) != KLUA_HOOK_COUNT) {
+        /* a coroutine made while a stop was pending: back to the normal pace */
+        lua_sethook(L, klua_hook, LUA_MASKCOUNT, KLUA_HOOK_COUNT);
       }
       return;
     }
