@@ -588,6 +588,8 @@ bool kc_state_front_next(const kc_state_buffer *buf, uint32_t *cursor, kc_state_
 
 uint32_t kc_state_front_count(const kc_state_buffer *buf) { return buf->front_live; }
 
+uint32_t kc_state_front_slots(const kc_state_buffer *buf) { return buf->front_hwm; }
+
 #define FNV64_OFFSET 0xcbf29ce484222325ull
 #define FNV64_PRIME 0x100000001b3ull
 

@@ -256,6 +256,11 @@ bool kc_state_front_next(const kc_state_buffer *buf, uint32_t *cursor, kc_state_
 /* Live records on the front side. Thread: as kc_state_read. */
 uint32_t kc_state_front_count(const kc_state_buffer *buf);
 
+/* Slots the front has ever used (the bound of kc_state_front_next's cursor,
+ * which is a slot index: a walk may start at any slot, so parallel readers
+ * can split [0, slots) into ranges). Thread: as kc_state_read. */
+uint32_t kc_state_front_slots(const kc_state_buffer *buf);
+
 /* 64-bit FNV-1a over the front's live records in ascending id order, each as
  * its id (8 bytes, little-endian) followed by its record_size bytes. Equal
  * front states give equal hashes on any machine; an empty front gives the

@@ -385,6 +385,15 @@ static void test_front_iteration_and_hash(void) {
   CU_ASSERT_EQUAL(n, 4);
   CU_ASSERT_EQUAL(kc_state_front_count(buf), 4);
   CU_ASSERT_EQUAL(kc_state_front_hash(buf), h);
+  /* A walk may start at any slot below front_slots (parallel Extract ranges). */
+  CU_ASSERT_EQUAL(kc_state_front_slots(buf), 5);
+  cur = 2;
+  CU_ASSERT_TRUE(kc_state_front_next(buf, &cur, &id, NULL));
+  CU_ASSERT_EQUAL(id, ids[2]);
+  CU_ASSERT_TRUE(kc_state_front_next(buf, &cur, &id, NULL));
+  CU_ASSERT_EQUAL(id, ids[4]);
+  CU_ASSERT_FALSE(kc_state_front_next(buf, &cur, &id, NULL));
+  CU_ASSERT_EQUAL(cur, 5);
   kc_state_read_end(buf);
 
   /* A buffer reaching the same state another way (full copy, other order of
