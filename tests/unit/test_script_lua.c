@@ -337,6 +337,7 @@ static void test_sandbox_escapes_refused(void) {
       fprintf(stderr, "\ncase %s\n  got %s: %s\n", sandbox_cases[i].code, keel_result_name(r), t.err.text);
     CU_ASSERT_EQUAL(r, KEEL_ERR_SCRIPT);
     KT_ASSERT_CONTAINS(t.err.text, sandbox_cases[i].want);
+    LT_LOG_HAS(&t, sandbox_cases[i].want);
     CU_ASSERT_EQUAL(lt_cvar(&t, "ticks")->i, (int64_t)i + 1); /* each tick ran */
   }
   CU_ASSERT_EQUAL(lt_run_code(&t, "local x = load('return 1 + 1')() assert(x == 2)"), KEEL_OK);
