@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "frame/engine.h"
 #include "plugin/loader.h"
+#include "sched/schedule.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -164,6 +165,18 @@ static int list_plugins(const kc_plugin_loader *loader) {
   return KC_EXIT_OK;
 }
 
+static int dump_schedule(void) {
+  kc_schedule *s = NULL;
+  kc_err err;
+  if (kc_engine_build_schedule(NULL, &s, &err) != KEEL_OK || kc_schedule_dump_file(s, stdout, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    kc_schedule_destroy(s);
+    return KC_EXIT_FAILURE;
+  }
+  kc_schedule_destroy(s);
+  return KC_EXIT_OK;
+}
+
 static volatile sig_atomic_t quit_requested;
 
 static void on_signal(int sig) {
@@ -223,6 +236,7 @@ int kc_app_main(int argc, char **argv) {
       rc = load_configuration(&opts, &cfg);
       if (rc == KC_EXIT_OK) rc = print_configuration(cfg);
       break;
+    case KC_APP_DUMP_SCHEDULE: rc = dump_schedule(); break;
     case KC_APP_LIST_PLUGINS:
       rc = load_configuration(&opts, &cfg);
       if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);

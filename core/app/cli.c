@@ -43,6 +43,8 @@ static const opt k_options[] = {
     {.name = "list-plugins", .kind = OPT_ACTION, .action = KC_APP_LIST_PLUGINS,
      .help = "list every plugin on the search path with its name, kind, version, ABI and status, "
              "without initialising any, and exit"},
+    {.name = "dump-schedule", .kind = OPT_ACTION, .action = KC_APP_DUMP_SCHEDULE,
+     .help = "print the frame's schedule (stages, and the batches of systems that run in parallel) and exit"},
     {.name = "plugin-path", .short_name = 'p', .arg = "DIR", .kind = OPT_LIST,
      .offset = offsetof(kc_cli_options, plugin_path),
      .help = "search DIR for plugins before [plugins] path, KEEL_PLUGIN_PATH and the built-in directory; "

@@ -14,8 +14,9 @@ typedef enum kc_app_action {
   KC_APP_RUN = 0,          /* the default: run the engine */
   KC_APP_CHECK_CONFIG = 1, /* validate and print the effective configuration */
   KC_APP_LIST_PLUGINS = 2, /* list every plugin found, with its status */
-  KC_APP_VERSION = 3,
-  KC_APP_HELP = 4
+  KC_APP_DUMP_SCHEDULE = 3, /* print the frame's stages and batches */
+  KC_APP_VERSION = 4,
+  KC_APP_HELP = 5
 } kc_app_action;
 
 /* One configuration override from the command line, in command-line order. */

@@ -19,6 +19,8 @@
 #include "frame/render.h"
 #include "frame/script_worker.h"
 #include "frame/stats.h"
+#include "sched/pool.h"
+#include "sched/schedule.h"
 #include "world/world.h"
 
 #define NAME_MAX_LEN 64
@@ -53,6 +55,10 @@ struct kc_engine {
   kc_world *world;
   kc_render *render;
   kc_script_worker *worker;
+  kc_pool *pool;
+  kc_schedule *schedule;
+  kc_err frame_err;         /* a failure a system hit this frame (lockstep timeout) */
+  keel_result frame_result;
   uint32_t native_entities;
 
   /* settings */
@@ -65,11 +71,12 @@ struct kc_engine {
 
   /* state */
   uint64_t frame;
-  uint64_t ticks_triggered, skips, publish_errors, render_errors;
+  uint64_t ticks_triggered, skips, publish_errors;
   uint64_t last_tick_start_ns, next_tick_ns;
   double game_time;
   uint64_t run_start_ns, run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
+  uint64_t frame_t0;        /* start of the current frame */
   kc_frame_stats stats;
   uint64_t events_at_last_line;
   uint64_t ticks_at_last_line;
@@ -160,6 +167,18 @@ static void on_cvar_change(void *user, const char *name, const kc_cvar_value *ol
   kc_script_worker_post_event(e->worker, &ev);
 }
 
+/* ---- the host's job entries, on the engine's pool ---- */
+
+static keel_result jobs_submit(void *jobs, const keel_job_desc *descs, uint32_t count, keel_job_counter *out) {
+  return kc_pool_submit(jobs, descs, count, out, NULL);
+}
+static keel_result jobs_wait(void *jobs, keel_job_counter counter) { return kc_pool_wait(jobs, counter, NULL); }
+static keel_result jobs_parallel_for(void *jobs, uint32_t count, uint32_t grain, keel_range_fn fn, void *user) {
+  return kc_pool_parallel_for(jobs, count, grain, fn, user, NULL);
+}
+static uint32_t jobs_worker_count(void *jobs) { return kc_pool_worker_count(jobs); }
+static uint32_t jobs_worker_index(void *jobs) { return kc_pool_worker_index(jobs); }
+
 /* ---- renderer selection ---- */
 
 static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *err) {
@@ -173,7 +192,7 @@ static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *
       .headless = e->headless,
       .vsync = kc_config_get_bool(e->cfg, "renderer", "vsync"),
       .frames_in_flight = (uint32_t)kc_config_get_int(e->cfg, "renderer", "frames_in_flight"),
-      .max_workers = 1,
+      .max_workers = kc_pool_worker_count(e->pool),
       .pass_count = 2,
   };
   keel_renderer *r = NULL;
@@ -302,14 +321,26 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   if (kc_config_file(cfg)) kc_path_dirname(kc_config_file(cfg), e->services.config_dir, sizeof e->services.config_dir, NULL);
 
   keel_result r;
+  kc_pool_desc pd = {.threads = (uint32_t)kc_config_get_int(cfg, "engine", "threads")}; /* 0 = auto */
+  if ((r = kc_pool_create(&pd, &e->pool, err)) != KEEL_OK) goto fail;
+  e->services.jobs = e->pool;
+  e->services.jobs_submit = jobs_submit;
+  e->services.jobs_wait = jobs_wait;
+  e->services.jobs_parallel_for = jobs_parallel_for;
+  e->services.jobs_worker_count = jobs_worker_count;
+  e->services.jobs_worker_index = jobs_worker_index;
+  kc_log_write(KC_LOG_INFO, "job workers: %u (the main thread included)", kc_pool_worker_count(e->pool));
+
   if ((r = select_renderer(e, err)) != KEEL_OK) goto fail;
 
   kc_world_config wc = {.swap_timeout_ns = (uint64_t)kc_config_get_int(cfg, "renderer", "swap_timeout_ms") * 1000000u};
   if ((r = kc_world_create(&wc, &e->world, err)) != KEEL_OK) goto fail;
 
-  kc_render_config rc = {.api = e->rapi, .renderer = e->renderer, .pass_count = 2, .workers = 1,
-                         .width = e->services.width, .height = e->services.height};
+  kc_render_config rc = {.api = e->rapi, .renderer = e->renderer, .pass_count = 2,
+                         .workers = kc_pool_worker_count(e->pool), .width = e->services.width,
+                         .height = e->services.height, .pool = e->pool};
   if ((r = kc_render_create(&rc, &e->render, err)) != KEEL_OK) goto fail;
+  if ((r = kc_engine_build_schedule(e, &e->schedule, err)) != KEEL_OK) goto fail;
 
   if (!kc_frame_stats_init(&e->stats, kc_clock_now_ns())) {
     r = kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "engine: out of memory for statistics");
@@ -385,6 +416,82 @@ static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
   return KEEL_OK;
 }
 
+/* ---- the frame's systems (DESIGN §3 steps 2-6) ----
+ * Resources: "world" (the back state and its publication), "cvars",
+ * "render_snapshot" (Extract's output), "draw_lists" (Prepare's), "renderer"
+ * (the renderer's frame and resources: main thread only), "encoders". */
+
+static keel_result sys_handoff(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  keel_result r = handoff(e, e->frame_t0, &e->frame_err);
+  if (r != KEEL_OK) e->frame_result = r;
+  return r;
+}
+
+static keel_result sys_cvars(const kc_system_ctx *ctx) {
+  (void)ctx;
+  kc_cvar_dispatch_pending(); /* changes reach the script as events */
+  return KEEL_OK;
+}
+
+static keel_result sys_extract(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_extract(e->render, e->world, e->frame);
+}
+
+static keel_result sys_prepare(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_prepare(e->render);
+}
+
+static keel_result sys_begin_frame(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_begin(e->render, e->clear);
+}
+
+static keel_result sys_record(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_record_all(e->render);
+}
+
+static keel_result sys_submit(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_submit(e->render);
+}
+
+static keel_result sys_present(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  return kc_render_present(e->render);
+}
+
+keel_result kc_engine_build_schedule(kc_engine *e, kc_schedule **out, kc_err *err) {
+  static const char *const world[] = {"world", NULL}, *const cvars[] = {"cvars", NULL},
+                           *const snapshot[] = {"render_snapshot", NULL}, *const lists[] = {"draw_lists", NULL},
+                           *const renderer[] = {"renderer", NULL}, *const lists_renderer[] = {"draw_lists", "renderer", NULL},
+                           *const encoders[] = {"encoders", NULL}, *const renderer_encoders[] = {"renderer", "encoders", NULL};
+  const kc_system_desc systems[] = {
+      {.name = "script_handoff", .stage = KC_STAGE_UPDATE, .writes = world, .fn = sys_handoff, .main_thread_only = true},
+      {.name = "cvar_dispatch", .stage = KC_STAGE_UPDATE, .writes = cvars, .fn = sys_cvars, .main_thread_only = true},
+      {.name = "extract", .stage = KC_STAGE_EXTRACT, .reads = world, .writes = snapshot, .fn = sys_extract},
+      {.name = "prepare", .stage = KC_STAGE_PREPARE, .reads = snapshot, .writes = lists_renderer, .fn = sys_prepare,
+       .main_thread_only = true},
+      {.name = "begin_frame", .stage = KC_STAGE_RECORD, .writes = renderer, .fn = sys_begin_frame,
+       .main_thread_only = true},
+      {.name = "record", .stage = KC_STAGE_RECORD, .reads = lists, .writes = renderer_encoders, .fn = sys_record},
+      {.name = "submit", .stage = KC_STAGE_SUBMIT, .reads = encoders, .writes = renderer, .fn = sys_submit,
+       .main_thread_only = true},
+      {.name = "present", .stage = KC_STAGE_PRESENT, .writes = renderer, .fn = sys_present, .main_thread_only = true},
+  };
+  (void)e;
+  kc_schedule_builder *b = NULL;
+  keel_result r = kc_schedule_builder_create(&b, err);
+  for (size_t i = 0; r == KEEL_OK && i < sizeof systems / sizeof systems[0]; i++)
+    r = kc_schedule_add_system(b, &systems[i], err);
+  if (r == KEEL_OK) r = kc_schedule_build(b, out, err);
+  kc_schedule_builder_destroy(b);
+  return r;
+}
+
 static void stats_line(kc_engine *e, uint64_t now) {
   double secs = (double)(now - e->stats.interval_start_ns) / 1e9;
   if (secs <= 0) return;
@@ -393,7 +500,9 @@ static void stats_line(kc_engine *e, uint64_t now) {
   double fps = (double)e->stats.interval_count / secs;
   double p50 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.5);
   double p99 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.99);
-  uint64_t errors = ws.tick_errors + ws.commands_failed + e->publish_errors + e->render_errors;
+  kc_render_stats rs;
+  kc_render_stats_get(e->render, &rs);
+  uint64_t errors = ws.tick_errors + ws.commands_failed + e->publish_errors + rs.errors;
   kc_log_write(KC_LOG_INFO,
                "fps %.1f | frame p50 %.3f ms p99 %.3f ms | ticks %" PRIu64 " skips %" PRIu64
                " | entities %u | commands %" PRIu64 " | errors %" PRIu64,
@@ -417,13 +526,16 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       break;
     }
     uint64_t t0 = kc_clock_now_ns();
-    /* 1. begin (no windowing platform to poll yet) */
-    /* 2-3. handoff, command draining */
-    if ((result = handoff(e, t0, err)) != KEEL_OK) break;
-    /* 4. cvar change handlers, in order; changes reach the script as events */
-    kc_cvar_dispatch_pending();
-    /* 5. render the published state */
-    if (kc_render_frame(e->render, e->world, e->frame, e->clear) != KEEL_OK) e->render_errors++;
+    /* 1. begin: no windowing platform to poll yet. 2-6: the schedule. */
+    e->frame_t0 = t0;
+    e->frame_result = KEEL_OK;
+    /* A failing system is counted where it failed (renderer, world, script);
+     * the frame goes on. */
+    kc_schedule_run(e->schedule, e->pool, e, NULL);
+    if (e->frame_result != KEEL_OK) {
+      result = kc_err_set(err, e->frame_result, "%s", e->frame_err.msg);
+      break;
+    }
     e->frame++;
     uint64_t t1 = kc_clock_now_ns();
     kc_frame_stats_add(&e->stats, t1 - t0);
@@ -471,7 +583,7 @@ static void report_fill(const kc_engine *e, report *r) {
   r->script_errors = atomic_load(&((kc_engine *)e)->script.errors);
   r->interrupts = atomic_load(&((kc_engine *)e)->script.interrupts);
   r->errors_total = r->ws.tick_errors + r->ws.commands_failed + r->wm.swap_errors + r->wm.swap_timeouts +
-                    e->render_errors + r->renderer.errors;
+                    r->rs.errors + r->renderer.errors;
 }
 
 void kc_engine_print_summary(const kc_engine *e, FILE *out) {
@@ -534,7 +646,7 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
           r.ws.events_overflow);
   fprintf(f, "  \"errors\": {\"total\": %" PRIu64 ", \"script\": %" PRIu64 ", \"commands\": %" PRIu64
              ", \"publish\": %" PRIu64 ", \"render\": %" PRIu64 ", \"renderer\": %" PRIu64 "},\n",
-          r.errors_total, r.script_errors, r.ws.commands_failed, e->publish_errors, e->render_errors,
+          r.errors_total, r.script_errors, r.ws.commands_failed, e->publish_errors, r.rs.errors,
           r.renderer.errors);
   fprintf(f, "  \"plugins\": {\"renderer\": ");
   json_string(f, e->renderer_name);
@@ -560,11 +672,13 @@ void kc_engine_destroy(kc_engine *e) {
   if (!e) return;
   for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_remove_handler(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e);
   kc_script_worker_stop(e->worker);
+  kc_schedule_destroy(e->schedule);
   kc_render_destroy(e->render);
   if (e->renderer) e->rapi->destroy(e->renderer);
   kc_plugin_close(e->renderer_plugin);
   kc_plugin_close(e->script_plugin);
   kc_world_destroy(e->world);
+  kc_pool_destroy(e->pool);
   kc_frame_stats_free(&e->stats);
   free(e);
 }

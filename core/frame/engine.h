@@ -44,6 +44,12 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
 /* Writes the human summary printed at exit. Main. */
 void kc_engine_print_summary(const kc_engine *e, FILE *out);
 
+/* Builds the frame's schedule (the systems of DESIGN §3 steps 2-6 in the
+ * stages Update → Extract → Prepare → Record → Submit → Present). `e` may
+ * be NULL to build it only to look at it (--dump-schedule). Main thread. */
+struct kc_schedule;
+keel_result kc_engine_build_schedule(kc_engine *e, struct kc_schedule **out, kc_err *err);
+
 /* Stops the worker, destroys the renderer and closes the plugins. NULL ok. */
 void kc_engine_destroy(kc_engine *e);
 

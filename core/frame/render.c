@@ -5,6 +5,7 @@
 #include "frame/render.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,22 +16,33 @@ typedef struct item {
   uint32_t index;
 } item;
 
+#define KEY_DEAD UINT32_MAX
+/* Extract and the final copy work in ranges of this many slots. */
+#define RANGE_GRAIN 1024u
+
 struct kc_render {
   kc_render_config cfg;
   keel_mesh meshes[KC_WORLD_MESH_MAX + 1]; /* world mesh id → renderer handle */
   uint32_t mesh_count;
 
-  /* Extract output: one entry per live entity, in id order. */
+  /* Extract output, indexed by entity slot (so parallel ranges write fixed
+   * places and the result does not depend on the worker count); dead slots
+   * carry KEY_DEAD and sort last. */
   keel_draw *draws;
-  float *depth;
   uint32_t *mesh_of;
-  uint32_t count, capacity;
+  item *items, *scratch;
+  uint32_t slots, capacity; /* slots extracted this frame, allocated */
+  uint32_t count;           /* live entities */
   keel_camera camera;
+  keel_vec3 cam_pos, cam_forward;
+  const kc_state_buffer *entities; /* during extract */
 
   /* Prepare output: draws sorted by key, grouped by pass. */
-  item *items, *scratch;
   keel_draw *sorted;
+  const item *order; /* the sorted items */
   uint32_t pass_begin[KEEL_RENDERER_MAX_PASSES + 1];
+  kc_render_slice slices[KEEL_RENDERER_MAX_PASSES * KEEL_RENDERER_MAX_WORKERS];
+  _Atomic uint32_t record_errors;
 
   kc_render_stats stats;
 };
@@ -109,7 +121,6 @@ void kc_render_destroy(kc_render *r) {
   for (uint32_t i = 1; i <= KC_WORLD_MESH_MAX; i++)
     if (r->meshes[i].id) r->cfg.api->mesh_destroy(r->cfg.renderer, r->meshes[i]);
   free(r->draws);
-  free(r->depth);
   free(r->mesh_of);
   free(r->items);
   free(r->scratch);
@@ -123,8 +134,6 @@ static bool grow(kc_render *r, uint32_t need) {
   while (cap < need) cap *= 2;
   keel_draw *d = realloc(r->draws, cap * sizeof *d);
   if (d) r->draws = d;
-  float *dp = realloc(r->depth, cap * sizeof *dp);
-  if (dp) r->depth = dp;
   uint32_t *mo = realloc(r->mesh_of, cap * sizeof *mo);
   if (mo) r->mesh_of = mo;
   item *it = realloc(r->items, cap * sizeof *it);
@@ -133,35 +142,68 @@ static bool grow(kc_render *r, uint32_t need) {
   if (sc) r->scratch = sc;
   keel_draw *so = realloc(r->sorted, cap * sizeof *so);
   if (so) r->sorted = so;
-  if (!d || !dp || !mo || !it || !sc || !so) return false;
+  if (!d || !mo || !it || !sc || !so) return false;
   r->capacity = cap;
   return true;
+}
+
+static uint32_t depth_bits(float depth, bool back_to_front) {
+  float d = depth < 0 ? 0 : depth > 1000.0f ? 1000.0f : depth;
+  uint32_t q = (uint32_t)(d * 65.535f); /* 0..65535 over 0..1000 units */
+  return back_to_front ? 65535u - q : q;
+}
+
+/* Extracts slots [begin, end): the draw, its mesh id and its sort key.
+ * key: pass (3 bits) | mesh (7) | material (6, none yet) | depth (16).
+ * Opaque (alpha 1) in pass 0 front to back; translucent in the last pass
+ * back to front when there is more than one pass. */
+static void extract_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
+  (void)worker;
+  kc_render *r = user;
+  uint32_t passes = r->cfg.pass_count;
+  for (uint32_t i = begin; i < end; i++) r->items[i] = (item){KEY_DEAD, i};
+  uint32_t cursor = begin;
+  kc_state_id sid;
+  const void *rec;
+  while (kc_state_front_next(r->entities, &cursor, &sid, &rec)) {
+    uint32_t i = kc_state_id_index(sid);
+    if (i >= end) break;
+    const kc_entity_rec *e = rec;
+    keel_draw *d = &r->draws[i];
+    mat_model(d->model.m, e->position, e->rotation, e->scale);
+    d->color = e->color;
+    d->mesh.id = 0;
+    r->mesh_of[i] = e->mesh;
+    bool translucent = passes > 1 && e->color.a < 1.0f;
+    uint32_t pass = translucent ? passes - 1 : 0;
+    float depth = v_dot(v_sub(e->position, r->cam_pos), r->cam_forward);
+    r->items[i].key = pass << 29 | (e->mesh & 0x7fu) << 22 | depth_bits(depth, translucent);
+  }
+}
+
+static void run_ranges(kc_render *r, uint32_t count, uint32_t grain, keel_range_fn fn) {
+  if (r->cfg.pool && count > grain)
+    kc_pool_parallel_for(r->cfg.pool, count, grain, fn, r, NULL);
+  else if (count)
+    fn(r, 0, count, 0);
 }
 
 keel_result kc_render_extract(kc_render *r, const kc_world *w, uint64_t frame_index) {
   (void)frame_index;
   const kc_state_buffer *ents = kc_world_entities(w);
-  if (!grow(r, kc_state_front_count(ents))) return KEEL_ERR_OUT_OF_MEMORY;
+  uint32_t slots = kc_state_front_slots(ents);
+  if (!grow(r, slots)) return KEEL_ERR_OUT_OF_MEMORY;
   kc_camera_rec cam = {.position = {0, 12, 24}, .target = {0, 0, 0}, .fov_degrees = 60};
   kc_world_active_camera(w, &cam);
   float aspect = r->cfg.height ? (float)r->cfg.width / (float)r->cfg.height : 16.0f / 9.0f;
   camera_build(&r->camera, &cam, aspect);
-  keel_vec3 forward = v_norm(v_sub(cam.target, cam.position));
-
-  uint32_t cursor = 0, n = 0;
-  kc_state_id sid;
-  const void *rec;
-  while (kc_state_front_next(ents, &cursor, &sid, &rec)) {
-    const kc_entity_rec *e = rec;
-    keel_draw *d = &r->draws[n];
-    mat_model(d->model.m, e->position, e->rotation, e->scale);
-    d->color = e->color;
-    d->mesh.id = 0;
-    r->mesh_of[n] = e->mesh;
-    r->depth[n] = v_dot(v_sub(e->position, cam.position), forward);
-    n++;
-  }
-  r->count = n;
+  r->cam_pos = cam.position;
+  r->cam_forward = v_norm(v_sub(cam.target, cam.position));
+  r->entities = ents;
+  r->slots = slots;
+  r->count = kc_state_front_count(ents);
+  run_ranges(r, slots, RANGE_GRAIN, extract_range);
+  r->entities = NULL;
   return KEEL_OK;
 }
 
@@ -183,46 +225,45 @@ static keel_mesh mesh_resolve(kc_render *r, uint32_t mesh) {
   return h;
 }
 
-static uint32_t depth_bits(float depth, bool back_to_front) {
-  float d = depth < 0 ? 0 : depth > 1000.0f ? 1000.0f : depth;
-  uint32_t q = (uint32_t)(d * 65.535f); /* 0..65535 over 0..1000 units */
-  return back_to_front ? 65535u - q : q;
+/* Copies sorted draws [begin, end) into the submission list with their
+ * renderer mesh handles. */
+static void fill_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
+  (void)worker;
+  kc_render *r = user;
+  for (uint32_t i = begin; i < end; i++) {
+    uint32_t src = r->order[i].index;
+    keel_draw *d = &r->sorted[i];
+    *d = r->draws[src];
+    uint32_t mesh = r->mesh_of[src];
+    d->mesh = r->meshes[mesh >= 1 && mesh <= KC_WORLD_MESH_MAX ? mesh : 1];
+  }
 }
 
 keel_result kc_render_prepare(kc_render *r) {
-  uint32_t n = r->count;
-  uint32_t passes = r->cfg.pass_count;
-  /* key: pass (3 bits) | mesh (7) | material (6, none yet) | depth (16).
-   * Opaque (alpha 1) in pass 0 front to back; translucent in the last pass
-   * back to front when there is more than one pass. */
-  for (uint32_t i = 0; i < n; i++) {
-    bool translucent = passes > 1 && r->draws[i].color.a < 1.0f;
-    uint32_t pass = translucent ? passes - 1 : 0;
-    uint32_t mesh = r->mesh_of[i] & 0x7fu;
-    r->items[i].key = pass << 29 | mesh << 22 | depth_bits(r->depth[i], translucent);
-    r->items[i].index = i;
-  }
-  /* LSD radix sort, 4 passes of 8 bits; stable. */
+  uint32_t n = r->slots;
+  /* LSD radix sort of the keys, 4 passes of 8 bits; stable, so ties keep
+   * slot (= id) order. Dead slots (KEY_DEAD) end up last. */
   item *src = r->items, *dst = r->scratch;
   for (uint32_t shift = 0; shift < 32; shift += 8) {
     uint32_t counts[257] = {0};
     for (uint32_t i = 0; i < n; i++) counts[((src[i].key >> shift) & 0xffu) + 1]++;
+    if (counts[1 + ((src[0].key >> shift) & 0xffu)] == n) continue; /* one bucket: this byte is sorted */
     for (uint32_t b = 0; b < 256; b++) counts[b + 1] += counts[b];
     for (uint32_t i = 0; i < n; i++) dst[counts[(src[i].key >> shift) & 0xffu]++] = src[i];
     item *t = src;
     src = dst;
     dst = t;
   }
-  /* After an even number of passes the result is back in r->items. */
+  r->order = src;
+  /* Renderer meshes are created here, on the main thread, the first time a
+   * world mesh is drawn; the copy below only reads the table. */
   memset(r->pass_begin, 0, sizeof r->pass_begin);
-  for (uint32_t i = 0; i < n; i++) {
-    const item *it = &src[i];
-    keel_draw *d = &r->sorted[i];
-    *d = r->draws[it->index];
-    d->mesh = mesh_resolve(r, r->mesh_of[it->index]);
-    r->pass_begin[(it->key >> 29) + 1]++;
+  for (uint32_t i = 0; i < r->count; i++) {
+    r->pass_begin[(src[i].key >> 29) + 1]++;
+    mesh_resolve(r, r->mesh_of[src[i].index]);
   }
-  for (uint32_t p = 0; p < passes; p++) r->pass_begin[p + 1] += r->pass_begin[p];
+  for (uint32_t p = 0; p < r->cfg.pass_count; p++) r->pass_begin[p + 1] += r->pass_begin[p];
+  run_ranges(r, r->count, RANGE_GRAIN * 4, fill_range);
   return KEEL_OK;
 }
 
@@ -275,20 +316,28 @@ keel_result kc_render_present(kc_render *r) {
   return res;
 }
 
+static void record_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
+  (void)worker;
+  kc_render *r = user;
+  for (uint32_t i = begin; i < end; i++)
+    if (kc_render_record(r, &r->slices[i]) != KEEL_OK) atomic_fetch_add(&r->record_errors, 1);
+}
+
+keel_result kc_render_record_all(kc_render *r) {
+  uint32_t n = kc_render_slices(r, r->slices, sizeof r->slices / sizeof r->slices[0]);
+  atomic_store(&r->record_errors, 0);
+  run_ranges(r, n, 1, record_range);
+  uint32_t failed = atomic_load(&r->record_errors);
+  r->stats.errors += failed;
+  return failed ? KEEL_ERR_BACKEND : KEEL_OK;
+}
+
 keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear) {
   keel_result res = kc_render_extract(r, w, frame_index);
   if (res == KEEL_OK) res = kc_render_prepare(r);
   if (res != KEEL_OK) return res;
   if ((res = kc_render_begin(r, clear)) != KEEL_OK) return res;
-  kc_render_slice slices[KEEL_RENDERER_MAX_PASSES * 8];
-  uint32_t n = kc_render_slices(r, slices, sizeof slices / sizeof slices[0]);
-  for (uint32_t i = 0; i < n; i++) {
-    keel_result rr = kc_render_record(r, &slices[i]);
-    if (rr != KEEL_OK) {
-      r->stats.errors++;
-      res = rr;
-    }
-  }
+  res = kc_render_record_all(r);
   keel_result sub = kc_render_submit(r);
   keel_result pre = kc_render_present(r);
   return res != KEEL_OK ? res : sub != KEEL_OK ? sub : pre;

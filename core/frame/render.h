@@ -10,6 +10,7 @@
 #include <keel/renderer.h>
 
 #include "base/err.h"
+#include "sched/pool.h"
 #include "world/world.h"
 
 typedef struct kc_render kc_render;
@@ -20,6 +21,7 @@ typedef struct kc_render_config {
   uint32_t pass_count;          /* 1..KEEL_RENDERER_MAX_PASSES */
   uint32_t workers;             /* recording workers, 1..KEEL_RENDERER_MAX_WORKERS */
   uint32_t width, height;       /* for the projection's aspect ratio */
+  kc_pool *pool;                /* borrowed; NULL = everything on the calling thread */
 } kc_render_config;
 
 typedef struct kc_render_stats {
@@ -31,7 +33,10 @@ typedef struct kc_render_stats {
 } kc_render_stats;
 
 /* One recording slice: the draws of `pass` from `begin` to `end` in the
- * sorted list, recorded by `worker`. */
+ * sorted list, recorded into the encoder (pass, worker). `worker` is an
+ * encoder slot, not a thread: the job that records a slice begins and ends
+ * its encoder on whatever thread runs it, and end_frame submits slots in
+ * order, so the submitted order never depends on which thread recorded. */
 typedef struct kc_render_slice {
   uint32_t pass, worker, begin, end;
 } kc_render_slice;
@@ -47,13 +52,17 @@ keel_result kc_render_begin(kc_render *r, keel_color clear);
 /* Splits the prepared lists into at most `max_slices` slices, at most one
  * per (pass, worker); returns the count. Main thread. */
 uint32_t kc_render_slices(const kc_render *r, kc_render_slice *slices, uint32_t max_slices);
-/* Records one slice; any thread, each slice on the thread of its worker. */
+/* Records one slice; any thread (one thread per slice at a time). */
 keel_result kc_render_record(kc_render *r, const kc_render_slice *slice);
+/* Records every slice of the frame: in parallel on the pool when there is
+ * one (one job per slice), else in turn. Any thread. */
+keel_result kc_render_record_all(kc_render *r);
 /* end_frame (submission in pass order) and present. Main thread. */
 keel_result kc_render_submit(kc_render *r);
 keel_result kc_render_present(kc_render *r);
 
-/* The whole frame on the calling thread, recording every slice in turn. */
+/* The whole frame: Extract and Record spread over the pool when there is
+ * one, the rest on the calling thread (the main thread). */
 keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear);
 
 void kc_render_stats_get(const kc_render *r, kc_render_stats *out);

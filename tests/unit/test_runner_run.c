@@ -98,7 +98,7 @@ static void test_list_plugins(void) {
 static void test_stats_json_fields(void) {
   const char *path = kt_write_temp("stats.json", "");
   char args[1024];
-  snprintf(args, sizeof args, "--frames 40 --set script.runtime=native --stats-json %s", path);
+  snprintf(args, sizeof args, "--frames 40 --set engine.threads=1 --set script.runtime=native --stats-json %s", path);
   CU_ASSERT_EQUAL_FATAL(keel(args), 0);
   char *json = slurp(path);
   CU_ASSERT_PTR_NOT_NULL_FATAL(json);

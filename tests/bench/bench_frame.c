@@ -1,0 +1,117 @@
+/* The render half of a frame at scale: 10,000 entities, 10% of them moved
+ * each frame (applied and published like script commands), then Extract +
+ * Prepare + Record + Submit on the null renderer. Also the same frame with
+ * 1 and 2 recording workers, for the speed-up. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "frame/host.h"
+#include "frame/render.h"
+#include "plugin/loader.h"
+#include "sched/pool.h"
+#include "world/world.h"
+
+#define ENTITIES 10000
+#define FRAMES 400
+
+static kc_world *make_world(keel_id *ids) {
+  kc_world *w = NULL;
+  kc_world_config wc = {.max_entities = ENTITIES + 16};
+  if (kc_world_create(&wc, &w, NULL) != KEEL_OK) return NULL;
+  for (uint32_t i = 0; i < ENTITIES; i++) {
+    keel_command c;
+    memset(&c, 0, sizeof c);
+    c.type = KEEL_CMD_CREATE;
+    c.kind = KEEL_OBJECT_ENTITY;
+    c.id = ids[i] = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+    c.fields.mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_COLOR;
+    strcpy(c.fields.mesh, i % 3 ? "cube" : "sphere");
+    c.fields.position = (keel_vec3){(float)(i % 100) - 50.0f, 0.0f, (float)(i / 100) - 50.0f};
+    c.fields.color = (keel_color){1, 1, 1, i % 10 ? 1.0f : 0.5f};
+    kc_world_check(w, &c);
+    kc_world_apply(w, &c, NULL);
+  }
+  kc_world_publish(w, NULL);
+  return w;
+}
+
+static void move_tenth(kc_world *w, const keel_id *ids, uint32_t frame) {
+  keel_command c;
+  memset(&c, 0, sizeof c);
+  c.type = KEEL_CMD_UPDATE;
+  c.kind = KEEL_OBJECT_ENTITY;
+  c.fields.mask = KEEL_FIELD_POSITION;
+  for (uint32_t i = frame % 10; i < ENTITIES; i += 10) {
+    c.id = ids[i];
+    c.fields.position = (keel_vec3){(float)frame * 0.01f, 1.0f, (float)i * 0.001f};
+    kc_world_apply(w, &c, NULL);
+  }
+}
+
+/* Median microseconds of the render half over FRAMES frames. */
+static double run(const keel_renderer_api *api, keel_renderer *rr, kc_pool *pool, uint32_t workers, kc_world *w,
+                  const keel_id *ids, double *swap_us) {
+  kc_render *r = NULL;
+  kc_render_config rc = {.api = api, .renderer = rr, .pass_count = 2, .workers = workers, .width = 1280,
+                         .height = 720, .pool = pool};
+  if (kc_render_create(&rc, &r, NULL) != KEEL_OK) return -1;
+  static double t[FRAMES], s[FRAMES];
+  for (uint32_t f = 0; f < FRAMES; f++) {
+    move_tenth(w, ids, f);
+    uint64_t t0 = bench_now_ns();
+    kc_world_publish(w, NULL);
+    uint64_t t1 = bench_now_ns();
+    kc_render_frame(r, w, f, (keel_color){0, 0, 0, 1});
+    uint64_t t2 = bench_now_ns();
+    s[f] = (double)(t1 - t0) / 1e3;
+    t[f] = (double)(t2 - t1) / 1e3;
+  }
+  kc_render_destroy(r);
+  *swap_us = bench_percentile(s, FRAMES, 0.5);
+  return bench_percentile(t, FRAMES, 0.5);
+}
+
+int main(void) {
+  bench_print_machine("frame");
+  kc_plugin_loader loader;
+  kc_plugin_loader_init(&loader);
+  kc_plugin_loader_add_dir(&loader, KEEL_BENCH_PLUGIN_DIR, NULL);
+  kc_plugin *plugin = NULL;
+  kc_err err;
+  if (kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "null", &plugin, NULL, &err) != KEEL_OK) {
+    fprintf(stderr, "bench_frame: %s\n", err.msg);
+    return 1;
+  }
+  const keel_renderer_api *api = plugin->interface;
+  static keel_id ids[ENTITIES];
+  kc_world *w = make_world(ids);
+  kc_pool *pool = NULL;
+  kc_pool_desc pd = {.threads = 2};
+  if (!w || kc_pool_create(&pd, &pool, &err) != KEEL_OK) return 1;
+  kc_host_services svc = {.width = 1280, .height = 720};
+  kc_host host;
+  kc_host_init(&host, &svc, "null", plugin->file);
+  double us[2] = {0}, swap = 0;
+  for (uint32_t workers = 1; workers <= 2; workers++) {
+    keel_renderer_desc d = {.struct_size = sizeof d, .host = &host.pub, .width = 1280, .height = 720,
+                            .headless = true, .frames_in_flight = 2, .max_workers = workers, .pass_count = 2};
+    keel_renderer *rr = NULL;
+    if (api->create(&d, &rr, NULL) != KEEL_OK) return 1;
+    us[workers - 1] = run(api, rr, workers == 1 ? NULL : pool, workers, w, ids, &swap);
+    keel_renderer_stats st = {.struct_size = sizeof st};
+    api->stats(rr, &st);
+    if (st.errors) fprintf(stderr, "bench_frame: the renderer counted %llu errors\n", (unsigned long long)st.errors);
+    api->destroy(rr);
+  }
+  bench_report("frame_10k_entities_null_renderer_us", us[0], "us");
+  bench_report("frame_10k_entities_null_renderer_2_workers_us", us[1], "us");
+  bench_report("record_speedup_2_workers", us[0] / us[1], "x");
+  bench_report("state_publish_10k_dirty10_us", swap, "us");
+  kc_pool_destroy(pool);
+  kc_world_destroy(w);
+  kc_plugin_close(plugin);
+  kc_plugin_loader_free(&loader);
+  return 0;
+}
