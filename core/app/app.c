@@ -14,7 +14,11 @@
 #include "sched/schedule.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +183,39 @@ static int dump_schedule(void) {
 
 static volatile sig_atomic_t quit_requested;
 
+/* The console: when stdin is a terminal, every line typed runs as a one-off
+ * script. A thread of its own, so the frame loop never waits for input. */
+typedef struct console {
+  kc_engine *engine;
+  pthread_t thread;
+  _Atomic bool stop;
+} console;
+
+static void *console_main(void *arg) {
+  console *c = arg;
+  kc_log_set_thread_name("console");
+  char line[4096];
+  size_t used = 0;
+  while (!atomic_load(&c->stop)) {
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(STDIN_FILENO, line + used, sizeof line - 1 - used);
+    if (n <= 0) break; /* end of input: the game goes on */
+    used += (size_t)n;
+    char *nl;
+    while ((nl = memchr(line, '\n', used)) != NULL) {
+      *nl = '\0';
+      kc_err err;
+      if (line[0] && kc_engine_exec(c->engine, line, &err) != KEEL_OK) printf("[exec] %s\n", err.msg);
+      size_t rest = used - (size_t)(nl + 1 - line);
+      memmove(line, nl + 1, rest);
+      used = rest;
+    }
+    if (used == sizeof line - 1) used = 0; /* a line too long: dropped */
+  }
+  return NULL;
+}
+
 static void on_signal(int sig) {
   (void)sig;
   quit_requested = 1;
@@ -202,8 +239,16 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     fprintf(stderr, "keel: %s\n", err.msg);
     return r == KEEL_ERR_NOT_FOUND ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
   }
+  for (size_t i = 0; i < opts->exec.count; i++)
+    if (kc_engine_exec(engine, opts->exec.items[i], &err) != KEEL_OK) fprintf(stderr, "keel: %s\n", err.msg);
+  console con = {.engine = engine};
+  bool console_on = isatty(STDIN_FILENO) && pthread_create(&con.thread, NULL, console_main, &con) == 0;
   int rc = KC_EXIT_OK;
   r = kc_engine_run(engine, &err);
+  if (console_on) {
+    atomic_store(&con.stop, true);
+    pthread_join(con.thread, NULL);
+  }
   if (r != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
     rc = KC_EXIT_FAILURE;

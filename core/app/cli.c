@@ -56,6 +56,9 @@ static const opt k_options[] = {
     {.name = "lockstep", .kind = OPT_ALIAS, .key = "engine.lockstep", .value = "true",
      .help = "one script tick per frame with a fixed dt, the main thread waiting for each "
              "(same as --set engine.lockstep=true)"},
+    {.name = "exec", .short_name = 'e', .arg = "CODE", .kind = OPT_LIST, .offset = offsetof(kc_cli_options, exec),
+     .help = "run CODE once on a one-off script VM after the game's init and print its result; repeatable. "
+             "When stdin is a terminal, each line typed is run the same way"},
     {.name = "stats-json", .arg = "FILE", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, stats_json),
      .help = "write the run's statistics to FILE as JSON at exit"},
 };

@@ -38,6 +38,7 @@ typedef struct kc_cli_options {
   size_t override_count;
   const char *stats_json;     /* --stats-json FILE; NULL = none */
   kc_cli_strings plugin_path; /* --plugin-path DIR, in order; searched first */
+  kc_cli_strings exec;        /* --exec CODE, in order: one-off scripts run after init */
 } kc_cli_options;
 
 /* Parses argv into *opts (zeroed first). Strings point into argv, which

@@ -6,6 +6,7 @@
 #include "frame/engine.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "frame/stats.h"
 #include "sched/pool.h"
 #include "sched/schedule.h"
+#include "sync/action_queue.h"
 #include "world/world.h"
 
 #define NAME_MAX_LEN 64
@@ -35,7 +37,17 @@ typedef struct script_source {
   _Atomic uint64_t errors, interrupts, memory_bytes, memory_refusals;
 } script_source;
 
+/* A one-off script's result, worker → main through the action queue. */
+typedef struct exec_result {
+  uint64_t seq;
+  keel_result result;
+  char text[KEEL_MESSAGE_MAX];
+} exec_result;
+
+#define EXEC_MAX_IN_FLIGHT 64
+
 struct kc_engine {
+  kc_actionq actions; /* first: 64-byte aligned, see kc_engine_create */
   kc_engine_options opts;
   const kc_config *cfg;
 
@@ -77,6 +89,12 @@ struct kc_engine {
   uint64_t run_start_ns, run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
   uint64_t frame_t0;        /* start of the current frame */
+
+  /* one-off scripts (console, --exec): any thread submits, main prints */
+  pthread_mutex_t exec_lock;
+  keel_job_counter exec_jobs[EXEC_MAX_IN_FLIGHT];
+  uint64_t exec_seq;
+  _Atomic uint64_t exec_done, exec_errors, exec_dropped;
   kc_frame_stats stats;
   uint64_t events_at_last_line;
   uint64_t ticks_at_last_line;
@@ -292,8 +310,11 @@ static bool display_present(void) {
 
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
   *out = NULL;
-  kc_engine *e = calloc(1, sizeof *e);
+  size_t size = (sizeof(kc_engine) + KC_CACHE_LINE - 1) / KC_CACHE_LINE * KC_CACHE_LINE;
+  kc_engine *e = aligned_alloc(KC_CACHE_LINE, size);
   if (!e) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "engine: out of memory");
+  memset(e, 0, size);
+  pthread_mutex_init(&e->exec_lock, NULL);
   e->opts = *opts;
   e->cfg = opts->config;
   e->native_entities = opts->native_entities;
@@ -321,6 +342,7 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   if (kc_config_file(cfg)) kc_path_dirname(kc_config_file(cfg), e->services.config_dir, sizeof e->services.config_dir, NULL);
 
   keel_result r;
+  if ((r = kc_actionq_init(&e->actions, sizeof(exec_result), 256, err)) != KEEL_OK) goto fail;
   kc_pool_desc pd = {.threads = (uint32_t)kc_config_get_int(cfg, "engine", "threads")}; /* 0 = auto */
   if ((r = kc_pool_create(&pd, &e->pool, err)) != KEEL_OK) goto fail;
   e->services.jobs = e->pool;
@@ -434,6 +456,22 @@ static keel_result sys_cvars(const kc_system_ctx *ctx) {
   return KEEL_OK;
 }
 
+/* DESIGN §3 step 4: one-off script results, printed as they arrive. */
+static keel_result sys_actions(const kc_system_ctx *ctx) {
+  kc_engine *e = ctx->frame;
+  exec_result res;
+  while (kc_actionq_try_pop(&e->actions, &res)) {
+    if (res.result == KEEL_OK) {
+      printf("[exec %" PRIu64 "] %s\n", res.seq, res.text);
+    } else {
+      /* The runtime has logged it with its stack already. */
+      printf("[exec %" PRIu64 "] error: %s\n", res.seq, res.text);
+    }
+    fflush(stdout);
+  }
+  return KEEL_OK;
+}
+
 static keel_result sys_extract(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
   return kc_render_extract(e->render, e->world, e->frame);
@@ -468,10 +506,13 @@ keel_result kc_engine_build_schedule(kc_engine *e, kc_schedule **out, kc_err *er
   static const char *const world[] = {"world", NULL}, *const cvars[] = {"cvars", NULL},
                            *const snapshot[] = {"render_snapshot", NULL}, *const lists[] = {"draw_lists", NULL},
                            *const renderer[] = {"renderer", NULL}, *const lists_renderer[] = {"draw_lists", "renderer", NULL},
-                           *const encoders[] = {"encoders", NULL}, *const renderer_encoders[] = {"renderer", "encoders", NULL};
+                           *const encoders[] = {"encoders", NULL}, *const renderer_encoders[] = {"renderer", "encoders", NULL},
+                           *const stdout_res[] = {"console", NULL};
   const kc_system_desc systems[] = {
       {.name = "script_handoff", .stage = KC_STAGE_UPDATE, .writes = world, .fn = sys_handoff, .main_thread_only = true},
       {.name = "cvar_dispatch", .stage = KC_STAGE_UPDATE, .writes = cvars, .fn = sys_cvars, .main_thread_only = true},
+      {.name = "exec_results", .stage = KC_STAGE_UPDATE, .writes = stdout_res, .fn = sys_actions,
+       .main_thread_only = true},
       {.name = "extract", .stage = KC_STAGE_EXTRACT, .reads = world, .writes = snapshot, .fn = sys_extract},
       {.name = "prepare", .stage = KC_STAGE_PREPARE, .reads = snapshot, .writes = lists_renderer, .fn = sys_prepare,
        .main_thread_only = true},
@@ -558,6 +599,73 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   e->run_ns = kc_clock_now_ns() - start;
   e->final_hash = kc_world_hash(e->world);
   return result;
+}
+
+/* ---- one-off scripts ---- */
+
+typedef struct exec_job {
+  kc_engine *engine;
+  uint64_t seq;
+  char code[];
+} exec_job;
+
+/* On a job worker: runs the code on one of the runtime's pool VMs, never
+ * the game's, and hands the result to the main thread. */
+static void exec_run(void *user, uint32_t worker) {
+  (void)worker;
+  exec_job *j = user;
+  kc_engine *e = j->engine;
+  exec_result res = {.seq = j->seq};
+  keel_message msg = {{0}};
+  res.result = e->script.api->oneoff_run(e->script.vm, j->code, &msg);
+  kc_copy_text(res.text, sizeof res.text, msg.text);
+  free(j);
+  if (res.result != KEEL_OK) atomic_fetch_add(&e->exec_errors, 1);
+  if (!kc_actionq_try_push(&e->actions, &res)) {
+    atomic_fetch_add(&e->exec_dropped, 1);
+    kc_log_write(KC_LOG_ERROR, "exec %" PRIu64 ": result dropped, %zu results already wait for the main thread",
+                 res.seq, kc_actionq_capacity(&e->actions));
+  }
+  atomic_fetch_add(&e->exec_done, 1);
+}
+
+keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err) {
+  if (!code) return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "exec: no code");
+  if (!e->script_plugin || !e->script.vm)
+    return kc_err_set(err, KEEL_ERR_UNSUPPORTED, "exec: the script runtime '%s' runs no one-off scripts",
+                      e->script_name);
+  size_t len = strlen(code);
+  exec_job *j = malloc(sizeof *j + len + 1);
+  if (!j) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "exec: out of memory");
+  j->engine = e;
+  memcpy(j->code, code, len + 1);
+  pthread_mutex_lock(&e->exec_lock);
+  uint64_t slot = e->exec_seq % EXEC_MAX_IN_FLIGHT;
+  if (e->exec_seq >= EXEC_MAX_IN_FLIGHT && !kc_pool_done(e->pool, e->exec_jobs[slot])) {
+    pthread_mutex_unlock(&e->exec_lock);
+    free(j);
+    return kc_err_set(err, KEEL_ERR_FULL, "exec: %d one-off scripts are still running", EXEC_MAX_IN_FLIGHT);
+  }
+  j->seq = ++e->exec_seq;
+  keel_job_desc job = {.fn = exec_run, .user = j};
+  keel_result r = kc_pool_submit(e->pool, &job, 1, &e->exec_jobs[slot], err);
+  if (r != KEEL_OK) {
+    e->exec_seq--;
+    free(j);
+  }
+  pthread_mutex_unlock(&e->exec_lock);
+  return r;
+}
+
+/* Waits for every one-off still running: they use the runtime's VMs. */
+static void exec_wait_all(kc_engine *e) {
+  if (!e->pool) return;
+  pthread_mutex_lock(&e->exec_lock);
+  for (int i = 0; i < EXEC_MAX_IN_FLIGHT; i++) kc_pool_wait(e->pool, e->exec_jobs[i], NULL);
+  pthread_mutex_unlock(&e->exec_lock);
+  /* Print what arrived meanwhile. */
+  kc_system_ctx ctx = {.frame = e};
+  sys_actions(&ctx);
 }
 
 /* ---- reporting ---- */
@@ -671,6 +779,7 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
 void kc_engine_destroy(kc_engine *e) {
   if (!e) return;
   for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_remove_handler(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e);
+  exec_wait_all(e);
   kc_script_worker_stop(e->worker);
   kc_schedule_destroy(e->schedule);
   kc_render_destroy(e->render);
@@ -679,6 +788,8 @@ void kc_engine_destroy(kc_engine *e) {
   kc_plugin_close(e->script_plugin);
   kc_world_destroy(e->world);
   kc_pool_destroy(e->pool);
+  kc_actionq_destroy(&e->actions);
+  pthread_mutex_destroy(&e->exec_lock);
   kc_frame_stats_free(&e->stats);
   free(e);
 }

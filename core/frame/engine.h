@@ -39,6 +39,14 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
  * errors never end the run; a failure of the engine itself does. Main. */
 keel_result kc_engine_run(kc_engine *e, kc_err *err);
 
+/* Runs `code` once on one of the script runtime's pool VMs (never the
+ * game's), on a job worker; the result is printed by the main thread at the
+ * start of a later frame ("[exec N] result"). KEEL_ERR_UNSUPPORTED for the
+ * native runtime, KEEL_ERR_FULL when 64 are still running. Any thread,
+ * between kc_engine_create and kc_engine_destroy. With [engine] threads = 1
+ * the only worker is the main thread, which then runs it while it waits. */
+keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err);
+
 /* Writes the statistics as JSON (see docs/runner.md for the fields). Main. */
 keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err);
 /* Writes the human summary printed at exit. Main. */

@@ -156,6 +156,22 @@ static void test_lua_js_parity_600_ticks(void) {
   CU_ASSERT_STRING_EQUAL(hash_of(slurp(js_json)), js_hash);
 }
 
+/* One-off scripts run beside the game and report back through the main
+ * thread; an error or a runaway loop in one does not stop the run. */
+static void test_exec_one_off_scripts(void) {
+  CU_ASSERT_EQUAL(keel("--frames 20 --set renderer.backend=null --exec 'return 6 * 7' "
+                       "--exec 'error(\"boom\")' --exec 'while true do end' --exec 'return cvar.get(\"sim_speed\")'"),
+                  0);
+  KT_ASSERT_CONTAINS(out, "[exec 1] 42\n");
+  KT_ASSERT_CONTAINS(out, "[exec 2] error: exec:1: boom");
+  KT_ASSERT_CONTAINS(out, "[exec 3] error: exec:1: tick budget of 50 ms exceeded");
+  KT_ASSERT_CONTAINS(out, "[exec 4] 1");
+  KT_ASSERT_CONTAINS(out, "keel: 20 frames in ");
+  /* The native runtime has no VM for one-offs: said plainly. */
+  CU_ASSERT_EQUAL(keel("--frames 2 --set renderer.backend=null --set script.runtime=native --exec 'x'"), 0);
+  KT_ASSERT_CONTAINS(out, "keel: exec: the script runtime 'native' runs no one-off scripts");
+}
+
 static CU_TestInfo run_tests[] = {
     {"exit 0: runs the frames", test_exit_0_runs_frames},
     {"exit 2: bad configuration", test_exit_2_bad_config},
@@ -166,6 +182,7 @@ static CU_TestInfo run_tests[] = {
     {"--stats-json fields", test_stats_json_fields},
     {"SIGINT stops cleanly", test_sigint_stops_cleanly},
     {"Lua and JS reach one world in 600 lockstep ticks", test_lua_js_parity_600_ticks},
+    {"--exec one-off scripts", test_exec_one_off_scripts},
     CU_TEST_INFO_NULL,
 };
 
