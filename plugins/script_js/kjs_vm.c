@@ -5,6 +5,7 @@
 #include "kjs_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,61 @@ _Static_assert(sizeof(kjs_block) % 16 == 0, "block header must keep 16-byte alig
 /* The heap inside kjs_enter on this thread: the fatal handler's fallback
  * when Duktape calls it without udata (only its disabled assertions do). */
 static _Thread_local kjs_vm *kjs_tls_vm;
+
+/* Headroom left below the last native-stack check: the deepest C path
+ * between two checks (a call's setup, a regexp, a sort) fits in it.
+ * Sanitizers make frames several times larger. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KJS_STACK_MARGIN (768u * 1024u)
+#else
+#define KJS_STACK_MARGIN (192u * 1024u)
+#endif
+
+/* Lowest address this thread's C stack may reach, 0 when unknown (then
+ * only Duktape's own depth limits apply), and the extra room raising the
+ * error may use. Found once per thread. */
+static _Thread_local uintptr_t kjs_stack_floor;
+static _Thread_local uintptr_t kjs_stack_grace;
+static _Thread_local bool kjs_stack_probed;
+static _Thread_local bool kjs_stack_tripped;
+
+static void kjs_stack_probe(void) {
+  if (kjs_stack_probed) return;
+  kjs_stack_probed = true;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void *addr = NULL;
+  size_t size = 0;
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr && here > (uintptr_t)addr &&
+      here < (uintptr_t)addr + size) {
+    /* What is left below this frame, not the size: the static TLS sits at
+     * the top of a thread's stack, and TSan's takes most of a 1 MB one. A
+     * small stack keeps half of what is left as the margin. */
+    size_t left = (size_t)(here - (uintptr_t)addr);
+    size_t margin = left > 2u * KJS_STACK_MARGIN ? KJS_STACK_MARGIN : left / 2u;
+    kjs_stack_floor = (uintptr_t)addr + margin;
+    kjs_stack_grace = margin / 3u;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+int kjs_native_stack_low(void) {
+  /* The frame address, not a local's: ASan may keep locals on a fake stack. */
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (kjs_stack_floor == 0 || here >= kjs_stack_floor) {
+    kjs_stack_tripped = false;
+    return 0;
+  }
+  /* First time below the floor: throw. While that error is being raised
+   * (the errThrow hook is a call too) a little more room is allowed, so it
+   * arrives as itself and not as Duktape's DoubleError. */
+  if (!kjs_stack_tripped) {
+    kjs_stack_tripped = true;
+    return 1;
+  }
+  return here < kjs_stack_floor - kjs_stack_grace;
+}
 
 uint64_t kjs_now_ns(void) {
   struct timespec ts;
@@ -315,6 +371,7 @@ static void kjs_note_first(kjs_vm *vm, const char *text) {
 
 /* duk_safe_call inside the fatal-error boundary: -1 when the heap died. */
 static int kjs_guarded(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
+  kjs_stack_probe();
   jmp_buf jb;
   jmp_buf *prev_jmp = vm->fatal_jmp;
   kjs_vm *prev_tls = kjs_tls_vm;

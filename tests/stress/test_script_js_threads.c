@@ -2,8 +2,9 @@
 // keel-test-depends: script_js
 /* The JavaScript plugin across threads: one-off runs from several threads at
  * once (each on its own pool heap, more threads than the pool keeps), while
- * the game heap ticks on the test's main thread; and interrupt() from another
- * thread stopping a runaway update. Run under TSan this is the race check. */
+ * the game heap ticks on the test's main thread; interrupt() from another
+ * thread stopping a runaway update; deep recursion on a thread with a small
+ * stack. Run under TSan this is the race check. */
 #include "../unit/test_script_js_util.h"
 
 #include <pthread.h>
@@ -132,6 +133,65 @@ static void test_interrupt_from_another_thread(void) {
   jt_close(&t);
 }
 
+/* Duktape recurses in C; the plugin measures the calling thread's real stack,
+ * so a job thread with a small stack gets "stack overflow", not a segfault. */
+typedef struct small_stack_run {
+  jt *t;
+  const char *code;
+  keel_result r;
+  keel_message m;
+} small_stack_run;
+
+static void *small_stack_thread(void *arg) {
+  small_stack_run *run = arg;
+  run->r = jt_api->oneoff_run(run->t->s, run->code, &run->m);
+  return NULL;
+}
+
+/* Without the plugin's stack check each of these segfaults at this size
+ * (Duktape's own limits assume about 1 MB, 2-4 MB under ASan). TSan keeps
+ * about 770 KB of every thread's stack for its own state. */
+#if defined(KEEL_SANITIZER_TSAN)
+#define JT_SMALL_STACK (2048u * 1024u)
+#elif defined(KEEL_SANITIZER_ASAN)
+#define JT_SMALL_STACK (1024u * 1024u)
+#else
+#define JT_SMALL_STACK (512u * 1024u)
+#endif
+
+static void test_recursion_on_a_small_stack(void) {
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t, "var x = 1;", NULL), KEEL_OK);
+  static const char *const codes[] = {
+      "function g() { [1].forEach(g); } g()",                              /* native calls */
+      "var o = {get v() { return this.v; }}; o.v",                         /* getter recursion */
+      "function h() { return String({toString: h}); } h()",                /* toString */
+      "eval(new Array(3000).join('(') + '1' + new Array(3000).join(')'))", /* compiler */
+      "JSON.stringify(JSON.parse(new Array(900).join('[') + new Array(900).join(']'))).length",
+  };
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, JT_SMALL_STACK);
+    small_stack_run run = {&t, codes[i], KEEL_OK, {{0}}};
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, &attr, small_stack_thread, &run), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    /* The JSON case may fit; every other one must stop cleanly. */
+    if (i < 4) {
+      CU_ASSERT_EQUAL(run.r, KEEL_ERR_SCRIPT);
+      if (!strstr(run.m.text, "stack overflow")) fprintf(stderr, "\n  %s -> %s\n", codes[i], run.m.text);
+      KT_ASSERT_CONTAINS(run.m.text, "stack overflow");
+    } else {
+      CU_ASSERT(run.r == KEEL_OK || strstr(run.m.text, "stack overflow") || strstr(run.m.text, "recursion limit"));
+    }
+  }
+  keel_message m;
+  CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "'alive'", &m), KEEL_OK);
+  jt_close(&t);
+}
+
 static CU_TestInfo oneoff_tests[] = {
     {"oneoff_run from 2 threads at once", test_oneoff_two_threads},
     {"oneoff_run from 6 threads (pool keeps 4)", test_oneoff_more_threads_than_pool},
@@ -139,6 +199,7 @@ static CU_TestInfo oneoff_tests[] = {
 };
 static CU_TestInfo interrupt_tests[] = {
     {"interrupt() from another thread", test_interrupt_from_another_thread},
+    {"deep recursion on a thread with a small stack", test_recursion_on_a_small_stack},
     CU_TEST_INFO_NULL,
 };
 
