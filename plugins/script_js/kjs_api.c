@@ -459,7 +459,7 @@ static duk_ret_t kjs_cvar_get(duk_context *ctx) {
   memset(&v, 0, sizeof v);
   keel_result r = h->cvar_get(h, name, &v);
   if (r == KEEL_ERR_NOT_FOUND) kjs_fail(ctx, "cvar.get: unknown cvar '%s'", name);
-  if (r != KEEL_OK) kjs_fail(ctx, "cvar.get: refused (%s)", keel_result_name(r));
+  if (r != KEEL_OK) kjs_fail(ctx, "cvar.get: cannot read cvar '%s' (%s)", name, keel_result_name(r));
   kjs_push_cvar(ctx, &v);
   return 1;
 }
@@ -490,7 +490,8 @@ static duk_ret_t kjs_cvar_set(duk_context *ctx) {
   keel_result r = h->cvar_set(h, name, value, &err);
   if (r != KEEL_OK) {
     err.text[sizeof err.text - 1] = '\0';
-    kjs_fail(ctx, "cvar.set: %s", err.text[0] ? err.text : keel_result_name(r));
+    if (err.text[0]) kjs_fail(ctx, "cvar.set: %s", err.text);
+    kjs_fail(ctx, "cvar.set: cvar '%s' refused '%s' (%s)", name, value, keel_result_name(r));
   }
   return 0;
 }
@@ -503,13 +504,18 @@ static duk_ret_t kjs_cvar_on_change(duk_context *ctx) {
   const keel_host *h = vm->script->host;
   keel_cvar_value v;
   if (h->cvar_get(h, name, &v) != KEEL_OK) kjs_fail(ctx, "cvar.on_change: unknown cvar '%s'", name);
+  /* Keyed by the name as events carry it: cut to KEEL_NAME_MAX - 1 bytes. */
   duk_push_heapptr(ctx, vm->oc_object);
-  if (!duk_get_prop_string(ctx, -1, name)) {
+  duk_push_lstring(ctx, name, strnlen(name, KEEL_NAME_MAX - 1));
+  duk_dup_top(ctx);
+  if (!duk_get_prop(ctx, -3)) {
     duk_pop(ctx);
     duk_push_array(ctx);
-    duk_dup_top(ctx);
-    duk_put_prop_string(ctx, -3, name);
+    duk_dup(ctx, -2);
+    duk_dup(ctx, -2);
+    duk_put_prop(ctx, -5);
   }
+  /* [oc key handlers] */
   duk_uarridx_t n = (duk_uarridx_t)duk_get_length(ctx, -1);
   duk_dup(ctx, 1);
   duk_put_prop_index(ctx, -2, n);
@@ -613,7 +619,7 @@ static void kjs_install_object(duk_context *ctx, const char *object, const kjs_f
   for (const kjs_fn_def *d = defs; d->name; d++) {
     if (pool && d->game_only) continue;
     duk_push_c_function(ctx, d->fn, d->nargs);
-    /* A name, so stack traces read "at entity.create () native". */
+    /* A name, so stack traces read "at entity.create (native)". */
     duk_push_string(ctx, "name");
     duk_push_sprintf(ctx, "%s.%s", object, d->name);
     duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
@@ -666,7 +672,7 @@ void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev) {
   } else if (ev->type == KEEL_EVENT_CVAR_CHANGED) {
     /* The name is interned once and serves as key and as argument. */
     duk_push_heapptr(ctx, vm->oc_object);
-    duk_push_lstring(ctx, ev->name, strnlen(ev->name, KEEL_NAME_MAX));
+    duk_push_lstring(ctx, ev->name, strnlen(ev->name, KEEL_NAME_MAX - 1));
     duk_dup_top(ctx);
     if (!duk_get_prop(ctx, -3)) {
       duk_pop_3(ctx);

@@ -531,6 +531,40 @@ static void test_cvar_set_formats(void) {
   jt_close(&t);
 }
 
+/* A host that refuses without saying why, or cannot read a cvar. */
+static keel_result jt_silent_refusal(const keel_host *h, const char *name, const char *value, keel_message *error) {
+  (void)h, (void)name, (void)value, (void)error;
+  return KEEL_ERR_INVALID_ARGUMENT;
+}
+static keel_result jt_unreadable(const keel_host *h, const char *name, keel_cvar_value *out) {
+  (void)h, (void)name, (void)out;
+  return KEEL_ERR_UNSUPPORTED;
+}
+
+static void test_cvar_host_refusals(void) {
+  jt t;
+  const char *src =
+      "var ticks = 0;\n"
+      "function update(dt) {\n"
+      "  ticks++; log.info('ticks=' + ticks);\n"
+      "  if (ticks === 1) cvar.set('r_fov', 300);\n"
+      "  if (ticks === 2) cvar.get('r_fov');\n"
+      "  if (ticks === 3) cvar.on_change('r_fov', function () {});\n"
+      "}\n";
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t, src, NULL), KEEL_OK);
+  t.fh->host.cvar_set = jt_silent_refusal;
+  t.fh->host.cvar_get = jt_unreadable;
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:4: cvar.set: cvar 'r_fov' refused '300' (KEEL_ERR_INVALID_ARGUMENT)");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:5: cvar.get: cannot read cvar 'r_fov' (KEEL_ERR_UNSUPPORTED)");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:6: cvar.on_change: unknown cvar 'r_fov'");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
+  JT_ASSERT_LOG(&t, "INFO: ticks=4");
+  jt_close(&t);
+}
+
 static void test_log_levels_and_joining(void) {
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "log.info('a', 1, true, null, undefined, {}, [1, 2], Symbol('s'));\n"
@@ -929,6 +963,7 @@ static CU_TestInfo error_tests[] = {
 static CU_TestInfo cvar_log_tests[] = {
     {"cvar get/set and on_change order", test_cvars_and_on_change_order},
     {"cvar.set formats numbers", test_cvar_set_formats},
+    {"host refusals without a message", test_cvar_host_refusals},
     {"log levels and joining", test_log_levels_and_joining},
     CU_TEST_INFO_NULL,
 };
