@@ -210,6 +210,7 @@ static void kjs_read_fields(duk_context *ctx, duk_idx_t idx, const char *fname, 
   duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY);
   while (duk_next(ctx, -1, 1)) {
     const char *key = duk_get_string(ctx, -2);
+    if (!key) key = "?"; /* enumeration yields strings; a Proxy trap cannot change that, but be sure */
     const kjs_field *f = fields;
     while (f->key && strcmp(f->key, key) != 0) f++;
     if (!f->key) kjs_fail(ctx, "%s: unknown field '%s'", fname, key);

@@ -24,5 +24,7 @@ function update(dt) {
   if (c === "recursion") recurse(0);
   if (c === "native_recursion") native_recurse();
   if (c === "alloc4") log.info("big", "x".repeat(4 << 20).length);
+  if (c === "getter_loop") entity.create({get position() { for (;;) {} }});
+  if (c === "tostring_loop") throw {toString: function () { for (;;) {} }};
   if (c === "compiler_recursion") eval(new Array(5000).join("(") + "1" + new Array(5000).join(")"));
 }
