@@ -587,6 +587,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       kc_clock_sleep_until_precise_ns(deadline, 200000);
     }
   }
+  e->run_ns = kc_clock_now_ns() - start;
   /* Let the last tick land so the final state and hash are complete. */
   if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) {
     kc_script_worker_stats ws;
@@ -596,7 +597,6 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       e->ticks_published = ws.markers;
     }
   }
-  e->run_ns = kc_clock_now_ns() - start;
   e->final_hash = kc_world_hash(e->world);
   return result;
 }

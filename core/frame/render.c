@@ -244,7 +244,7 @@ keel_result kc_render_prepare(kc_render *r) {
   /* LSD radix sort of the keys, 4 passes of 8 bits; stable, so ties keep
    * slot (= id) order. Dead slots (KEY_DEAD) end up last. */
   item *src = r->items, *dst = r->scratch;
-  for (uint32_t shift = 0; shift < 32; shift += 8) {
+  for (uint32_t shift = 0; n > 0 && shift < 32; shift += 8) {
     uint32_t counts[257] = {0};
     for (uint32_t i = 0; i < n; i++) counts[((src[i].key >> shift) & 0xffu) + 1]++;
     if (counts[1 + ((src[0].key >> shift) & 0xffu)] == n) continue; /* one bucket: this byte is sorted */

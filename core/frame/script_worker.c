@@ -41,6 +41,7 @@ struct kc_script_worker {
   kc_spsc events;   /* main → worker: keel_script_event */
 
   pthread_t thread;
+  pthread_t self; /* written by the worker itself before start returns */
   bool thread_started;
   sem_t go;
   _Atomic bool quit;
@@ -82,14 +83,19 @@ static keel_result table_command_push(void *ctx, const keel_command *cmd) {
   return KEEL_OK;
 }
 
+/* The worker reads the front without locks: the main thread publishes only
+ * while it is idle. Any other thread (a one-off script on a job worker) may
+ * overlap a publish, so it reads inside the buffer's read section. */
 static keel_result table_object_get(void *ctx, keel_id id, keel_object_snapshot *out) {
   kc_script_worker *sw = ctx;
-  return kc_world_get(sw->world, id, out);
+  if (pthread_equal(pthread_self(), sw->self)) return kc_world_get(sw->world, id, out);
+  return kc_world_get_shared(sw->world, id, out);
 }
 
 static uint32_t table_object_count(void *ctx, keel_object_kind kind) {
   kc_script_worker *sw = ctx;
-  return kc_world_count(sw->world, kind);
+  if (pthread_equal(pthread_self(), sw->self)) return kc_world_count(sw->world, kind);
+  return kc_world_count_shared(sw->world, kind);
 }
 
 /* ---- worker thread ---- */
@@ -117,6 +123,7 @@ static void signal_started(kc_script_worker *sw, keel_result r) {
 
 static void *worker_main(void *arg) {
   kc_script_worker *sw = arg;
+  sw->self = pthread_self();
   kc_log_set_thread_name("script");
   keel_message msg = {{0}};
   keel_result r = sw->cfg.factory(sw->cfg.user, &sw->world_table, &sw->source, &msg);

@@ -416,6 +416,24 @@ uint32_t kc_world_count(const kc_world *w, keel_object_kind kind) {
   return k < 0 ? 0 : kc_state_front_count(w->buf[k]);
 }
 
+keel_result kc_world_get_shared(kc_world *w, keel_id id, keel_object_snapshot *out) {
+  int k = kind_index(id_kind(id));
+  if (k < 0 || id == KEEL_ID_INVALID) return KEEL_ERR_NOT_FOUND;
+  kc_state_read_begin(w->buf[k]);
+  keel_result r = kc_world_get(w, id, out);
+  kc_state_read_end(w->buf[k]);
+  return r;
+}
+
+uint32_t kc_world_count_shared(kc_world *w, keel_object_kind kind) {
+  int k = kind_index(kind);
+  if (k < 0) return 0;
+  kc_state_read_begin(w->buf[k]);
+  uint32_t n = kc_state_front_count(w->buf[k]);
+  kc_state_read_end(w->buf[k]);
+  return n;
+}
+
 keel_id kc_world_active_camera(const kc_world *w, kc_camera_rec *out) {
   uint32_t cursor = 0;
   kc_state_id sid;

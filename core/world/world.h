@@ -106,6 +106,11 @@ void kc_world_inject_fault(kc_world *w, unsigned faults);
  * reads the front without locks during a tick. */
 keel_result kc_world_get(const kc_world *w, keel_id id, keel_object_snapshot *out);
 uint32_t kc_world_count(const kc_world *w, keel_object_kind kind);
+/* kc_world_get / kc_world_count for any other thread (one-off scripts on job
+ * workers): inside the buffer's read section, so a publish waits for the
+ * read (bounded by the swap's lock budget) instead of racing it. */
+keel_result kc_world_get_shared(kc_world *w, keel_id id, keel_object_snapshot *out);
+uint32_t kc_world_count_shared(kc_world *w, keel_object_kind kind);
 /* The active camera on the front, or KEEL_ID_INVALID. */
 keel_id kc_world_active_camera(const kc_world *w, kc_camera_rec *out);
 /* FNV-1a of the three front buffers' hashes: equal worlds, equal hashes. */

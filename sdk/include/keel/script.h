@@ -104,8 +104,11 @@ typedef struct keel_object_snapshot {
 } keel_object_snapshot;
 
 /* What the core lends a script runtime besides keel_host. Thread rule:
- * script worker thread only (the thread that calls create, init, tick,
- * shutdown). `ctx` is the core's, passed back to every function. */
+ * id_reserve and command_push on the script worker thread only (the thread
+ * that calls create, init, tick, shutdown); object_get and object_count on
+ * any thread (the worker reads without locks; another thread, e.g. a one-off
+ * script, briefly holds the snapshot so a publish cannot change it under
+ * the read). `ctx` is the core's, passed back to every function. */
 typedef struct keel_script_world {
   uint32_t struct_size;
   void *ctx;
@@ -122,9 +125,9 @@ typedef struct keel_script_world {
    * here can still fail on the main thread (an unknown mesh, say): that is
    * reported through the callback id, or logged when there is none. */
   keel_result (*command_push)(void *ctx, const keel_command *command);
-  /* Reads the last published snapshot (without locks: the core publishes
-   * only between ticks). KEEL_ERR_NOT_FOUND / KEEL_ERR_STALE_ID for ids that
-   * are not live in it. */
+  /* Reads the last published snapshot (on the worker without locks: the
+   * core publishes only between ticks). KEEL_ERR_NOT_FOUND /
+   * KEEL_ERR_STALE_ID for ids that are not live in it. */
   keel_result (*object_get)(void *ctx, keel_id id, keel_object_snapshot *out);
   uint32_t (*object_count)(void *ctx, keel_object_kind kind);
 } keel_script_world;

@@ -1,0 +1,2 @@
+// Does nothing: the baseline for the slow script.
+function update(dt) {}

@@ -1,0 +1,4 @@
+// A syntax error: the engine must keep running frames.
+function init() {
+  var x = = 1;
+}
