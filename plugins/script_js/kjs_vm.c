@@ -40,11 +40,14 @@ static _Thread_local kjs_vm *kjs_tls_vm;
 
 /* Lowest address this thread's C stack may reach, 0 when unknown (then
  * only Duktape's own depth limits apply), and the extra room raising the
- * error may use. Found once per thread. */
-static _Thread_local uintptr_t kjs_stack_floor;
-static _Thread_local uintptr_t kjs_stack_grace;
-static _Thread_local bool kjs_stack_probed;
-static _Thread_local bool kjs_stack_tripped;
+ * error may use. Found once per thread. Read on every Duktape call, so the
+ * initial-exec model: a plain %fs-relative load instead of __tls_get_addr
+ * (these few bytes fit glibc's static TLS surplus for dlopen'ed objects). */
+#define KJS_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+static KJS_TLS uintptr_t kjs_stack_floor;
+static KJS_TLS uintptr_t kjs_stack_grace;
+static KJS_TLS bool kjs_stack_probed;
+static KJS_TLS bool kjs_stack_tripped;
 
 static void kjs_stack_probe(void) {
   if (kjs_stack_probed) return;

@@ -22,6 +22,7 @@
 #define RUNS 9
 #define EVENTS 1000
 #define LOOP 1000000
+#define JT_BENCH_EVENTS 1024
 
 static const keel_script_api *api;
 static fake_host *fh;
@@ -80,8 +81,7 @@ static double tick_ns(keel_script *s, uint64_t frame, const keel_script_event *e
 
 /* Median over RUNS of (tick with EVENTS on_change events - tick with none) / EVENTS. */
 static void bench_handler_call(void) {
-  keel_script *s = start("handler", "var n = 0;\n"
-                                    "cvar.on_change('bench_var', function (value, name) { n++; });\n"
+  keel_script *s = start("handler", "cvar.on_change('bench_var', function (value, name) {});\n"
                                     "function update(dt) {}\n",
                          0);
   if (!s) return;
@@ -115,10 +115,56 @@ static void bench_handler_call(void) {
   }
   bench_report("js_handler_call_ns", bench_percentile(per, RUNS, 0.5), "ns");
   printf("# js_handler_call_ns: one cvar.on_change handler call per event inside a tick (handler lookup by name,\n"
-         "#   value and name pushed, protected call); spread over %d runs %.0f..%.0f ns\n",
+         "#   value and name pushed, protected call; the handler's body is empty); spread over %d runs %.0f..%.0f ns\n",
          RUNS, lo, hi);
   bench_report("js_tick_update_ns", bench_percentile(empty, RUNS, 0.5), "ns");
   printf("# js_tick_update_ns: a whole tick with no events: entry boundary, watchdog arming, update(dt) call\n");
+  api->destroy(s);
+}
+
+/* Median over RUNS of (tick delivering CALLBACKS on_created completions - empty tick) / CALLBACKS.
+ * The creates and destroys happen in untimed ticks around the timed one. */
+#define CALLBACKS 500
+static void bench_callback_call(void) {
+  keel_script *s = start("callback", "var ids = [];\n"
+                                     "function cb(id, err) {}\n"
+                                     "function update(dt) {\n"
+                                     "  var phase = engine.frame() % 3, i;\n"
+                                     "  if (phase === 0) for (i = 0; i < 500; i++) ids.push(entity.create({}, cb));\n"
+                                     "  if (phase === 2) { for (i = 0; i < ids.length; i++) entity.destroy(ids[i]); ids = []; }\n"
+                                     "}\n",
+                         0);
+  if (!s) return;
+  static keel_script_event ev[JT_BENCH_EVENTS];
+  double per[RUNS];
+  keel_result r = KEEL_OK;
+  uint64_t frame = 0;
+  for (int k = 0; k < RUNS; k++) {
+    double with = 1e30, without = 1e30;
+    for (int j = 0; j < 5; j++) {
+      tick_ns(s, frame, NULL, 0, &r); /* phase 0: creates */
+      uint32_t n = fake_host_take_events(fh, ev, JT_BENCH_EVENTS);
+      double a = tick_ns(s, frame + 1, ev, n, &r); /* phase 1: delivers the completions */
+      double b = tick_ns(s, frame + 1, NULL, 0, &r); /* phase 1 again: nothing to deliver */
+      tick_ns(s, frame + 2, NULL, 0, &r); /* phase 2: destroys */
+      fake_host_take_events(fh, ev, JT_BENCH_EVENTS);
+      frame += 3;
+      if (n != CALLBACKS) fprintf(stderr, "callback bench: %u events, want %d\n", n, CALLBACKS);
+      if (a < with) with = a;
+      if (b < without) without = b;
+    }
+    per[k] = (with - without) / CALLBACKS;
+  }
+  if (r != KEEL_OK) fprintf(stderr, "callback bench: tick failed\n");
+  double lo = per[0], hi = per[0];
+  for (int k = 1; k < RUNS; k++) {
+    if (per[k] < lo) lo = per[k];
+    if (per[k] > hi) hi = per[k];
+  }
+  bench_report("js_callback_call_ns", bench_percentile(per, RUNS, 0.5), "ns");
+  printf("# js_callback_call_ns: one on_created callback per completion event (slot lookup, function taken from\n"
+         "#   the stash, id and err pushed, protected call; empty body); spread over %d runs %.0f..%.0f ns\n",
+         RUNS, lo, hi);
   api->destroy(s);
 }
 
@@ -226,6 +272,7 @@ int main(void) {
   }
   bench_pin_thread(0);
   bench_handler_call();
+  bench_callback_call();
   bench_binding_call();
   bench_watchdog("js_watchdog_overrun_ms", "for (;;) {}");
   bench_watchdog("js_watchdog_overrun_swallow_ms", "for (;;) { try { for (;;) {} } catch (e) {} }");
