@@ -17,6 +17,10 @@ typedef struct item {
 } item;
 
 #define KEY_DEAD UINT32_MAX
+/* Fewer draws than this per slice are not worth another thread: handing a
+ * tiny slice to a worker that the OS has just preempted (the script worker
+ * may be busy on the other core) would make the main thread wait for it. */
+#define MIN_DRAWS_PER_SLICE 512u
 /* Extract and the final copy work in ranges of this many slots. */
 #define RANGE_GRAIN 1024u
 
@@ -279,9 +283,9 @@ uint32_t kc_render_slices(const kc_render *r, kc_render_slice *slices, uint32_t 
   uint32_t n = 0;
   for (uint32_t p = 0; p < r->cfg.pass_count; p++) {
     uint32_t begin = r->pass_begin[p], end = r->pass_begin[p + 1], len = end - begin;
-    uint32_t workers = r->cfg.workers;
+    uint32_t wanted = (len + MIN_DRAWS_PER_SLICE - 1) / MIN_DRAWS_PER_SLICE;
     /* Every pass gets at least one encoder so pass 0 still clears when empty. */
-    uint32_t used = len < workers ? (len ? len : 1) : workers;
+    uint32_t used = wanted == 0 ? 1 : wanted < r->cfg.workers ? wanted : r->cfg.workers;
     for (uint32_t w = 0; w < used && n < max_slices; w++) {
       slices[n++] = (kc_render_slice){.pass = p, .worker = w, .begin = begin + (uint32_t)((uint64_t)len * w / used),
                                       .end = begin + (uint32_t)((uint64_t)len * (w + 1) / used)};
@@ -326,7 +330,10 @@ static void record_range(void *user, uint32_t begin, uint32_t end, uint32_t work
 keel_result kc_render_record_all(kc_render *r) {
   uint32_t n = kc_render_slices(r, r->slices, sizeof r->slices / sizeof r->slices[0]);
   atomic_store(&r->record_errors, 0);
-  run_ranges(r, n, 1, record_range);
+  if (r->count >= 2 * MIN_DRAWS_PER_SLICE)
+    run_ranges(r, n, 1, record_range);
+  else
+    record_range(r, 0, n, 0);
   uint32_t failed = atomic_load(&r->record_errors);
   r->stats.errors += failed;
   return failed ? KEEL_ERR_BACKEND : KEEL_OK;

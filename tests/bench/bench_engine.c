@@ -1,0 +1,144 @@
+/* The engine around the scripts: how long a script command takes to come
+ * back to the script as a completed callback (through the core's queues, the
+ * main thread's drain and the next tick), and how much a slow script costs
+ * the main thread's frame time (none, if it never waits for the worker). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "bench_util.h"
+#include "frame/script_worker.h"
+#include "world/world.h"
+
+/* ---- command round trip, through the real worker and queues ---- */
+
+#define RT_TICKS 2000
+#define RT_BATCH 1000
+
+typedef struct rt_source {
+  const keel_script_world *world;
+  keel_id id;
+  uint32_t batch;       /* commands with callbacks per tick */
+  uint64_t sent_ns;     /* when this tick's commands were pushed */
+  double *samples;      /* per round trip, µs */
+  uint32_t count, cap;
+  uint64_t callbacks;
+} rt_source;
+
+static keel_result rt_init(void *ctx, keel_message *error) {
+  (void)error;
+  rt_source *s = ctx;
+  keel_command c = {.type = KEEL_CMD_CREATE, .kind = KEEL_OBJECT_ENTITY};
+  c.id = s->id = s->world->id_reserve(s->world->ctx, KEEL_OBJECT_ENTITY);
+  return s->world->command_push(s->world->ctx, &c);
+}
+
+/* Each tick: note when the previous tick's completions arrived, then send
+ * the next batch of updates, each asking for a completion. */
+static keel_result rt_tick(void *ctx, const keel_tick_info *tick, const keel_script_event *events, uint32_t n,
+                           keel_message *error) {
+  (void)tick, (void)error;
+  rt_source *s = ctx;
+  uint64_t now = kc_clock_now_ns();
+  uint32_t done = 0;
+  for (uint32_t i = 0; i < n; i++) done += events[i].type == KEEL_EVENT_COMPLETED;
+  if (done && s->sent_ns && s->count < s->cap) s->samples[s->count++] = (double)(now - s->sent_ns) / 1e3 / done;
+  s->callbacks += done;
+  keel_command c = {.type = KEEL_CMD_UPDATE, .kind = KEEL_OBJECT_ENTITY, .id = s->id};
+  c.fields.mask = KEEL_FIELD_POSITION;
+  s->sent_ns = kc_clock_now_ns();
+  for (uint32_t i = 0; i < s->batch; i++) {
+    c.callback_id = i + 1;
+    if (s->world->command_push(s->world->ctx, &c) != KEEL_OK) break;
+  }
+  return KEEL_OK;
+}
+
+static keel_result rt_factory(void *user, const keel_script_world *world, kc_tick_source *out, keel_message *error) {
+  (void)error;
+  rt_source *s = user;
+  s->world = world;
+  *out = (kc_tick_source){.ctx = s, .init = rt_init, .tick = rt_tick};
+  return KEEL_OK;
+}
+
+/* The main loop unthrottled: drain, publish, trigger at once. Returns the
+ * median µs per command round trip. */
+static double round_trip(uint32_t batch) {
+  kc_world *w = NULL;
+  kc_world_config wc = {.max_entities = 16};
+  kc_world_create(&wc, &w, NULL);
+  rt_source s = {.batch = batch, .cap = RT_TICKS};
+  s.samples = calloc(RT_TICKS, sizeof *s.samples);
+  kc_script_worker_config cfg = {.world = w, .factory = rt_factory, .user = &s, .command_capacity = 4096,
+                                 .event_capacity = 4096};
+  kc_script_worker *sw = NULL;
+  if (kc_script_worker_start(&cfg, &sw, NULL) != KEEL_OK) return -1;
+  uint64_t published = 0;
+  for (uint64_t t = 0; t < RT_TICKS;) {
+    if (kc_script_worker_drain(sw)) {
+      kc_script_worker_stats st;
+      kc_script_worker_stats_get(sw, &st);
+      if (st.markers > published) {
+        kc_world_publish(w, NULL);
+        published = st.markers;
+      }
+      keel_tick_info info = {.struct_size = sizeof info, .tick = ++t, .dt = 0.001};
+      kc_script_worker_trigger(sw, &info);
+    }
+  }
+  kc_script_worker_wait_idle(sw, 5000000000ull);
+  kc_script_worker_stop(sw);
+  double med = bench_percentile(s.samples, s.count, 0.5);
+  free(s.samples);
+  kc_world_destroy(w);
+  return med;
+}
+
+/* ---- slow script vs idle script, main-thread frame time ---- */
+
+static double run_keel_p99(const char *game) {
+  char path[] = "/tmp/keel-bench-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "%s --frames 300 --set engine.target_fps=60 --set renderer.backend=null --set script.runtime=js "
+           "--set script.tick_rate=30 --set script.main=%s/tests/scripts/engine/js/%s/main.js --stats-json %s "
+           ">/dev/null 2>&1",
+           KEEL_BENCH_KEEL_EXE, KEEL_BENCH_SOURCE_DIR, game, path);
+  double p99 = -1;
+  if (system(cmd) == 0) {
+    FILE *f = fopen(path, "r");
+    char json[8192];
+    size_t n = f ? fread(json, 1, sizeof json - 1, f) : 0;
+    json[n] = '\0';
+    if (f) fclose(f);
+    const char *p = strstr(json, "\"p99\": ");
+    if (p) p99 = strtod(p + 7, NULL);
+  }
+  remove(path);
+  return p99;
+}
+
+int main(void) {
+  bench_print_machine("engine");
+  double rt1[5], rtb[5];
+  for (int i = 0; i < 5; i++) {
+    rt1[i] = round_trip(1);
+    rtb[i] = round_trip(RT_BATCH);
+  }
+  bench_report("command_round_trip_us", bench_percentile(rt1, 5, 0.5), "us");
+  bench_report("command_round_trip_amortized_batch1000_us", bench_percentile(rtb, 5, 0.5), "us");
+  double idle[3], slow[3];
+  for (int i = 0; i < 3; i++) {
+    idle[i] = run_keel_p99("idle");
+    slow[i] = run_keel_p99("slow");
+  }
+  double pi = bench_percentile(idle, 3, 0.5), ps = bench_percentile(slow, 3, 0.5);
+  bench_report("main_frame_p99_idle_script_ms", pi, "ms");
+  bench_report("main_frame_p99_slow_script_ms", ps, "ms");
+  bench_report("main_p99_ratio_slow_script", pi > 0 ? ps / pi : 0, "x");
+  return 0;
+}
