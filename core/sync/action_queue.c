@@ -57,12 +57,12 @@ keel_result kc_actionq_init_at(kc_actionq *q, size_t elem_size, size_t capacity,
                       "kc_actionq_init: capacity %zu exceeds the maximum %zu", capacity,
                       (size_t)KC_ACTIONQ_CAPACITY_MAX);
   size_t stride = (AQ_SEQ_BYTES + elem_size + 7) & ~(size_t)7;
-  if (capacity > (SIZE_MAX - KC_CACHE_LINE) / stride)
+  if (capacity > (SIZE_MAX - KC_CACHE_PAD) / stride)
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
                       "kc_actionq_init: %zu cells of %zu bytes overflow the address space", capacity,
                       stride);
-  size_t bytes = (capacity * stride + KC_CACHE_LINE - 1) & ~(size_t)(KC_CACHE_LINE - 1);
-  unsigned char *cells = aligned_alloc(KC_CACHE_LINE, bytes);
+  size_t bytes = (capacity * stride + KC_CACHE_PAD - 1) & ~(size_t)(KC_CACHE_PAD - 1);
+  unsigned char *cells = aligned_alloc(KC_CACHE_PAD, bytes);
   if (!cells)
     return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "kc_actionq_init: cannot allocate %zu bytes",
                       bytes);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "sync/spsc.h" /* KC_CACHE_LINE, KC_CACHE_PAD */
+#include "sync/spsc.h" /* KC_CACHE_PAD */
 
 #define KC_ACTIONQ_ELEM_MAX ((size_t)1 << 16)
 #define KC_ACTIONQ_CAPACITY_MAX ((size_t)1 << 30)

@@ -19,7 +19,7 @@ static keel_result spsc_check_args(const kc_spsc *ring, size_t elem_size, size_t
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
                       "kc_spsc_init: capacity %zu exceeds the maximum %zu", capacity,
                       (size_t)KC_SPSC_CAPACITY_MAX);
-  if (capacity > (SIZE_MAX - KC_CACHE_LINE) / elem_size)
+  if (capacity > (SIZE_MAX - KC_CACHE_PAD) / elem_size)
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
                       "kc_spsc_init: %zu elements of %zu bytes overflow the address space", capacity,
                       elem_size);
@@ -34,12 +34,12 @@ keel_result kc_spsc_init_at(kc_spsc *ring, size_t elem_size, size_t capacity, ui
     return r;
   }
   memset(ring, 0, sizeof *ring);
-  /* Slots start on a cache line so a small ring does not share its first line
-   * with whatever the allocator put before it; aligned_alloc wants a size that
-   * is a multiple of the alignment. */
+  /* Slots start and end on a KC_CACHE_PAD boundary so their first and last
+   * lines are not shared with whatever the allocator puts around them;
+   * aligned_alloc also wants a size that is a multiple of the alignment. */
   size_t bytes = capacity * elem_size;
-  bytes = (bytes + KC_CACHE_LINE - 1) & ~(size_t)(KC_CACHE_LINE - 1);
-  unsigned char *buf = aligned_alloc(KC_CACHE_LINE, bytes);
+  bytes = (bytes + KC_CACHE_PAD - 1) & ~(size_t)(KC_CACHE_PAD - 1);
+  unsigned char *buf = aligned_alloc(KC_CACHE_PAD, bytes);
   if (!buf)
     return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "kc_spsc_init: cannot allocate %zu bytes", bytes);
   memset(buf, 0, bytes);

@@ -32,10 +32,10 @@
  * and the pushed / popped counters come from the indices for free.
  *
  * Layout, each in its own KC_CACHE_PAD block: the read-only configuration
- * (shared clean by both cores), the producer's fields, the consumer's fields. Each side keeps a
- * private copy of the other's index and rereads the real one only when its
- * copy says full / empty, so in the steady state each side touches the other's
- * line once per lap instead of once per element.
+ * (shared clean by both cores), the producer's fields, the consumer's
+ * fields. Each side keeps a private copy of the other's index and rereads the
+ * real one only when its copy says full / empty, so in the steady state each
+ * side touches the other's block once per lap instead of once per element.
  *
  * The struct is KC_CACHE_PAD (128-byte) aligned: embed it by value (static,
  * stack or inside another struct) or allocate it with
@@ -48,12 +48,12 @@ typedef struct kc_spsc {
   size_t capacity;
   uint64_t start; /* index at init; pushed = tail - start */
 
-  /* Producer's line: written by the producer only. */
+  /* Producer's block: written by the producer only. */
   alignas(KC_CACHE_PAD) _Atomic uint64_t tail; /* next index to write */
   uint64_t cached_head;                         /* producer's view of head */
   _Atomic uint64_t refused_full;                /* elements refused because full */
 
-  /* Consumer's line: written by the consumer only. */
+  /* Consumer's block: written by the consumer only. */
   alignas(KC_CACHE_PAD) _Atomic uint64_t head; /* next index to read */
   uint64_t cached_tail;                         /* consumer's view of tail */
 } kc_spsc;

@@ -28,18 +28,18 @@ enum {
 };
 static const uint64_t ITEMS = 50000000; /* per throughput run */
 
-/* What a polling consumer does when it finds the ring empty: wait ~0.8 µs
- * (32 pauses of ~25 ns here) before looking again. Every look pulls the
- * producer's index line and the slot line it is writing to the consumer's
- * core; looking again at once keeps the ring nearly empty and pays that
- * transfer for every element, while waiting lets a few lines of elements
- * accumulate and be drained at cache speed. (Measured on this VM: a 1-pause
- * retry gives medians of 40-90 M ops/s, 32 pauses 75-170 M ops/s.) The
- * round-trip test retries at once, since there latency is the point. */
-enum { EMPTY_BACKOFF_PAUSES = 32 };
+/* What a polling side does when the ring is empty (consumer) or full
+ * (producer): wait ~0.8 µs (32 pauses of ~25 ns here) before looking again.
+ * Every look pulls the other side's index line, and the slot line it is
+ * working on, over to this core; looking again at once keeps the ring at the
+ * edge and pays that transfer for every element, while waiting lets a few
+ * lines of elements accumulate and be moved at cache speed. (Measured on this
+ * VM: a 1-pause retry gave medians of 40-90 M ops/s where 32 pauses gave
+ * 75-170.) The round-trip test retries at once: there latency is the point. */
+enum { EDGE_BACKOFF_PAUSES = 32 };
 
-static void empty_backoff(void) {
-  for (int i = 0; i < EMPTY_BACKOFF_PAUSES; i++) CPU_PAUSE();
+static void edge_backoff(void) {
+  for (int i = 0; i < EDGE_BACKOFF_PAUSES; i++) CPU_PAUSE();
 }
 
 static kc_spsc ring_a, ring_b;
@@ -57,7 +57,7 @@ static void *single_producer(void *arg) {
   bench_pin_thread(0);
   start_together();
   for (uint64_t i = 0; i < ITEMS; i++) {
-    while (!bench_u64_push(&ring_a, &i)) CPU_PAUSE();
+    while (!bench_u64_push(&ring_a, &i)) edge_backoff();
   }
   return NULL;
 }
@@ -71,7 +71,7 @@ static double run_single(void) {
   start_together();
   uint64_t t0 = bench_now_ns(), sum = 0, v;
   for (uint64_t i = 0; i < ITEMS; i++) {
-    while (!bench_u64_pop(&ring_a, &v)) empty_backoff();
+    while (!bench_u64_pop(&ring_a, &v)) edge_backoff();
     sum += v;
   }
   uint64_t dt = bench_now_ns() - t0;
@@ -97,7 +97,7 @@ static void *batch_producer(void *arg) {
     size_t done = 0;
     while (done < n) {
       size_t k = kc_spsc_push_batch(&ring_a, buf + done, n - done);
-      if (k == 0) CPU_PAUSE();
+      if (k == 0) edge_backoff();
       done += k;
     }
     next += n;
@@ -117,7 +117,7 @@ static double run_batch(void) {
   while (got < ITEMS) {
     size_t k = kc_spsc_pop_batch(&ring_a, buf, BATCH);
     if (k == 0) {
-      empty_backoff();
+      edge_backoff();
       continue;
     }
     for (size_t i = 0; i < k; i++) sum += buf[i];

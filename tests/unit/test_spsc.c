@@ -63,7 +63,7 @@ static void test_init_reports_shape(void) {
   CU_ASSERT_EQUAL(kc_spsc_size(&ring), 0);
   CU_ASSERT_TRUE(kc_spsc_empty(&ring));
   CU_ASSERT_FALSE(kc_spsc_full(&ring));
-  CU_ASSERT_EQUAL(((uintptr_t)ring.buf) % KC_CACHE_LINE, 0);
+  CU_ASSERT_EQUAL(((uintptr_t)ring.buf) % KC_CACHE_PAD, 0);
   expect_counters(&ring, 0, 0, 0);
   kc_spsc_destroy(&ring);
   kc_spsc_destroy(&ring); /* twice is harmless */
