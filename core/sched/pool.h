@@ -22,10 +22,13 @@
 
 /* Most workers a pool accepts ([engine] threads above this is refused). */
 #define KC_POOL_MAX_WORKERS 64u
-/* Jobs (and completion counters) each submitting thread may have in flight
- * when kc_pool_desc.job_capacity is 0. */
+/* Job and counter slots come in chunks of job_capacity; each submitting
+ * thread starts with one chunk and adds more when a batch finds it full
+ * (a malloc per chunk, never per job), up to KC_POOL_MAX_IN_FLIGHT slots in
+ * the whole pool. */
 #define KC_POOL_DEFAULT_JOB_CAPACITY 1024u
 #define KC_POOL_MAX_JOB_CAPACITY (1u << 16)
+#define KC_POOL_MAX_IN_FLIGHT (1u << 20)
 /* How long an idle worker (or a waiter) spins looking for work before it
  * sleeps, when kc_pool_desc.spin_ns is 0. Long enough to bridge the gaps
  * between the batches of a frame, short enough that an idle engine costs
@@ -39,8 +42,10 @@ typedef struct kc_pool_desc {
    * may run on ("auto"). 1 = no background thread: jobs run only when the
    * main thread waits (kc_pool_wait, kc_pool_parallel_for, kc_pool_destroy). */
   uint32_t threads;
-  /* Jobs in flight per submitting thread (the same number of counters);
-   * 0 = KC_POOL_DEFAULT_JOB_CAPACITY. Rounded up to a power of two. */
+  /* Slots per chunk: the jobs (and as many counters) a submitting thread
+   * holds before it adds a chunk; 0 = KC_POOL_DEFAULT_JOB_CAPACITY. Rounded
+   * up to a power of two, at least 4. Foreign (non-worker) threads share one
+   * chunk that never grows. */
   uint32_t job_capacity;
   /* Idle spin before sleeping, in ns; 0 = KC_POOL_DEFAULT_SPIN_NS. */
   uint32_t spin_ns;
@@ -63,10 +68,10 @@ typedef struct kc_pool_stats {
   uint32_t workers;
   uint64_t jobs_run;      /* job bodies run (parallel_for helpers included) */
   uint64_t steals;        /* jobs taken from another worker's deque */
-  uint64_t injected;      /* jobs taken from the shared queue (foreign submits, overflow) */
+  uint64_t injected;      /* jobs taken from the shared queue (foreign submits) */
   uint64_t main_jobs_run; /* main-pinned jobs run */
   uint64_t sleeps;        /* times a worker or waiter went to sleep */
-  uint64_t ring_full;     /* times a submitter found its job ring full and helped */
+  uint64_t chunks_added;  /* slot chunks added beyond each worker's first */
   uint64_t jobs_per_worker[KC_POOL_MAX_WORKERS];
 } kc_pool_stats;
 
@@ -99,17 +104,18 @@ keel_result kc_pool_create(const kc_pool_desc *desc, kc_pool **out, kc_err *err)
  * NULL does nothing. Thread: the main thread. */
 void kc_pool_destroy(kc_pool *pool);
 
-/* Submits `count` jobs as one batch. The descs are copied, so the array may
- * be reused at once; each desc's `user` stays the submitter's and must
- * outlive its job. *out_counter (may be NULL) completes when all `count`
- * have run; count 0 gives the counter {0}, already complete. No heap
- * allocation: jobs come from the submitting thread's ring. When that ring
- * is full a worker runs other jobs until a slot frees (so any batch size
- * works from a worker); a foreign thread gets KEEL_ERR_FULL (nothing
- * submitted) when its shared ring lacks room for the whole batch.
- * KEEL_ERR_INVALID_ARGUMENT for a NULL pool, NULL jobs with count > 0 or a
- * NULL fn; KEEL_ERR_WRONG_STATE from a foreign thread while the pool shuts
- * down. Thread: any. */
+/* Submits `count` jobs as one batch, whole or not at all. The descs are
+ * copied, so the array may be reused at once; each desc's `user` stays the
+ * submitter's and must outlive its job. *out_counter (may be NULL)
+ * completes when all `count` have run; count 0 gives the counter {0},
+ * already complete. No heap allocation per job: slots come from the
+ * submitting thread's chunks (a worker adds a chunk when they are all in
+ * use). KEEL_ERR_FULL (nothing submitted) when a foreign thread's shared
+ * chunk lacks room for the whole batch, or a worker would pass
+ * KC_POOL_MAX_IN_FLIGHT; KEEL_ERR_OUT_OF_MEMORY when a chunk cannot be
+ * allocated. KEEL_ERR_INVALID_ARGUMENT for a NULL pool, NULL jobs with
+ * count > 0 or a NULL fn; KEEL_ERR_WRONG_STATE from a foreign thread while
+ * the pool shuts down. Thread: any. */
 keel_result kc_pool_submit(kc_pool *pool, const keel_job_desc *jobs, uint32_t count,
                            keel_job_counter *out_counter, kc_err *err);
 
