@@ -348,6 +348,7 @@ static void stack_push(kc_pool *p, _Atomic uint32_t *head, uint32_t first, uint3
 
 /* Takes the whole stack and returns it oldest first. */
 static uint32_t stack_take_all_fifo(kc_pool *p, _Atomic uint32_t *head, uint32_t *tail) {
+  *tail = KP_NONE;
   if (atomic_load_explicit(head, memory_order_relaxed) == KP_NONE) return KP_NONE;
   uint32_t s = atomic_exchange_explicit(head, KP_NONE, memory_order_acquire);
   uint32_t rev = KP_NONE;

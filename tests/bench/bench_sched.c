@@ -239,6 +239,10 @@ int main(void) {
   bench_jobs(p);
   bench_frame(p);
   kc_pool_destroy(p);
+  /* The same tiny items with no second thread, to show what the second core adds. */
+  p = pool_new(1);
+  bench_parallel_for(p, 1, "parallel_for_tiny_items_1_worker");
+  kc_pool_destroy(p);
 
   double one = record_frame_us(1), two = record_frame_us(2);
   printf("# record_speedup_2_workers: not measured, the renderer's Record stage is not integrated yet;\n"
