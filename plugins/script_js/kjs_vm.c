@@ -1,5 +1,5 @@
 /* One Duktape heap as keel runs it: a capped allocator with size headers, the
- * watchdog Duktape polls every 256Ki instructions, clocks that follow game
+ * watchdog Duktape polls every 4Ki instructions, clocks that follow game
  * time in lockstep, a fatal handler that unwinds instead of aborting, the
  * protected entry every call goes through, and error text with file:line. */
 #include "kjs_internal.h"
@@ -21,8 +21,11 @@ struct kjs_block {
 };
 _Static_assert(sizeof(kjs_block) % 16 == 0, "block header must keep 16-byte alignment");
 
-/* Instructions between two watchdog checks: Duktape's DUK_HTHREAD_INTCTR_DEFAULT. */
-#define KJS_CHECK_INTERVAL 262144u
+/* Instructions between two watchdog checks: Duktape's DUK_HTHREAD_INTCTR_DEFAULT,
+ * which CMakeLists.txt sets in the build's copy of duktape.c and passes here. */
+#if !defined(KJS_CHECK_INTERVAL)
+#error "KJS_CHECK_INTERVAL comes from plugins/script_js/CMakeLists.txt"
+#endif
 #define KJS_STACK_LINES 8
 
 /* The heap inside kjs_enter on this thread: the fatal handler's fallback

@@ -17,12 +17,20 @@
 static char out[1 << 18];
 static char json[1 << 16];
 
+/* Frames of each run at 60 fps. Sanitizers slow allocation-heavy ticks
+ * several times over, so those builds run longer for the same tick count. */
+#if defined(KEEL_SANITIZER_TSAN) || defined(KEEL_SANITIZER_ASAN)
+#define FRAMES "240"
+#else
+#define FRAMES "45"
+#endif
+
 /* Runs the game; its stats JSON lands in `json`, its output in `out`. */
 static int run_game(const char *lang, const char *game, const char *extra) {
   const char *path = kt_write_temp("game.json", "");
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
-           "%s --frames 45 --set engine.target_fps=60 --set renderer.backend=null --set script.runtime=%s "
+           "%s --frames " FRAMES " --set engine.target_fps=60 --set renderer.backend=null --set script.runtime=%s "
            "--set script.main=%s/tests/scripts/engine/%s/%s/main.%s --stats-json %s %s",
            KEEL_TEST_KEEL_EXE, lang, KEEL_TEST_SOURCE_DIR, lang, game, lang, path, extra ? extra : "");
   int rc = kt_run(cmd, out, sizeof out);
@@ -43,7 +51,7 @@ static unsigned long long field(const char *name) {
 
 /* 45 frames at 60 fps is 0.75 s: ~22 ticks at 30 Hz. */
 static void check_survived(const char *where, bool every_tick) {
-  KT_ASSERT_CONTAINS(out, "keel: 45 frames in ");
+  KT_ASSERT_CONTAINS(out, "keel: " FRAMES " frames in ");
   KT_ASSERT_CONTAINS(out, where);
   unsigned long long ticks = field("\"ticks\": "), errors = field("\"errors\": ");
   if (ticks < 5) fprintf(stderr, "\nonly %llu ticks in:\n%s\n", ticks, json);
@@ -89,8 +97,7 @@ static void js_runaway(void) {
 }
 static void js_membomb(void) {
   CU_ASSERT_EQUAL(run_game("js", "membomb", "--set script.memory_limit_mb=8 --set script.tick_budget_ms=1000"), 0);
-  check_survived("main.js:4", true);
-  KT_ASSERT_CONTAINS(out, "memory");
+  check_survived("main.js:4: not enough memory", true);
 }
 static void js_stale(void) {
   CU_ASSERT_EQUAL(run_game("js", "stale", NULL), 0);
