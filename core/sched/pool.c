@@ -1035,9 +1035,9 @@ keel_result kc_pool_wait(kc_pool *p, keel_job_counter counter, kc_err *err) {
 
 /* ---- parallel_for ----------------------------------------------------------
  * One contiguous block per participant, each with its own cursor on its own
- * cache line: a participant claims `grain` items with one uncontended
- * fetch_add while it works its own block, and the cursors are shared only
- * when a participant that ran dry takes from another's block. */
+ * cache line: a participant claims a few slices at a time with one
+ * uncontended fetch_add while it works its own block, and the cursors are
+ * shared only when a participant that ran dry takes from another's block. */
 
 typedef struct kp_pf_block {
   alignas(KP_LINE) _Atomic uint64_t next;
@@ -1053,14 +1053,25 @@ typedef struct kp_pf {
   kp_pf_block blocks[KC_POOL_MAX_WORKERS];
 } kp_pf;
 
+/* Slices claimed per fetch_add: a share of what is left in the block, so a
+ * large block costs few atomics, but never more than KP_PF_MAX_CLAIM, so a
+ * worker that ran dry can always join in after at most that many of
+ * another's slices. Claims are whole slices: every cursor value stays a
+ * multiple of the grain from the block's start. */
+#define KP_PF_MAX_CLAIM 16u
+
 static void pf_drain(kp_pf *pf, kp_pf_block *b, uint32_t w) {
-  uint64_t end = b->end;
-  if (atomic_load_explicit(&b->next, memory_order_relaxed) >= end) return;
-  for (;;) {
-    uint64_t s = atomic_fetch_add_explicit(&b->next, pf->grain, memory_order_relaxed);
+  const uint64_t end = b->end, g = pf->grain;
+  uint64_t cur = atomic_load_explicit(&b->next, memory_order_relaxed);
+  while (cur < end) {
+    uint64_t k = (end - cur + g - 1) / g / (4ull * pf->parts);
+    if (k < 1) k = 1;
+    if (k > KP_PF_MAX_CLAIM) k = KP_PF_MAX_CLAIM;
+    uint64_t s = atomic_fetch_add_explicit(&b->next, k * g, memory_order_relaxed);
     if (s >= end) return;
-    uint64_t e = s + pf->grain < end ? s + pf->grain : end;
-    pf->fn(pf->user, (uint32_t)s, (uint32_t)e, w);
+    uint64_t stop = s + k * g < end ? s + k * g : end;
+    for (; s < stop; s += g) pf->fn(pf->user, (uint32_t)s, (uint32_t)(s + g < stop ? s + g : stop), w);
+    cur = atomic_load_explicit(&b->next, memory_order_relaxed);
   }
 }
 
