@@ -143,12 +143,14 @@ keel_result kc_pool_wait(kc_pool *pool, keel_job_counter counter, kc_err *err);
 /* Calls fn(user, begin, end, worker) over [0, count) in slices of `grain`
  * items (0 = pick: about count / (8 * workers)), the last slice shorter, on
  * every worker including the caller, and returns when every slice has run.
- * The range is cut into one contiguous block per worker; a worker that
- * finishes its block takes slices from the others' blocks. No heap
+ * The range is cut into one contiguous block per worker; a worker claims up
+ * to 16 slices of a block at a time (fewer as the block runs out) and, when
+ * its own block is done, claims from the others' blocks. No heap
  * allocation (the bookkeeping lives on the caller's stack). Nested calls
  * (from inside a slice or a job) work. A foreign caller runs no slice; it
  * submits helpers and waits. Writes made by slices are visible to the
- * caller on return. Thread: any. */
+ * caller on return. KEEL_ERR_INVALID_ARGUMENT for a NULL pool or fn.
+ * Thread: any. */
 keel_result kc_pool_parallel_for(kc_pool *pool, uint32_t count, uint32_t grain, keel_range_fn fn,
                                  void *user, kc_err *err);
 
