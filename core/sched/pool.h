@@ -126,8 +126,8 @@ keel_result kc_pool_submit(kc_pool *pool, const keel_job_desc *jobs, uint32_t co
 keel_result kc_pool_submit_ex(kc_pool *pool, const keel_job_desc *jobs, uint32_t count,
                               const kc_job_opts *opts, keel_job_counter *out_counter, kc_err *err);
 
-/* True when `counter` has completed (or is {0}, or its slot was reused).
- * Any thread; never blocks. */
+/* True when `counter` has completed (or is {0}, or its slot was reused, or
+ * it is no counter of this pool). Any thread; never blocks. */
 bool kc_pool_done(const kc_pool *pool, keel_job_counter counter);
 
 /* Returns when `counter` has completed. A worker (including the main

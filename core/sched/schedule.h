@@ -71,7 +71,8 @@ typedef struct kc_system_desc {
  * builder is used by one thread at a time. The caller owns *out. */
 keel_result kc_schedule_builder_create(kc_schedule_builder **out, kc_err *err);
 
-/* Frees the builder and its copies of the descs. NULL does nothing. */
+/* Frees the builder and its copies of the descs; schedules built from it
+ * stay valid. NULL does nothing. Thread: the builder's. */
 void kc_schedule_builder_destroy(kc_schedule_builder *b);
 
 /* Adds a user stage; names are copied. Only the desc's own shape is checked
