@@ -456,9 +456,11 @@ static keel_result sys_cvars(const kc_system_ctx *ctx) {
   return KEEL_OK;
 }
 
-/* DESIGN §3 step 4: one-off script results, printed as they arrive. */
+/* DESIGN §3 step 4: jobs pinned to the main thread, and one-off script
+ * results, printed as they arrive. */
 static keel_result sys_actions(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (ctx->pool) kc_pool_run_main_jobs(ctx->pool);
   exec_result res;
   while (kc_actionq_try_pop(&e->actions, &res)) {
     if (res.result == KEEL_OK) {
@@ -511,7 +513,7 @@ keel_result kc_engine_build_schedule(kc_engine *e, kc_schedule **out, kc_err *er
   const kc_system_desc systems[] = {
       {.name = "script_handoff", .stage = KC_STAGE_UPDATE, .writes = world, .fn = sys_handoff, .main_thread_only = true},
       {.name = "cvar_dispatch", .stage = KC_STAGE_UPDATE, .writes = cvars, .fn = sys_cvars, .main_thread_only = true},
-      {.name = "exec_results", .stage = KC_STAGE_UPDATE, .writes = stdout_res, .fn = sys_actions,
+      {.name = "main_jobs_and_results", .stage = KC_STAGE_UPDATE, .writes = stdout_res, .fn = sys_actions,
        .main_thread_only = true},
       {.name = "extract", .stage = KC_STAGE_EXTRACT, .reads = world, .writes = snapshot, .fn = sys_extract},
       {.name = "prepare", .stage = KC_STAGE_PREPARE, .reads = snapshot, .writes = lists_renderer, .fn = sys_prepare,

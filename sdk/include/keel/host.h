@@ -99,10 +99,12 @@ struct keel_host {
 
   /* ---- jobs. submit: any thread; copies the descs, so the array may be
    * reused at once; out_counter (may be NULL) completes when all have run.
-   * wait: any thread; the caller runs other jobs while it waits.
+   * wait: any thread; a job worker (the main thread included) runs other
+   * jobs while it waits, any other thread just waits.
    * parallel_for: any thread; splits [0, count) in slices of about `grain`
-   * items (0 = pick), runs them on all workers including the caller, and
-   * returns when every slice has run. worker_count: any thread, >= 1.
+   * items (0 = pick), runs them on the job workers (the caller too when it
+   * is one), and returns when every slice has run. worker_count: any
+   * thread, >= 1.
    * worker_index: the calling thread's worker number, or UINT32_MAX for a
    * thread that is not a job worker. */
   keel_result (*jobs_submit)(const keel_host *host, const keel_job_desc *jobs, uint32_t count,
