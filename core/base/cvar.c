@@ -667,13 +667,13 @@ size_t kc_cvar_pending_count(void) { return atomic_load_explicit(&g_pending_coun
 
 size_t kc_cvar_dispatch_pending(void) {
   pthread_mutex_lock(&g_mutex);
-  size_t todo = g_pending_len;
+  size_t batch = g_pending_len;
   pthread_mutex_unlock(&g_mutex);
 
   /* Copies, so handlers can set cvars and (un)subscribe while they run. */
   pending_change change;
   handler subs[KC_CVAR_HANDLERS_MAX];
-  for (size_t done = 0; done < todo; done++) {
+  for (size_t done = 0; done < batch; done++) {
     pthread_mutex_lock(&g_mutex);
     if (g_pending_len == 0) { /* kc_cvar_shutdown from a handler */
       pthread_mutex_unlock(&g_mutex);
@@ -690,5 +690,5 @@ size_t kc_cvar_dispatch_pending(void) {
     const char *name = g_cvars[change.index].name;
     for (size_t i = 0; i < nsubs; i++) subs[i].fn(subs[i].user, name, &change.old_value, &change.new_value);
   }
-  return todo;
+  return batch;
 }
