@@ -303,9 +303,14 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
   return KEEL_OK;
 }
 
-static bool display_present(void) {
+/* Whether a window can be opened: a display, and a windowing platform in
+ * this build. There is none yet (no renderer plugin needs one), so `auto`
+ * always means headless for now, and a run is bounded like any headless run
+ * rather than running without a window until Ctrl-C. */
+#define KC_PLATFORM_HAS_WINDOWS 0
+static bool window_possible(void) {
   const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
-  return (x && *x) || (wl && *wl);
+  return KC_PLATFORM_HAS_WINDOWS && ((x && *x) || (wl && *wl));
 }
 
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
@@ -324,10 +329,14 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   e->headless = opts->headless >= 0 ? opts->headless != 0
                 : strcmp(headless, "true") == 0 ? true
                 : strcmp(headless, "false") == 0 ? false
-                                                 : !display_present();
+                                                 : !window_possible();
   e->lockstep = opts->lockstep >= 0 ? opts->lockstep != 0 : kc_config_get_bool(cfg, "engine", "lockstep");
   int64_t frames = opts->frames >= 0 ? opts->frames : kc_config_get_int(cfg, "engine", "frames");
-  if (frames == 0 && e->headless && opts->frames < 0) frames = KC_ENGINE_HEADLESS_DEFAULT_FRAMES;
+  /* Unset (not 0 by choice) and headless: nobody can close a window, so
+   * the run is bounded. */
+  if (frames == 0 && e->headless && opts->frames < 0 &&
+      kc_config_get_source(cfg, "engine", "frames", NULL) == KC_CONFIG_FROM_DEFAULT)
+    frames = KC_ENGINE_HEADLESS_DEFAULT_FRAMES;
   e->frames_limit = (uint64_t)frames;
   int64_t fps = kc_config_get_int(cfg, "engine", "target_fps");
   e->frame_ns = fps > 0 ? 1000000000ull / (uint64_t)fps : 0;
@@ -337,7 +346,7 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
 
   e->services.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
   e->services.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
-  e->services.has_window = false; /* no windowing platform in this build yet */
+  e->services.has_window = false; /* see window_possible() */
   kc_path_data_dir(e->services.data_dir, sizeof e->services.data_dir, NULL);
   if (kc_config_file(cfg)) kc_path_dirname(kc_config_file(cfg), e->services.config_dir, sizeof e->services.config_dir, NULL);
 

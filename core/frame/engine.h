@@ -12,8 +12,8 @@
 #include "base/err.h"
 #include "plugin/loader.h"
 
-/* Frames a headless run makes when neither --frames nor [engine] frames
- * bounds it: without a display nobody can close the window. */
+/* Frames a headless run makes when [engine] frames is not set at all (an
+ * explicit 0 still means "until quit"): nobody can close a window. */
 #define KC_ENGINE_HEADLESS_DEFAULT_FRAMES 300
 
 typedef struct kc_engine_options {
