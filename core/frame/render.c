@@ -21,6 +21,8 @@ typedef struct item {
  * tiny slice to a worker that the OS has just preempted (the script worker
  * may be busy on the other core) would make the main thread wait for it. */
 #define MIN_DRAWS_PER_SLICE 512u
+/* Draws gathered and handed to the encoder at a time (on the stack). */
+#define GATHER_CHUNK 128u
 /* Extract and the final copy work in ranges of this many slots. */
 #define RANGE_GRAIN 1024u
 
@@ -44,6 +46,7 @@ struct kc_render {
   /* Prepare output: draws sorted by key, grouped by pass. */
   keel_draw *sorted;
   const item *order; /* the sorted items */
+  bool sorted_valid; /* `sorted` holds this frame's lists (kc_render_draws) */
   uint32_t pass_begin[KEEL_RENDERER_MAX_PASSES + 1];
   kc_render_slice slices[KEEL_RENDERER_MAX_PASSES * KEEL_RENDERER_MAX_WORKERS];
   _Atomic uint32_t record_errors;
@@ -229,20 +232,6 @@ static keel_mesh mesh_resolve(kc_render *r, uint32_t mesh) {
   return h;
 }
 
-/* Copies sorted draws [begin, end) into the submission list with their
- * renderer mesh handles. */
-static void fill_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
-  (void)worker;
-  kc_render *r = user;
-  for (uint32_t i = begin; i < end; i++) {
-    uint32_t src = r->order[i].index;
-    keel_draw *d = &r->sorted[i];
-    *d = r->draws[src];
-    uint32_t mesh = r->mesh_of[src];
-    d->mesh = r->meshes[mesh >= 1 && mesh <= KC_WORLD_MESH_MAX ? mesh : 1];
-  }
-}
-
 keel_result kc_render_prepare(kc_render *r) {
   uint32_t n = r->slots;
   /* LSD radix sort of the keys, 4 passes of 8 bits; stable, so ties keep
@@ -267,8 +256,19 @@ keel_result kc_render_prepare(kc_render *r) {
     mesh_resolve(r, r->mesh_of[src[i].index]);
   }
   for (uint32_t p = 0; p < r->cfg.pass_count; p++) r->pass_begin[p + 1] += r->pass_begin[p];
-  run_ranges(r, r->count, RANGE_GRAIN * 4, fill_range);
+  r->sorted_valid = false;
   return KEEL_OK;
+}
+
+/* Gathers sorted draws [begin, end) into dst with their renderer meshes. */
+static void gather(const kc_render *r, uint32_t begin, uint32_t end, keel_draw *dst) {
+  for (uint32_t i = begin; i < end; i++) {
+    uint32_t src = r->order[i].index;
+    keel_draw *d = &dst[i - begin];
+    *d = r->draws[src];
+    uint32_t mesh = r->mesh_of[src];
+    d->mesh = r->meshes[mesh >= 1 && mesh <= KC_WORLD_MESH_MAX ? mesh : 1];
+  }
 }
 
 keel_result kc_render_begin(kc_render *r, keel_color clear) {
@@ -300,7 +300,14 @@ keel_result kc_render_record(kc_render *r, const kc_render_slice *s) {
   keel_result res = api->encoder_begin(r->cfg.renderer, s->pass, s->worker, &enc);
   if (res != KEEL_OK) return res;
   res = api->encoder_set_camera(enc, &r->camera);
-  if (res == KEEL_OK && s->end > s->begin) res = api->encoder_draw(enc, r->sorted + s->begin, s->end - s->begin);
+  /* The copy into sorted order happens here, in chunks, on the recording
+   * thread: Prepare only sorts keys, so this work spreads over the workers. */
+  keel_draw chunk[GATHER_CHUNK];
+  for (uint32_t i = s->begin; res == KEEL_OK && i < s->end; i += GATHER_CHUNK) {
+    uint32_t n = s->end - i < GATHER_CHUNK ? s->end - i : GATHER_CHUNK;
+    gather(r, i, i + n, chunk);
+    res = api->encoder_draw(enc, chunk, n);
+  }
   keel_result end = api->encoder_end(enc);
   return res != KEEL_OK ? res : end;
 }
@@ -352,10 +359,14 @@ keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_inde
 
 void kc_render_stats_get(const kc_render *r, kc_render_stats *out) { *out = r->stats; }
 
-const keel_draw *kc_render_draws(const kc_render *r, uint32_t pass, uint32_t *count) {
+const keel_draw *kc_render_draws(kc_render *r, uint32_t pass, uint32_t *count) {
   if (pass >= r->cfg.pass_count) {
     *count = 0;
     return NULL;
+  }
+  if (!r->sorted_valid) {
+    gather(r, 0, r->count, r->sorted);
+    r->sorted_valid = true;
   }
   *count = r->pass_begin[pass + 1] - r->pass_begin[pass];
   return r->sorted + r->pass_begin[pass];

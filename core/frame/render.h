@@ -66,7 +66,8 @@ keel_result kc_render_present(kc_render *r);
 keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear);
 
 void kc_render_stats_get(const kc_render *r, kc_render_stats *out);
-/* The sorted draw list of a pass after Prepare (tests compare them). */
-const keel_draw *kc_render_draws(const kc_render *r, uint32_t pass, uint32_t *count);
+/* The sorted draw list of a pass after Prepare, as Record hands it to the
+ * encoders (built on first call per frame; for tests and tools). Main. */
+const keel_draw *kc_render_draws(kc_render *r, uint32_t pass, uint32_t *count);
 
 #endif

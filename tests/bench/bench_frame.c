@@ -50,27 +50,47 @@ static void move_tenth(kc_world *w, const keel_id *ids, uint32_t frame) {
   }
 }
 
-/* Median microseconds of the render half over FRAMES frames. */
-static double run(const keel_renderer_api *api, keel_renderer *rr, kc_pool *pool, uint32_t workers, kc_world *w,
-                  const keel_id *ids, double *swap_us) {
+typedef struct stage_us {
+  double extract, prepare, record, submit, total, publish;
+} stage_us;
+
+/* Medians over FRAMES frames of each part of the render half, in µs. */
+static void run(const keel_renderer_api *api, keel_renderer *rr, kc_pool *pool, uint32_t workers, kc_world *w,
+                const keel_id *ids, stage_us *out) {
   kc_render *r = NULL;
   kc_render_config rc = {.api = api, .renderer = rr, .pass_count = 2, .workers = workers, .width = 1280,
                          .height = 720, .pool = pool};
-  if (kc_render_create(&rc, &r, NULL) != KEEL_OK) return -1;
-  static double t[FRAMES], s[FRAMES];
+  if (kc_render_create(&rc, &r, NULL) != KEEL_OK) return;
+  static double t[6][FRAMES];
   for (uint32_t f = 0; f < FRAMES; f++) {
     move_tenth(w, ids, f);
     uint64_t t0 = bench_now_ns();
     kc_world_publish(w, NULL);
     uint64_t t1 = bench_now_ns();
-    kc_render_frame(r, w, f, (keel_color){0, 0, 0, 1});
+    kc_render_extract(r, w, f);
     uint64_t t2 = bench_now_ns();
-    s[f] = (double)(t1 - t0) / 1e3;
-    t[f] = (double)(t2 - t1) / 1e3;
+    kc_render_prepare(r);
+    uint64_t t3 = bench_now_ns();
+    kc_render_begin(r, (keel_color){0, 0, 0, 1});
+    kc_render_record_all(r);
+    uint64_t t4 = bench_now_ns();
+    kc_render_submit(r);
+    kc_render_present(r);
+    uint64_t t5 = bench_now_ns();
+    t[0][f] = (double)(t2 - t1) / 1e3;
+    t[1][f] = (double)(t3 - t2) / 1e3;
+    t[2][f] = (double)(t4 - t3) / 1e3;
+    t[3][f] = (double)(t5 - t4) / 1e3;
+    t[4][f] = (double)(t5 - t1) / 1e3;
+    t[5][f] = (double)(t1 - t0) / 1e3;
   }
   kc_render_destroy(r);
-  *swap_us = bench_percentile(s, FRAMES, 0.5);
-  return bench_percentile(t, FRAMES, 0.5);
+  out->extract = bench_percentile(t[0], FRAMES, 0.5);
+  out->prepare = bench_percentile(t[1], FRAMES, 0.5);
+  out->record = bench_percentile(t[2], FRAMES, 0.5);
+  out->submit = bench_percentile(t[3], FRAMES, 0.5);
+  out->total = bench_percentile(t[4], FRAMES, 0.5);
+  out->publish = bench_percentile(t[5], FRAMES, 0.5);
 }
 
 int main(void) {
@@ -93,22 +113,32 @@ int main(void) {
   kc_host_services svc = {.width = 1280, .height = 720};
   kc_host host;
   kc_host_init(&host, &svc, "null", plugin->file);
-  double us[2] = {0}, swap = 0;
+  stage_us us[2] = {{0}};
   for (uint32_t workers = 1; workers <= 2; workers++) {
     keel_renderer_desc d = {.struct_size = sizeof d, .host = &host.pub, .width = 1280, .height = 720,
                             .headless = true, .frames_in_flight = 2, .max_workers = workers, .pass_count = 2};
     keel_renderer *rr = NULL;
     if (api->create(&d, &rr, NULL) != KEEL_OK) return 1;
-    us[workers - 1] = run(api, rr, workers == 1 ? NULL : pool, workers, w, ids, &swap);
+    run(api, rr, workers == 1 ? NULL : pool, workers, w, ids, &us[workers - 1]);
     keel_renderer_stats st = {.struct_size = sizeof st};
     api->stats(rr, &st);
     if (st.errors) fprintf(stderr, "bench_frame: the renderer counted %llu errors\n", (unsigned long long)st.errors);
     api->destroy(rr);
   }
-  bench_report("frame_10k_entities_null_renderer_us", us[0], "us");
-  bench_report("frame_10k_entities_null_renderer_2_workers_us", us[1], "us");
-  bench_report("record_speedup_2_workers", us[0] / us[1], "x");
-  bench_report("state_publish_10k_dirty10_us", swap, "us");
+  bench_report("frame_10k_entities_null_renderer_us", us[0].total, "us");
+  bench_report("frame_10k_entities_null_renderer_2_workers_us", us[1].total, "us");
+  bench_report("record_speedup_2_workers", us[0].record / us[1].record, "x");
+  bench_report("frame_speedup_2_workers", us[0].total / us[1].total, "x");
+  const char *names[4] = {"extract", "prepare", "record", "submit_present"};
+  for (int k = 0; k < 2; k++) {
+    const double parts[4] = {us[k].extract, us[k].prepare, us[k].record, us[k].submit};
+    for (int i = 0; i < 4; i++) {
+      char name[96];
+      snprintf(name, sizeof name, "frame_10k_%s_%u_worker%s_us", names[i], k + 1, k ? "s" : "");
+      bench_report(name, parts[i], "us");
+    }
+  }
+  bench_report("state_publish_10k_dirty10_us", us[0].publish, "us");
   kc_pool_destroy(pool);
   kc_world_destroy(w);
   kc_plugin_close(plugin);
