@@ -62,8 +62,8 @@ static const kc_config_key k_keys[] = {
                "the game's entry script; a relative path starts at the directory of the engine.ini that sets it"),
     FLOAT_KEY("script", "tick_rate", 1.0, 1000.0, "30", "game-logic ticks per second on the script worker"),
     INT_KEY("script", "tick_budget_ms", 0, 1, 10000, "50", "time one tick may run before it is interrupted"),
-    INT_KEY("script", "instruction_budget", 0, 0, 1000000000000, "10000000",
-            "VM instructions one script call may run before it is interrupted; 0 = no limit"),
+    INT_KEY("script", "instruction_budget", 0, 0, 1000000000000, "0",
+            "VM instructions one script call may run before it is interrupted; 0 = no limit (tick_budget_ms still applies)"),
     INT_KEY("script", "memory_limit_mb", 0, 1, 4096, "64", "heap limit of one script VM in MiB"),
     INT_KEY("script", "seed", 0, 0, INT64_MAX, "1", "seed of the scripts' random generator, for reproducible runs"),
 
