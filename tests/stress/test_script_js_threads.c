@@ -116,14 +116,17 @@ static void test_interrupt_from_another_thread(void) {
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
   interrupter it = {&t, 100, 0};
   pthread_t th;
-  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, interrupt_thread, &it), 0);
+  /* t0 before the interrupter starts its 100 ms sleep, so the bound below
+   * holds however late this thread runs again after pthread_create. */
   uint64_t t0 = kt_now_ns();
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, interrupt_thread, &it), 0);
   keel_result r = jt_tick(&t);
   uint64_t end = kt_now_ns();
   pthread_join(th, NULL);
   CU_ASSERT_EQUAL(r, KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "main.js:4: interrupted");
   CU_ASSERT(end - t0 >= 100u * 1000000u);
+  CU_ASSERT(end >= it.sent_ns); /* the tick ended only once the interrupt was sent */
   double latency_ms = (double)(end - it.sent_ns) / 1e6;
   if (latency_ms > 1000.0) fprintf(stderr, "\n  interrupt took %.1f ms to land\n", latency_ms);
   CU_ASSERT(latency_ms < 1000.0); /* a few ms normally; sanitizers and load stretch it */
