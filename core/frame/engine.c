@@ -294,8 +294,11 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
   }
   keel_result r = kc_script_worker_start(&wc, &e->worker, err);
   if (r != KEEL_OK) {
-    kc_log_write(KC_LOG_ERROR, "script runtime '%s' could not start: %s", runtime, err->msg);
-    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s: %s", runtime, err->msg);
+    /* Copied first: err->msg cannot be both an argument and the output. */
+    char why[KC_ERR_MSG_MAX];
+    kc_copy_text(why, sizeof why, err->msg);
+    kc_log_write(KC_LOG_ERROR, "script runtime '%s' could not start: %s", runtime, why);
+    return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s: %s", runtime, why);
   }
   /* Every cvar change reaches the script as an event (its on_change handlers
    * filter by name). */
