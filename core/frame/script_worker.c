@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/cpu.h"
 #include "base/log.h"
 #include "sync/spsc.h"
 
@@ -30,11 +31,6 @@ typedef struct worker_msg {
 #define OVERFLOW_MAX 4096
 #define WAKE_SPIN_NS 30000u
 
-static inline void kc_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 #define DRAIN_BATCH 64
 
 struct kc_script_worker {
@@ -158,7 +154,7 @@ static void *worker_main(void *arg) {
      * this class of VM. Once per tick, so at most WAKE_SPIN_NS of CPU a tick. */
     uint64_t spin_until = kc_clock_now_ns() + WAKE_SPIN_NS;
     bool woke;
-    while (!(woke = sem_trywait(&sw->go) == 0) && kc_clock_now_ns() < spin_until) kc_cpu_relax();
+    while (!(woke = sem_trywait(&sw->go) == 0) && kc_clock_now_ns() < spin_until) kc_cpu_pause();
     while (!woke && sem_wait(&sw->go) != 0 && errno == EINTR) {
     }
     if (atomic_load_explicit(&sw->quit, memory_order_acquire)) break;

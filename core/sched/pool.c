@@ -23,14 +23,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define KP_PAUSE() _mm_pause()
-#elif defined(__aarch64__) || defined(__arm__)
-#define KP_PAUSE() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define KP_PAUSE() ((void)0)
-#endif
+#include "base/cpu.h"
 
 /* A full fence for the Dekker-style handshakes below (deque take/steal,
  * sleep/wake). GCC refuses atomic_thread_fence under ThreadSanitizer, so
@@ -654,7 +647,7 @@ static void help_until(kc_pool *p, uint32_t w, kp_cond_fn cond, const void *arg)
         continue;
       }
     }
-    KP_PAUSE();
+    kc_cpu_pause();
   }
 }
 
@@ -689,7 +682,7 @@ static void *worker_main(void *arg) {
         break;
       }
       if (atomic_load_explicit(&p->quit, memory_order_acquire)) break;
-      KP_PAUSE();
+      kc_cpu_pause();
       if ((i & 15u) == 0 && kc_clock_now_ns() - start >= p->spin_ns) break;
     }
     if (ran) continue;

@@ -8,14 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AQ_PAUSE() _mm_pause()
-#elif defined(__aarch64__) || defined(__arm__)
-#define AQ_PAUSE() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define AQ_PAUSE() ((void)0)
-#endif
+#include "base/cpu.h"
 
 /* Spins before sleeping: long enough to catch a producer that is mid-push
  * (tens of ns), short enough (a few µs) not to steal a core from it on a
@@ -198,7 +191,7 @@ static bool aq_wait_pop(kc_actionq *q, void *out, uint64_t timeout_ns) {
   uint64_t now = aq_now_ns();
   uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
   for (int i = 1; i <= AQ_SPIN_ITERATIONS; i++) {
-    AQ_PAUSE();
+    kc_cpu_pause();
     if (kc_actionq_try_pop(q, out)) return true;
     if ((i & 31) == 0 && aq_now_ns() >= deadline) return false;
   }

@@ -10,14 +10,9 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "base/cpu.h"
 #include "sync/action_queue.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_PAUSE() _mm_pause()
-#else
-#define CPU_PAUSE() ((void)0)
-#endif
 
 enum {
   RUNS = 7,
@@ -37,7 +32,7 @@ static kc_actionq q;
  * (consumer) waits ~0.8 µs before looking again, so it does not pull the
  * other side's cells across cores once per message. */
 static void edge_backoff(void) {
-  for (int i = 0; i < 32; i++) CPU_PAUSE();
+  for (int i = 0; i < 32; i++) kc_cpu_pause();
 }
 
 static void print_runs(const char *name, const double *v, int n) {
@@ -79,7 +74,7 @@ static _Atomic int go;
 
 static void start_together(void) {
   atomic_fetch_add(&go, 1);
-  while (atomic_load(&go) < 2) CPU_PAUSE();
+  while (atomic_load(&go) < 2) kc_cpu_pause();
 }
 
 static void *producer(void *arg) {
@@ -126,7 +121,7 @@ static void *late_producer(void *arg) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
     bench_msg m = {bench_now_ns(), (uint64_t)i};
-    while (!kc_actionq_try_push(&q, &m)) CPU_PAUSE();
+    while (!kc_actionq_try_push(&q, &m)) kc_cpu_pause();
   }
   return NULL;
 }

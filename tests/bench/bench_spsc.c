@@ -8,14 +8,9 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
+#include "base/cpu.h"
 #include "sync/spsc.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_PAUSE() _mm_pause()
-#else
-#define CPU_PAUSE() ((void)0)
-#endif
 
 KC_SPSC_DEFINE_TYPED(bench_u64, uint64_t)
 
@@ -39,7 +34,7 @@ static const uint64_t ITEMS = 50000000; /* per throughput run */
 enum { EDGE_BACKOFF_PAUSES = 32 };
 
 static void edge_backoff(void) {
-  for (int i = 0; i < EDGE_BACKOFF_PAUSES; i++) CPU_PAUSE();
+  for (int i = 0; i < EDGE_BACKOFF_PAUSES; i++) kc_cpu_pause();
 }
 
 static kc_spsc ring_a, ring_b;
@@ -47,7 +42,7 @@ static _Atomic int go;
 
 static void start_together(void) {
   atomic_fetch_add(&go, 1);
-  while (atomic_load(&go) < 2) CPU_PAUSE();
+  while (atomic_load(&go) < 2) kc_cpu_pause();
 }
 
 /* ---- spsc_push_pop_1 ---- */
@@ -141,8 +136,8 @@ static void *echo(void *arg) {
   start_together();
   uint64_t v;
   for (uint64_t i = 0; i < RT_SAMPLES; i++) {
-    while (!bench_u64_pop(&ring_a, &v)) CPU_PAUSE();
-    while (!bench_u64_push(&ring_b, &v)) CPU_PAUSE();
+    while (!bench_u64_pop(&ring_a, &v)) kc_cpu_pause();
+    while (!bench_u64_push(&ring_b, &v)) kc_cpu_pause();
   }
   return NULL;
 }
@@ -158,8 +153,8 @@ static void run_round_trip(double *median, double *p99) {
   start_together();
   for (uint64_t i = 0; i < RT_SAMPLES; i++) {
     uint64_t t0 = bench_now_ns(), v = i;
-    while (!bench_u64_push(&ring_a, &v)) CPU_PAUSE();
-    while (!bench_u64_pop(&ring_b, &v)) CPU_PAUSE();
+    while (!bench_u64_push(&ring_a, &v)) kc_cpu_pause();
+    while (!bench_u64_pop(&ring_b, &v)) kc_cpu_pause();
     s[i] = (double)(bench_now_ns() - t0);
     if (v != i) {
       fprintf(stderr, "spsc_round_trip: wrong echo\n");
