@@ -88,11 +88,6 @@ static int key_index(const char *section, const char *name) {
   return -1;
 }
 
-const kc_config_key *kc_config_find_key(const char *section, const char *name) {
-  int i = key_index(section, name);
-  return i < 0 ? NULL : &k_keys[i];
-}
-
 static bool known_section(const char *name) {
   for (size_t i = 0; k_sections[i]; i++)
     if (strcmp(k_sections[i], name) == 0) return true;

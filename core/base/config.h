@@ -54,8 +54,6 @@ typedef enum kc_config_source {
 const kc_config_key *kc_config_keys(size_t *count);
 /* The sections, NULL-terminated: engine, renderer, script, cvars, plugins. */
 const char *const *kc_config_sections(void);
-/* The row for section.name, or NULL. */
-const kc_config_key *kc_config_find_key(const char *section, const char *name);
 /* What a valid value of `key` looks like, as used in messages: "an integer
  * in 0..1000", "one of: auto, true, false". Writes into buf; returns buf. */
 const char *kc_config_describe_key(const kc_config_key *key, char *buf, size_t cap);

@@ -34,7 +34,7 @@ typedef struct script_source {
   const keel_script_api *api;
   keel_script *vm;
   keel_script_desc desc;
-  _Atomic uint64_t errors, interrupts, memory_bytes, memory_refusals;
+  _Atomic uint64_t errors, interrupts;
 } script_source;
 
 /* A one-off script's result, worker → main through the action queue. */
@@ -86,7 +86,7 @@ struct kc_engine {
   uint64_t ticks_triggered, skips, publish_errors;
   uint64_t last_tick_start_ns, next_tick_ns;
   double game_time;
-  uint64_t run_start_ns, run_ns;
+  uint64_t run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
   uint64_t frame_t0;        /* start of the current frame */
 
@@ -94,9 +94,7 @@ struct kc_engine {
   pthread_mutex_t exec_lock;
   keel_job_counter exec_jobs[EXEC_MAX_IN_FLIGHT];
   uint64_t exec_seq;
-  _Atomic uint64_t exec_done, exec_errors, exec_dropped;
   kc_frame_stats stats;
-  uint64_t events_at_last_line;
   uint64_t ticks_at_last_line;
   uint64_t final_hash;
 };
@@ -108,8 +106,6 @@ static void script_refresh_stats(script_source *s) {
   if (s->api->stats && s->api->stats(s->vm, &st) == KEEL_OK) {
     atomic_store_explicit(&s->errors, st.errors, memory_order_relaxed);
     atomic_store_explicit(&s->interrupts, st.interrupts, memory_order_relaxed);
-    atomic_store_explicit(&s->memory_bytes, st.memory_bytes, memory_order_relaxed);
-    atomic_store_explicit(&s->memory_refusals, st.memory_refusals, memory_order_relaxed);
   }
 }
 
@@ -157,17 +153,6 @@ static void script_release(void *user, kc_tick_source *source) {
   kc_engine *e = user;
   e->script.api->destroy(e->script.vm);
   e->script.vm = NULL;
-}
-
-static keel_result native_factory(void *user, const keel_script_world *world, kc_tick_source *out,
-                                  keel_message *error) {
-  kc_engine *e = user;
-  return kc_demo_source_create(&e->native_entities, world, out, error);
-}
-
-static void native_release(void *user, kc_tick_source *source) {
-  (void)user;
-  kc_demo_source_release(NULL, source);
 }
 
 /* ---- cvars → script events (main thread, during dispatch) ---- */
@@ -256,9 +241,9 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
   snprintf(e->script_name, sizeof e->script_name, "%s", runtime);
   kc_script_worker_config wc = {.world = e->world};
   if (strcmp(runtime, "native") == 0) {
-    wc.factory = native_factory;
-    wc.release = native_release;
-    wc.user = e;
+    wc.factory = kc_demo_source_create;
+    wc.release = kc_demo_source_release;
+    wc.user = &e->native_entities;
     kc_log_write(KC_LOG_INFO, "script runtime: native (built-in demo game, %u entities)",
                  e->native_entities ? e->native_entities : 300);
   } else {
@@ -390,7 +375,14 @@ fail:
 
 /* ---- the frame ---- */
 
-static void publish(kc_engine *e) {
+/* Publishes the world when the worker has ended a tick (or init) since the
+ * last publish. Called only while the worker is idle, so it never changes
+ * the snapshot under a running tick. */
+static void publish_ended_ticks(kc_engine *e) {
+  kc_script_worker_stats ws;
+  kc_script_worker_stats_get(e->worker, &ws);
+  if (ws.markers <= e->ticks_published) return;
+  e->ticks_published = ws.markers;
   kc_err err;
   kc_err_clear(&err);
   if (kc_world_publish(e->world, &err) != KEEL_OK) {
@@ -423,19 +415,11 @@ static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
     trigger_tick(e, now, e->tick_interval_s);
     if (!kc_script_worker_wait_idle(e->worker, limit))
       return kc_err_set(err, KEEL_ERR_TIMEOUT, "lockstep: the script tick did not finish within 60 s");
-    publish(e);
-    kc_script_worker_stats ws;
-    kc_script_worker_stats_get(e->worker, &ws);
-    e->ticks_published = ws.markers;
+    publish_ended_ticks(e);
     return KEEL_OK;
   }
   bool idle = kc_script_worker_drain(e->worker);
-  kc_script_worker_stats ws;
-  kc_script_worker_stats_get(e->worker, &ws);
-  if (idle && ws.markers > e->ticks_published) {
-    publish(e);
-    e->ticks_published = ws.markers;
-  }
+  if (idle) publish_ended_ticks(e);
   if (now >= e->next_tick_ns) {
     if (idle) {
       double dt = e->last_tick_start_ns ? (double)(now - e->last_tick_start_ns) / 1e9 : e->tick_interval_s;
@@ -569,7 +553,6 @@ static void stats_line(kc_engine *e, uint64_t now) {
 
 keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   uint64_t start = kc_clock_now_ns();
-  e->run_start_ns = start;
   e->next_tick_ns = start;
   kc_frame_stats_interval_reset(&e->stats, start);
   uint64_t stats_every = e->stats_interval_s > 0 ? (uint64_t)(e->stats_interval_s * 1e9) : 0;
@@ -603,14 +586,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   }
   e->run_ns = kc_clock_now_ns() - start;
   /* Let the last tick land so the final state and hash are complete. */
-  if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) {
-    kc_script_worker_stats ws;
-    kc_script_worker_stats_get(e->worker, &ws);
-    if (ws.markers > e->ticks_published) {
-      publish(e);
-      e->ticks_published = ws.markers;
-    }
-  }
+  if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) publish_ended_ticks(e);
   e->final_hash = kc_world_hash(e->world);
   return result;
 }
@@ -634,13 +610,9 @@ static void exec_run(void *user, uint32_t worker) {
   res.result = e->script.api->oneoff_run(e->script.vm, j->code, &msg);
   kc_copy_text(res.text, sizeof res.text, msg.text);
   free(j);
-  if (res.result != KEEL_OK) atomic_fetch_add(&e->exec_errors, 1);
-  if (!kc_actionq_try_push(&e->actions, &res)) {
-    atomic_fetch_add(&e->exec_dropped, 1);
+  if (!kc_actionq_try_push(&e->actions, &res))
     kc_log_write(KC_LOG_ERROR, "exec %" PRIu64 ": result dropped, %zu results already wait for the main thread",
                  res.seq, kc_actionq_capacity(&e->actions));
-  }
-  atomic_fetch_add(&e->exec_done, 1);
 }
 
 keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err) {

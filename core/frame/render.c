@@ -23,13 +23,12 @@ typedef struct item {
 #define MIN_DRAWS_PER_SLICE 512u
 /* Draws gathered and handed to the encoder at a time (on the stack). */
 #define GATHER_CHUNK 128u
-/* Extract and the final copy work in ranges of this many slots. */
+/* Extract works in ranges of this many slots. */
 #define RANGE_GRAIN 1024u
 
 struct kc_render {
   kc_render_config cfg;
   keel_mesh meshes[KC_WORLD_MESH_MAX + 1]; /* world mesh id → renderer handle */
-  uint32_t mesh_count;
 
   /* Extract output, indexed by entity slot (so parallel ranges write fixed
    * places and the result does not depend on the worker count); dead slots
@@ -249,7 +248,7 @@ keel_result kc_render_prepare(kc_render *r) {
   }
   r->order = src;
   /* Renderer meshes are created here, on the main thread, the first time a
-   * world mesh is drawn; the copy below only reads the table. */
+   * world mesh is drawn; Record's gather only reads the table. */
   memset(r->pass_begin, 0, sizeof r->pass_begin);
   for (uint32_t i = 0; i < r->count; i++) {
     r->pass_begin[(src[i].key >> 29) + 1]++;

@@ -45,7 +45,6 @@ struct kc_script_worker {
 
   pthread_t thread;
   pthread_t self; /* written by the worker itself before start returns */
-  bool thread_started;
   sem_t go;
   _Atomic bool quit;
   keel_tick_info next_tick; /* written by main before posting `go` */
@@ -214,7 +213,6 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
     worker_free(sw);
     return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "script worker: cannot start a thread");
   }
-  sw->thread_started = true;
   pthread_mutex_lock(&sw->lock);
   while (!sw->started) pthread_cond_wait(&sw->cond, &sw->lock);
   r = sw->start_result;

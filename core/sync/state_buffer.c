@@ -516,10 +516,6 @@ void kc_state_inject_fault(kc_state_buffer *buf, unsigned faults) {
   buf->faults_armed |= faults & (KC_STATE_FAULT_ALLOC | KC_STATE_FAULT_VALIDATION | KC_STATE_FAULT_TIMEOUT);
 }
 
-void kc_state_set_copy_mode(kc_state_buffer *buf, kc_state_copy_mode mode) {
-  if (mode == KC_STATE_COPY_DIRTY || mode == KC_STATE_COPY_FULL) buf->copy_mode = mode;
-}
-
 void kc_state_set_lock_timeout(kc_state_buffer *buf, uint64_t timeout_ns) {
   buf->lock_timeout_ns = timeout_ns ? timeout_ns : KC_STATE_DEFAULT_LOCK_TIMEOUT_NS;
 }

@@ -215,9 +215,9 @@ keel_result kc_state_swap_mode(kc_state_buffer *buf, kc_state_copy_mode mode, kc
  * armed. For tests. Thread: writer. */
 void kc_state_inject_fault(kc_state_buffer *buf, unsigned faults);
 
-/* Setters for what the config chose at init. Thread: writer, between swaps.
- * A timeout of 0 restores the default; the validator's ctx is borrowed. */
-void kc_state_set_copy_mode(kc_state_buffer *buf, kc_state_copy_mode mode);
+/* Setters for what the config chose at init (a copy mode for one swap is
+ * kc_state_swap_mode's argument). Thread: writer, between swaps. A timeout
+ * of 0 restores the default; the validator's ctx is borrowed. */
 void kc_state_set_lock_timeout(kc_state_buffer *buf, uint64_t timeout_ns);
 void kc_state_set_validator(kc_state_buffer *buf, kc_state_validate_fn fn, void *ctx);
 

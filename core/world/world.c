@@ -209,7 +209,6 @@ const char *kc_world_mesh_name(const kc_world *w, uint32_t mesh) {
   return mesh >= 1 && mesh <= w->mesh_count ? w->meshes[mesh - 1] : NULL;
 }
 
-uint32_t kc_world_mesh_count(const kc_world *w) { return w->mesh_count; }
 
 static keel_result fail(kc_world *w, kc_err *err, keel_result code, const char *fmt, const char *a, keel_id id) {
   w->failed++;

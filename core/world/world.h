@@ -96,7 +96,6 @@ keel_result kc_world_publish(kc_world *w, kc_err *err);
 uint32_t kc_world_mesh_register(kc_world *w, const char *name);
 /* The mesh name for an id, or NULL. Thread: any (names never change). */
 const char *kc_world_mesh_name(const kc_world *w, uint32_t mesh);
-uint32_t kc_world_mesh_count(const kc_world *w);
 void kc_world_metrics_get(const kc_world *w, kc_world_metrics *out);
 /* Arms state-buffer faults on the entity buffer (tests). */
 void kc_world_inject_fault(kc_world *w, unsigned faults);
