@@ -189,9 +189,15 @@ void kc_world_uncheck(kc_world *w, const keel_command *cmd) {
 
 /* ---- main side ---- */
 
-uint32_t kc_world_mesh_register(kc_world *w, const char *name) {
+static uint32_t mesh_find(const kc_world *w, const char *name) {
   for (uint32_t i = 0; i < w->mesh_count; i++)
     if (strncmp(w->meshes[i], name, KEEL_NAME_MAX) == 0) return i + 1;
+  return 0;
+}
+
+uint32_t kc_world_mesh_register(kc_world *w, const char *name) {
+  uint32_t known = mesh_find(w, name);
+  if (known) return known;
   if (w->mesh_count == KC_WORLD_MESH_MAX || !name[0]) return 0;
   size_t n = strnlen(name, KEEL_NAME_MAX - 1);
   memcpy(w->meshes[w->mesh_count], name, n);
@@ -199,16 +205,9 @@ uint32_t kc_world_mesh_register(kc_world *w, const char *name) {
   return ++w->mesh_count;
 }
 
-static uint32_t mesh_find(const kc_world *w, const char *name) {
-  for (uint32_t i = 0; i < w->mesh_count; i++)
-    if (strncmp(w->meshes[i], name, KEEL_NAME_MAX) == 0) return i + 1;
-  return 0;
-}
-
 const char *kc_world_mesh_name(const kc_world *w, uint32_t mesh) {
   return mesh >= 1 && mesh <= w->mesh_count ? w->meshes[mesh - 1] : NULL;
 }
-
 
 static keel_result fail(kc_world *w, kc_err *err, keel_result code, const char *fmt, const char *a, keel_id id) {
   w->failed++;
