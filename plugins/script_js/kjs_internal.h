@@ -138,7 +138,6 @@ static inline kjs_vm *kjs_vm_of(duk_context *ctx) {
 }
 
 uint64_t kjs_now_ns(void);
-uint64_t kjs_splitmix64(uint64_t *state);
 
 /* ---- kjs_api.c ---- */
 

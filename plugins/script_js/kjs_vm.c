@@ -96,13 +96,6 @@ uint64_t kjs_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t kjs_splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 /* ---- allocator ---- */
 
 static bool kjs_admit(kjs_vm *vm, size_t grow) {
@@ -272,7 +265,7 @@ static duk_ret_t kjs_on_throw(duk_context *ctx) {
 
 static duk_ret_t kjs_math_random(duk_context *ctx) {
   kjs_vm *vm = kjs_vm_of(ctx);
-  duk_push_number(ctx, (double)(kjs_splitmix64(&vm->rng) >> 11) * 0x1.0p-53);
+  duk_push_number(ctx, keel_script_random_unit(&vm->rng));
   return 1;
 }
 

@@ -140,7 +140,6 @@ void klua_arm_main(klua_vm *vm);
 void klua_request_stop(klua_vm *vm, int reason);
 int klua_msgh(lua_State *L);
 bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap);
-uint64_t klua_splitmix64(uint64_t *state);
 
 /* ---- klua_api.c */
 /* Registers the script API globals; called inside a protected call. */

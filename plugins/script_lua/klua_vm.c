@@ -26,13 +26,6 @@ void klua_message_set(keel_message *m, const char *fmt, ...) {
   va_end(ap);
 }
 
-uint64_t klua_splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 void klua_vm_lock(klua_vm *vm) {
   if (vm->mu) pthread_mutex_lock(vm->mu);
 }
@@ -365,7 +358,7 @@ static int klua_random(lua_State *L) {
   lua_Integer lo, hi;
   switch (lua_gettop(L)) {
     case 0:
-      lua_pushnumber(L, (lua_Number)(klua_splitmix64(&vm->rng) >> 11) * 0x1.0p-53);
+      lua_pushnumber(L, (lua_Number)keel_script_random_unit(&vm->rng));
       return 1;
     case 1:
       lo = 1;
@@ -378,7 +371,7 @@ static int klua_random(lua_State *L) {
     default: return luaL_error(L, "math.random: wrong number of arguments");
   }
   if (lo > hi) return luaL_error(L, "math.random: interval is empty");
-  double r = (double)(klua_splitmix64(&vm->rng) >> 11) * 0x1.0p-53;
+  double r = keel_script_random_unit(&vm->rng);
   double span = (double)((lua_Unsigned)hi - (lua_Unsigned)lo) + 1.0;
   lua_Unsigned off = (lua_Unsigned)(r * span); /* r*span >= 0, so the cast floors */
   lua_pushinteger(L, (lua_Integer)((lua_Unsigned)lo + off));

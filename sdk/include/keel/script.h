@@ -168,6 +168,21 @@ typedef struct keel_script_stats {
  * states; JS: a heap used by one thread at a time), never the game's VM.
  * Errors come back as KEEL_ERR_SCRIPT with "file:line: message" and the
  * stack in *error (may be NULL). */
+/* The random sequence every runtime gives scripts (math.random,
+ * Math.random), so one game draws the same numbers in Lua and in JS:
+ * splitmix64 over a 64-bit state seeded with keel_script_desc.seed, and a
+ * double in [0, 1) from its top 53 bits. Any thread; the caller owns the
+ * state. */
+static inline uint64_t keel_script_random_next(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static inline double keel_script_random_unit(uint64_t *state) {
+  return (double)(keel_script_random_next(state) >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
+}
+
 typedef struct keel_script keel_script; /* opaque, owned by the plugin */
 
 typedef struct keel_script_api {
