@@ -53,7 +53,8 @@ static void test_install_build_out_of_tree_and_run(void) {
   char ini[4096];
   snprintf(ini, sizeof ini,
            "[engine]\nframes = 61\ntarget_fps = 0\n[renderer]\nbackend = ascii\nfallback = null\n"
-           "[script]\nruntime = lua\nmain = %s/share/keel/samples/orbit/main.lua\n[plugins]\npath = %s\n",
+           "[script]\nruntime = lua\nmain = %s/share/keel/samples/orbit/main.lua\ntick_budget_ms = 10000\n"
+           "[plugins]\npath = %s\n",
            prefix, build);
   const char *ini_path = kt_write_temp("third_party.ini", ini);
   snprintf(cmd, sizeof cmd, "KEEL_ASCII_EVERY=60 %%s/bin/keel --config %%s");
