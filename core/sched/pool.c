@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
@@ -16,14 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 
 #include "base/cpu.h"
+#include "sync/futex.h"
 
 /* A full fence for the Dekker-style handshakes below (deque take/steal,
  * sleep/wake). GCC refuses atomic_thread_fence under ThreadSanitizer, so
@@ -193,15 +191,6 @@ static kp_counter *counter_checked(const kc_pool *p, uint64_t id) {
 
 /* ---- futex eventcount ---------------------------------------------------- */
 
-static void futex_wait_u32(_Atomic uint32_t *addr, uint32_t expect, uint64_t timeout_ns) {
-  struct timespec ts = {(time_t)(timeout_ns / KC_NS_PER_S), (long)(timeout_ns % KC_NS_PER_S)};
-  (void)syscall(SYS_futex, (uint32_t *)(void *)addr, FUTEX_WAIT_PRIVATE, expect, &ts, NULL, 0);
-}
-
-static void futex_wake_u32(_Atomic uint32_t *addr, int n) {
-  (void)syscall(SYS_futex, (uint32_t *)(void *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
 static uint32_t ec_prepare(kp_ec *ec) {
   atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_seq_cst);
   KP_FENCE();
@@ -211,7 +200,7 @@ static uint32_t ec_prepare(kp_ec *ec) {
 static void ec_cancel(kp_ec *ec) { atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed); }
 
 static void ec_sleep(kp_ec *ec, uint32_t key) {
-  futex_wait_u32(&ec->epoch, key, KP_SLEEP_SAFETY_NS);
+  kc_futex_wait(&ec->epoch, key, KP_SLEEP_SAFETY_NS);
   atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed);
 }
 
@@ -221,7 +210,7 @@ static void ec_notify(kp_ec *ec, int n) {
   KP_FENCE();
   if (atomic_load_explicit(&ec->sleepers, memory_order_relaxed) == 0) return;
   atomic_fetch_add_explicit(&ec->epoch, 1, memory_order_seq_cst);
-  futex_wake_u32(&ec->epoch, n);
+  kc_futex_wake(&ec->epoch, n);
 }
 
 /* New runnable jobs: wake up to n idle workers, and every waiter, since a
@@ -231,11 +220,11 @@ static void notify_jobs(kc_pool *p, uint32_t n) {
   KP_FENCE();
   if (atomic_load_explicit(&p->work_ec.sleepers, memory_order_relaxed) != 0) {
     atomic_fetch_add_explicit(&p->work_ec.epoch, 1, memory_order_seq_cst);
-    futex_wake_u32(&p->work_ec.epoch, n > INT_MAX ? INT_MAX : (int)n);
+    kc_futex_wake(&p->work_ec.epoch, n > INT_MAX ? INT_MAX : (int)n);
   }
   if (atomic_load_explicit(&p->done_ec.sleepers, memory_order_relaxed) != 0) {
     atomic_fetch_add_explicit(&p->done_ec.epoch, 1, memory_order_seq_cst);
-    futex_wake_u32(&p->done_ec.epoch, INT_MAX);
+    kc_futex_wake(&p->done_ec.epoch, INT_MAX);
   }
 }
 
