@@ -89,6 +89,7 @@ struct kc_engine {
   uint64_t run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
   uint64_t frame_t0;        /* start of the current frame */
+  uint64_t frame_due;       /* when it was due: its deadline, or frame_t0 if unthrottled */
 
   /* one-off scripts (console, --exec): any thread submits, main prints */
   pthread_mutex_t exec_lock;
@@ -391,6 +392,11 @@ static void publish_ended_ticks(kc_engine *e) {
   }
 }
 
+/* A tick due within this of a frame's due time runs in that frame: frame and
+ * tick intervals are rounded to whole ns, and 60 fps with 30 ticks/s would
+ * otherwise miss every other tick by 1 ns. */
+#define TICK_SLACK_NS 100000u
+
 static void trigger_tick(kc_engine *e, uint64_t now, double dt) {
   e->game_time += dt;
   keel_tick_info info = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = e->ticks_triggered,
@@ -420,7 +426,9 @@ static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
   }
   bool idle = kc_script_worker_drain(e->worker);
   if (idle) publish_ended_ticks(e);
-  if (now >= e->next_tick_ns) {
+  /* Decided on the frame's due time, not its jittered start, so that
+   * expected_trigger_ns can tell the worker in advance. */
+  if (e->frame_due + TICK_SLACK_NS >= e->next_tick_ns) {
     if (idle) {
       double dt = e->last_tick_start_ns ? (double)(now - e->last_tick_start_ns) / 1e9 : e->tick_interval_s;
       trigger_tick(e, now, dt * sim_speed());
@@ -438,6 +446,15 @@ static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
  * Resources: "world" (the back state and its publication), "cvars",
  * "render_snapshot" (Extract's output), "draw_lists" (Prepare's), "renderer"
  * (the renderer's frame and resources: main thread only), "encoders". */
+
+/* When the handoff will next trigger a tick, if the worker is idle by then:
+ * at the first frame due at or after next_tick_ns. */
+static uint64_t expected_trigger_ns(const kc_engine *e, uint64_t next_due) {
+  if (e->next_tick_ns <= next_due + TICK_SLACK_NS) return next_due;
+  if (!e->frame_ns) return e->next_tick_ns;
+  uint64_t frames = (e->next_tick_ns - TICK_SLACK_NS - next_due + e->frame_ns - 1) / e->frame_ns;
+  return next_due + frames * e->frame_ns;
+}
 
 static keel_result sys_handoff(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
@@ -566,6 +583,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
     uint64_t t0 = kc_clock_now_ns();
     /* 1. begin: no windowing platform to poll yet. 2-6: the schedule. */
     e->frame_t0 = t0;
+    e->frame_due = e->frame_ns ? deadline : t0;
     e->frame_result = KEEL_OK;
     /* A failing system is counted where it failed (renderer, world, script);
      * the frame goes on. */
@@ -581,9 +599,11 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
     if (e->frame_ns) {
       deadline += e->frame_ns;
       if (deadline < t1) deadline = t1; /* late: do not try to catch up */
-      kc_clock_sleep_until_precise_ns(deadline, 200000);
     }
+    if (!e->lockstep) kc_script_worker_expect_trigger(e->worker, expected_trigger_ns(e, e->frame_ns ? deadline : t1));
+    if (e->frame_ns) kc_clock_sleep_until_precise_ns(deadline, 200000);
   }
+  kc_script_worker_expect_trigger(e->worker, 0);
   e->run_ns = kc_clock_now_ns() - start;
   /* Let the last tick land so the final state and hash are complete. */
   if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) publish_ended_ticks(e);
@@ -726,9 +746,10 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
   fprintf(f, "  \"script\": {\"runtime\": ");
   json_string(f, e->script_name);
   fprintf(f, ", \"lockstep\": %s, \"ticks\": %" PRIu64 ", \"skips\": %" PRIu64 ", \"tick_errors\": %" PRIu64
-             ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f},\n",
+             ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f, \"wakes\": %" PRIu64
+             "},\n",
           e->lockstep ? "true" : "false", r.ws.ticks, e->skips, r.ws.tick_errors, r.script_errors, r.interrupts,
-          (double)r.ws.last_tick_ns / 1e6);
+          (double)r.ws.last_tick_ns / 1e6, r.ws.wakes);
   fprintf(f, "  \"swap\": {\"swaps\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"records_copied\": %" PRIu64
              ", \"dirty_ratio_avg\": %.4f, \"errors\": %" PRIu64 ", \"timeouts\": %" PRIu64 "},\n",
           r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied, r.wm.entities.dirty_ratio_avg, r.wm.swap_errors,

@@ -1,12 +1,11 @@
 /* The script worker thread and its lock-free handshake with the main thread;
  * see script_worker.h for the protocol. The main thread's side never blocks:
- * it pops what is there and triggers a tick with a semaphore post. */
+ * it pops what is there and triggers a tick with one atomic add. */
 #include "frame/script_worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "base/clock.h"
 #include "base/cpu.h"
 #include "base/log.h"
+#include "sync/futex.h"
 #include "sync/spsc.h"
 
 enum { MSG_COMMAND = 1, MSG_TICK_END = 2 };
@@ -29,7 +29,24 @@ typedef struct worker_msg {
 } worker_msg;
 
 #define OVERFLOW_MAX 4096
+
+/* Waking a thread asleep in a futex costs the waker a system call and, when
+ * the sleeper's CPU is idle, an inter-processor interrupt: 10-30 us of the
+ * main thread's frame on this class of VM, measured in the handoff with a
+ * 30 ms/tick script. So the main thread says when it expects to trigger the
+ * next tick, and the idle worker sets its own timer for WAKE_EARLY_NS before
+ * that. A trigger that finds the worker in a sleep due to end within
+ * WAKE_LAZY_NS does not wake it: the tick starts when its timer fires (a
+ * timer wake is 80-240 us late on this VM). The worker also spins a moment
+ * after each tick, for a trigger that follows at once (lockstep, unthrottled
+ * loops), and around the expected time. */
 #define WAKE_SPIN_NS 30000u
+#define WAKE_EARLY_NS 100000u
+#define WAKE_LATE_NS 100000u       /* spin this long past an expected trigger */
+#define WAKE_LAZY_NS 500000u       /* the longest a trigger leaves a tick waiting for the worker's timer */
+#define WAKE_RECHECK_NS 250000u    /* a missed expectation is re-read this often (< LAZY) */
+#define WAKE_GIVE_UP_NS 100000000u /* until it is this stale: then sleep until woken */
+#define SLEEP_FOREVER UINT64_MAX
 
 #define DRAIN_BATCH 64
 
@@ -45,7 +62,7 @@ struct kc_script_worker {
 
   pthread_t thread;
   pthread_t self; /* written by the worker itself before start returns */
-  sem_t go;
+  _Atomic uint32_t go; /* bumped by main for each trigger and for quit; the worker's futex */
   _Atomic bool quit;
   keel_tick_info next_tick; /* written by main before posting `go` */
 
@@ -55,6 +72,15 @@ struct kc_script_worker {
   bool started;
   keel_result start_result;
   keel_message start_error;
+
+  /* When the main thread expects to post `go` next (kc_clock_now_ns), 0 for
+   * no expectation. Written by main, read by the waiting worker; on its own
+   * line so that the main thread's other writes do not disturb the wait. */
+  _Alignas(KC_CACHE_LINE) _Atomic uint64_t expect_ns;
+  /* When the worker's sleep ends: 0 while it is awake, SLEEP_FOREVER for no
+   * timer. Written by the worker, read by main's trigger. */
+  _Atomic uint64_t sleep_until;
+  _Alignas(KC_CACHE_LINE) uint64_t expect_set; /* main's copy, to store only changes */
 
   /* main-thread only */
   bool busy;
@@ -102,6 +128,35 @@ static uint32_t table_object_count(void *ctx, keel_object_kind kind) {
 
 /* ---- worker thread ---- */
 
+/* Returns once `go` has moved past *seen (a trigger or quit); see
+ * WAKE_EARLY_NS for the timing. Worker thread. */
+static void wait_for_trigger(kc_script_worker *sw, uint32_t *seen) {
+  uint64_t spin_until = kc_clock_now_ns() + WAKE_SPIN_NS;
+  for (;;) {
+    uint32_t go = atomic_load_explicit(&sw->go, memory_order_acquire);
+    if (go != *seen) {
+      *seen = go;
+      return;
+    }
+    uint64_t now = kc_clock_now_ns();
+    uint64_t expect = atomic_load_explicit(&sw->expect_ns, memory_order_relaxed);
+    if (now < spin_until || (expect && now + WAKE_EARLY_NS >= expect && now < expect + WAKE_LATE_NS)) {
+      kc_cpu_pause();
+      continue;
+    }
+    uint64_t until = SLEEP_FOREVER;
+    if (expect > now + WAKE_EARLY_NS)
+      until = expect - WAKE_EARLY_NS;
+    else if (expect && now < expect + WAKE_GIVE_UP_NS)
+      until = now + WAKE_RECHECK_NS; /* main was late: it will say when next */
+    /* Dekker with kc_script_worker_trigger: either main sees this sleep, or
+     * this load sees main's bump (all four accesses are seq_cst). */
+    atomic_store_explicit(&sw->sleep_until, until, memory_order_seq_cst);
+    if (atomic_load_explicit(&sw->go, memory_order_seq_cst) == *seen) kc_futex_wait_until(&sw->go, *seen, until);
+    atomic_store_explicit(&sw->sleep_until, 0, memory_order_relaxed);
+  }
+}
+
 /* The marker must not be lost, and the main thread drains every frame, so the
  * worker (never the main thread) waits for room. */
 static void push_tick_end(kc_script_worker *sw, bool init, bool failed, uint64_t ns) {
@@ -147,15 +202,9 @@ static void *worker_main(void *arg) {
   signal_started(sw, KEEL_OK);
 
   keel_script_event *events = malloc(sizeof *events * kc_spsc_capacity(&sw->events));
+  uint32_t seen = 0;
   for (;;) {
-    /* Spin a moment before sleeping: a trigger that follows at once (a fast
-     * main loop, lockstep) then costs no futex wake, which takes 20-60 us on
-     * this class of VM. Once per tick, so at most WAKE_SPIN_NS of CPU a tick. */
-    uint64_t spin_until = kc_clock_now_ns() + WAKE_SPIN_NS;
-    bool woke;
-    while (!(woke = sem_trywait(&sw->go) == 0) && kc_clock_now_ns() < spin_until) kc_cpu_pause();
-    while (!woke && sem_wait(&sw->go) != 0 && errno == EINTR) {
-    }
+    wait_for_trigger(sw, &seen);
     if (atomic_load_explicit(&sw->quit, memory_order_acquire)) break;
     keel_tick_info info = sw->next_tick;
     uint32_t n = events ? (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events)) : 0;
@@ -176,7 +225,6 @@ static void *worker_main(void *arg) {
 static void worker_free(kc_script_worker *sw) {
   kc_spsc_destroy(&sw->commands);
   kc_spsc_destroy(&sw->events);
-  sem_destroy(&sw->go);
   pthread_mutex_destroy(&sw->lock);
   pthread_cond_destroy(&sw->cond);
   free(sw->overflow);
@@ -196,7 +244,6 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
                                         .command_push = table_command_push,
                                         .object_get = table_object_get,
                                         .object_count = table_object_count};
-  sem_init(&sw->go, 0, 0);
   pthread_mutex_init(&sw->lock, NULL);
   pthread_cond_init(&sw->cond, NULL);
   sw->overflow = malloc(sizeof *sw->overflow * OVERFLOW_MAX);
@@ -303,7 +350,18 @@ void kc_script_worker_trigger(kc_script_worker *sw, const keel_tick_info *info) 
   flush_overflow(sw);
   sw->next_tick = *info;
   sw->busy = true;
-  sem_post(&sw->go);
+  atomic_fetch_add_explicit(&sw->go, 1, memory_order_seq_cst); /* releases next_tick */
+  uint64_t until = atomic_load_explicit(&sw->sleep_until, memory_order_seq_cst);
+  if (until && until > kc_clock_now_ns() + WAKE_LAZY_NS) {
+    kc_futex_wake(&sw->go, 1);
+    sw->stats.wakes++;
+  }
+}
+
+void kc_script_worker_expect_trigger(kc_script_worker *sw, uint64_t when_ns) {
+  if (sw->expect_set == when_ns) return;
+  sw->expect_set = when_ns;
+  atomic_store_explicit(&sw->expect_ns, when_ns, memory_order_relaxed);
 }
 
 void kc_script_worker_post_event(kc_script_worker *sw, const keel_script_event *event) { post_event(sw, event); }
@@ -332,7 +390,8 @@ void kc_script_worker_stats_get(const kc_script_worker *sw, kc_script_worker_sta
 void kc_script_worker_stop(kc_script_worker *sw) {
   if (!sw) return;
   atomic_store_explicit(&sw->quit, true, memory_order_release);
-  sem_post(&sw->go);
+  atomic_fetch_add_explicit(&sw->go, 1, memory_order_release);
+  kc_futex_wake(&sw->go, 1);
   /* Let a running tick finish for a moment before interrupting it: an
    * interrupt that lands after the tick would cut shutdown() short instead.
    * The worker may be waiting for room for a marker, so keep draining. */

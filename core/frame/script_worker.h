@@ -51,6 +51,7 @@ typedef struct kc_script_worker_stats {
   uint64_t callbacks_posted; /* completion events handed to the worker */
   uint64_t events_overflow;  /* events held back a frame because the ring was full */
   uint64_t last_tick_ns;     /* duration of the last completed tick */
+  uint64_t wakes;            /* triggers that had to wake the sleeping worker (a syscall on main) */
 } kc_script_worker_stats;
 
 typedef struct kc_script_worker kc_script_worker;
@@ -69,6 +70,12 @@ bool kc_script_worker_drain(kc_script_worker *sw);
  * next tick with `info` (copied). Queued events (completions, cvar changes)
  * are delivered at its start. */
 void kc_script_worker_trigger(kc_script_worker *sw, const keel_tick_info *info);
+
+/* Main thread: says when it expects to trigger the next tick, in
+ * kc_clock_now_ns time, or 0 for "not known" (lockstep, shutdown). The idle
+ * worker sets its timer for just before then, so the trigger need not wake
+ * it (see WAKE_EARLY_NS in script_worker.c). A wrong guess costs one wake. */
+void kc_script_worker_expect_trigger(kc_script_worker *sw, uint64_t when_ns);
 
 /* Queues a cvar change for the script (delivered at the next tick). Main. */
 void kc_script_worker_post_event(kc_script_worker *sw, const keel_script_event *event);

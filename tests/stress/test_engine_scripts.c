@@ -6,7 +6,8 @@
  * runtime error every tick, a loop that swallows the watchdog's error, a
  * memory bomb, a destroyed id. Each time the engine runs all its frames, the
  * script keeps being ticked, and the log has the message with file:line.
- * And a script that takes 30 ms a tick leaves the main thread its rate. */
+ * And a script that takes 30 ms a tick leaves the main thread its rate, and
+ * the main thread's trigger of an announced tick wakes nobody. */
 #include <keel_test.h>
 
 #include <stdbool.h>
@@ -115,6 +116,18 @@ static void slow_script_keeps_frame_rate(void) {
   CU_ASSERT(p99 < 8.0);     /* no frame waited for a 30 ms tick */
   CU_ASSERT(skips > 10);    /* late ticks were counted, not waited for */
   CU_ASSERT(ticks >= 30);   /* ~2 s of 30 ms ticks, though 60 were due */
+  /* Each tick was announced, so its trigger found the worker awake. */
+  CU_ASSERT(field("\"wakes\": ") <= 1 + ticks / 10);
+}
+
+/* The handoff tells the idle worker when the next tick is due, so the main
+ * thread's trigger is one atomic add, not a futex wake (docs/runner.md). */
+static void idle_script_needs_no_wake(void) {
+  CU_ASSERT_EQUAL_FATAL(run_game("js", "idle", "--frames 120 --set engine.stats_interval_s=0 --set script.tick_rate=30"), 0);
+  unsigned long long ticks = field("\"ticks\": "), wakes = field("\"wakes\": ");
+  fprintf(stderr, "\n  idle script: %llu ticks, %llu of them woke the worker\n", ticks, wakes);
+  CU_ASSERT(ticks >= 50);
+  CU_ASSERT(wakes <= 1 + ticks / 10);
 }
 
 static CU_TestInfo tests[] = {
@@ -129,6 +142,7 @@ static CU_TestInfo tests[] = {
     {"js: memory bomb", js_membomb},
     {"js: destroyed id", js_stale},
     {"a 30 ms tick leaves the main thread its frame rate", slow_script_keeps_frame_rate},
+    {"an announced tick costs the main thread no wake", idle_script_needs_no_wake},
     CU_TEST_INFO_NULL,
 };
 

@@ -2,8 +2,9 @@
 // keel-test-serial
 /* The script worker and the main thread: every published state is a whole
  * tick's (never half of one), the main thread never waits for a slow tick,
- * completions come back by callback id, and a full queue is refused to the
- * script and counted. Runs under TSan in the test command. */
+ * completions come back by callback id, a full queue is refused to the
+ * script and counted, and a trigger the main thread announced needs no futex
+ * wake while no trigger is ever lost. Runs under TSan in the test command. */
 #include <keel_test.h>
 
 #include <stdatomic.h>
@@ -253,11 +254,106 @@ static void test_lockstep_waits_each_tick(void) {
   kc_world_destroy(w);
 }
 
+static uint64_t cpu_ns(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Frames every 2 ms, a tick every 5th frame, and the main thread saying when
+ * it will trigger next (or, with `tell` false, saying nothing). Returns the
+ * triggers that had to wake the worker; *worker_cpu is the share of the run
+ * the worker spent on a CPU (the process's CPU time less main's). */
+static uint64_t paced_wakes(bool tell, uint64_t ticks, double *worker_cpu) {
+  kc_world *w = make_world();
+  static mover m;
+  memset(&m, 0, sizeof m);
+  m.count = 4;
+  kc_script_worker *sw = start(w, &m, 1024);
+  const uint64_t frame_ns = 2000000, every = 5;
+  CU_ASSERT_TRUE(kc_script_worker_wait_idle(sw, 5ull * 1000000000ull));
+  uint64_t due = kc_clock_now_ns(), triggered = 0, frame = 0;
+  uint64_t give_up = due + 60ull * 1000000000ull, start = due;
+  uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  while (triggered < ticks && kc_clock_now_ns() < give_up) {
+    kc_clock_sleep_until_precise_ns(due, 200000);
+    bool idle = kc_script_worker_drain(sw);
+    if (idle && frame % every == 0) {
+      keel_tick_info info = {.struct_size = sizeof info, .tick = ++triggered, .dt = 0.01};
+      kc_script_worker_trigger(sw, &info);
+    }
+    frame++;
+    due += frame_ns;
+    uint64_t next = due + (every - frame % every) % every * frame_ns;
+    if (tell) kc_script_worker_expect_trigger(sw, next);
+  }
+  CU_ASSERT_TRUE(kc_script_worker_wait_idle(sw, 10ull * 1000000000ull));
+  uint64_t cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  *worker_cpu = (double)cpu / (double)(kc_clock_now_ns() - start);
+  kc_script_worker_stats st;
+  kc_script_worker_stats_get(sw, &st);
+  kc_script_worker_stop(sw);
+  CU_ASSERT_EQUAL(triggered, ticks);
+  CU_ASSERT_EQUAL(m.ticks, ticks);
+  CU_ASSERT_EQUAL(st.ticks, ticks);
+  kc_world_destroy(w);
+  return st.wakes;
+}
+
+static void test_expected_trigger_needs_no_wake(void) {
+  const uint64_t ticks = 40;
+  double told_cpu, untold_cpu;
+  uint64_t told = paced_wakes(true, ticks, &told_cpu), untold = paced_wakes(false, ticks, &untold_cpu);
+  fprintf(stderr, "\n  %llu ticks: %llu wakes when told (worker on a CPU %.1f%% of the time), %llu when not (%.1f%%)\n",
+          (unsigned long long)ticks, (unsigned long long)told, told_cpu * 100, (unsigned long long)untold,
+          untold_cpu * 100);
+  /* Untold, the worker sleeps between ticks and each trigger wakes it. Told,
+   * only the odd stall does, and the worker still sleeps between ticks
+   * rather than spinning through them. */
+  CU_ASSERT(untold >= ticks / 2);
+  CU_ASSERT(told <= 1 + ticks / 10);
+  CU_ASSERT(told_cpu < 0.25);
+}
+
+/* Wrong, stale, absent and far-future expectations, with and without pauses
+ * between frames: every trigger must still start its tick at once or within
+ * the lazy window, never wait for a timer seconds away. */
+static void test_no_trigger_is_lost(void) {
+  kc_world *w = make_world();
+  static mover m;
+  memset(&m, 0, sizeof m);
+  m.count = 2;
+  kc_script_worker *sw = start(w, &m, 1024);
+  CU_ASSERT_TRUE(kc_script_worker_wait_idle(sw, 5ull * 1000000000ull));
+  uint64_t rng = 0x9e3779b97f4a7c15ull, ticks = kt_scaled(3000), slowest = 0;
+  for (uint64_t t = 1; t <= ticks; t++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    uint64_t now = kc_clock_now_ns();
+    static const uint64_t offsets[] = {0, 1, 50000, 400000, 3000000, 10000000000ull};
+    uint64_t off = offsets[rng % 6];
+    kc_script_worker_expect_trigger(sw, off == 0 ? 0 : (rng & 64) ? now + off : now - (off < now ? off : 0) + 1);
+    if (rng & 128) kc_clock_sleep_ns((rng >> 8) % 300000);
+    keel_tick_info info = {.struct_size = sizeof info, .tick = t, .dt = 0.01};
+    uint64_t t0 = kc_clock_now_ns();
+    kc_script_worker_trigger(sw, &info);
+    CU_ASSERT_TRUE_FATAL(kc_script_worker_wait_idle(sw, 2ull * 1000000000ull));
+    uint64_t took = kc_clock_now_ns() - t0;
+    if (took > slowest) slowest = took;
+  }
+  kc_script_worker_stop(sw);
+  fprintf(stderr, "\n  %llu triggers, slowest tick round trip %.3f ms\n", (unsigned long long)ticks,
+          (double)slowest / 1e6);
+  CU_ASSERT_EQUAL(m.ticks, ticks);
+  kc_world_destroy(w);
+}
+
 static CU_TestInfo worker_tests[] = {
     {"published snapshots hold whole ticks", test_snapshots_hold_whole_ticks},
     {"the main thread never waits for a slow tick", test_main_never_waits_for_slow_tick},
     {"a full queue is refused and counted", test_full_queue_refused_and_counted},
     {"lockstep waits for each tick", test_lockstep_waits_each_tick},
+    {"an expected trigger needs no wake", test_expected_trigger_needs_no_wake},
+    {"no trigger is lost, whatever the expectation", test_no_trigger_is_lost},
     CU_TEST_INFO_NULL,
 };
 
