@@ -245,8 +245,8 @@ int main(void) {
   kc_pool_destroy(p);
 
   double one = record_frame_us(1), two = record_frame_us(2);
-  printf("# record_speedup_2_workers: not measured, the renderer's Record stage is not integrated yet;\n"
-         "# the line below is a synthetic stand-in: 8 non-conflicting ~100 us systems in Record\n");
+  printf("# record_speedup_2_workers of the real Record stage is bench_frame's; these lines are the\n"
+         "# scheduler alone: 8 non-conflicting ~100 us systems in one Record batch, 1 worker vs 2\n");
   bench_report("record_stage_synthetic_1_worker_us", one, "us");
   bench_report("record_stage_synthetic_2_workers_us", two, "us");
   bench_report("record_speedup_2_workers_synthetic", one / two, "x");
