@@ -42,7 +42,7 @@ typedef struct worker_msg {
  * loops), and around the expected time. */
 #define WAKE_SPIN_NS 30000u
 #define WAKE_EARLY_NS 100000u
-#define WAKE_LATE_NS 100000u       /* spin this long past an expected trigger */
+#define WAKE_LATE_NS 250000u       /* spin this long past an expected trigger (main wakes late too) */
 #define WAKE_LAZY_NS 500000u       /* the longest a trigger leaves a tick waiting for the worker's timer */
 #define WAKE_RECHECK_NS 250000u    /* a missed expectation is re-read this often (< LAZY) */
 #define WAKE_GIVE_UP_NS 100000000u /* until it is this stale: then sleep until woken */

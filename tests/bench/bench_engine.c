@@ -1,7 +1,10 @@
 /* The engine around the scripts: how long a script command takes to come
  * back to the script as a completed callback (through the core's queues, the
- * main thread's drain and the next tick), and how much a slow script costs
- * the main thread's frame time (none, if it never waits for the worker). */
+ * main thread's drain and the next tick), what triggering a tick costs the
+ * main thread, and how much a slow script costs the main thread's frame time
+ * (none, if it never waits for the worker). */
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +99,75 @@ static double round_trip(uint32_t batch) {
   return med;
 }
 
+/* ---- what a trigger costs the main thread, announced or not ---- */
+
+#define PACED_TICKS 90
+
+typedef struct paced_source {
+  _Atomic uint64_t triggered_ns; /* set by main just before each trigger */
+  double delay_us[PACED_TICKS];
+  uint32_t count;
+} paced_source;
+
+static keel_result paced_tick(void *ctx, const keel_tick_info *tick, const keel_script_event *events, uint32_t n,
+                              keel_message *error) {
+  (void)tick, (void)events, (void)n, (void)error;
+  paced_source *s = ctx;
+  uint64_t t = atomic_load(&s->triggered_ns);
+  if (t && s->count < PACED_TICKS) s->delay_us[s->count++] = (double)(kc_clock_now_ns() - t) / 1e3;
+  return KEEL_OK;
+}
+
+static keel_result paced_factory(void *user, const keel_script_world *world, kc_tick_source *out,
+                                 keel_message *error) {
+  (void)world, (void)error;
+  *out = (kc_tick_source){.ctx = user, .tick = paced_tick};
+  return KEEL_OK;
+}
+
+/* The engine's cadence (60 fps, a tick every other frame) with an idle
+ * script, the main thread announcing each trigger or not. Reports the
+ * median and p99 of the trigger call on main and of the tick's start after
+ * it. */
+static void paced_triggers(bool announce, const char *name) {
+  kc_world *w = NULL;
+  kc_world_config wc = {.max_entities = 16};
+  kc_world_create(&wc, &w, NULL);
+  static paced_source s;
+  memset(&s, 0, sizeof s);
+  kc_script_worker_config cfg = {.world = w, .factory = paced_factory, .user = &s};
+  kc_script_worker *sw = NULL;
+  if (kc_script_worker_start(&cfg, &sw, NULL) != KEEL_OK) return;
+  kc_script_worker_wait_idle(sw, 5000000000ull);
+  const uint64_t frame_ns = 16666667;
+  double cost_us[PACED_TICKS];
+  uint32_t n = 0;
+  uint64_t due = kc_clock_now_ns() + frame_ns;
+  for (uint64_t frame = 0; n < PACED_TICKS; frame++, due += frame_ns) {
+    kc_clock_sleep_until_precise_ns(due, 200000);
+    if (kc_script_worker_drain(sw) && frame % 2 == 0) {
+      keel_tick_info info = {.struct_size = sizeof info, .tick = n + 1, .dt = 1.0 / 30};
+      uint64_t t0 = kc_clock_now_ns();
+      atomic_store(&s.triggered_ns, t0);
+      kc_script_worker_trigger(sw, &info);
+      cost_us[n++] = (double)(kc_clock_now_ns() - t0) / 1e3;
+    }
+    if (announce) kc_script_worker_expect_trigger(sw, due + (frame % 2 == 0 ? 2 : 1) * frame_ns);
+  }
+  kc_script_worker_wait_idle(sw, 5000000000ull);
+  kc_script_worker_stop(sw);
+  kc_world_destroy(w);
+  char line[128];
+  snprintf(line, sizeof line, "trigger_cost_%s_median_us", name);
+  bench_report(line, bench_percentile(cost_us, n, 0.5), "us");
+  snprintf(line, sizeof line, "trigger_cost_%s_p99_us", name);
+  bench_report(line, bench_percentile(cost_us, n, 0.99), "us");
+  snprintf(line, sizeof line, "tick_start_after_trigger_%s_median_us", name);
+  bench_report(line, bench_percentile(s.delay_us, s.count, 0.5), "us");
+  snprintf(line, sizeof line, "tick_start_after_trigger_%s_p99_us", name);
+  bench_report(line, bench_percentile(s.delay_us, s.count, 0.99), "us");
+}
+
 /* ---- slow script vs idle script, main-thread frame time ---- */
 
 typedef struct trigger_counts {
@@ -144,6 +216,8 @@ int main(void) {
   }
   bench_report("command_round_trip_us", bench_percentile(rt1, 5, 0.5), "us");
   bench_report("command_round_trip_amortized_batch1000_us", bench_percentile(rtb, 5, 0.5), "us");
+  paced_triggers(false, "unannounced");
+  paced_triggers(true, "announced");
   /* A p99 over 300 frames is the 3rd-worst frame, ~20 µs here, and moves by
    * 2x between identical runs: alternate the two cases and take medians (the
    * median of 7 pairs still moved 1.00-1.31 between identical runs; 11 hold
