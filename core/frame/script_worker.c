@@ -64,7 +64,7 @@ struct kc_script_worker {
   pthread_t self; /* written by the worker itself before start returns */
   _Atomic uint32_t go; /* bumped by main for each trigger and for quit; the worker's futex */
   _Atomic bool quit;
-  keel_tick_info next_tick; /* written by main before posting `go` */
+  keel_tick_info next_tick; /* written by main before bumping `go` */
 
   /* start handshake */
   pthread_mutex_t lock;
@@ -73,17 +73,16 @@ struct kc_script_worker {
   keel_result start_result;
   keel_message start_error;
 
-  /* When the main thread expects to post `go` next (kc_clock_now_ns), 0 for
+  /* When the main thread expects to bump `go` next (kc_clock_now_ns), 0 for
    * no expectation. Written by main, read by the waiting worker; on its own
    * line so that the main thread's other writes do not disturb the wait. */
   _Alignas(KC_CACHE_LINE) _Atomic uint64_t expect_ns;
   /* When the worker's sleep ends: 0 while it is awake, SLEEP_FOREVER for no
    * timer. Written by the worker, read by main's trigger. */
   _Atomic uint64_t sleep_until;
-  _Alignas(KC_CACHE_LINE) uint64_t expect_set; /* main's copy, to store only changes */
 
   /* main-thread only */
-  bool busy;
+  _Alignas(KC_CACHE_LINE) bool busy;
   keel_script_event *overflow;
   uint32_t overflow_count;
   kc_script_worker_stats stats;
@@ -359,9 +358,10 @@ void kc_script_worker_trigger(kc_script_worker *sw, const keel_tick_info *info) 
 }
 
 void kc_script_worker_expect_trigger(kc_script_worker *sw, uint64_t when_ns) {
-  if (sw->expect_set == when_ns) return;
-  sw->expect_set = when_ns;
-  atomic_store_explicit(&sw->expect_ns, when_ns, memory_order_relaxed);
+  /* Main is the only writer, so reading first is exact; an unchanged value
+   * is not stored, which would take the line from the waiting worker. */
+  if (atomic_load_explicit(&sw->expect_ns, memory_order_relaxed) != when_ns)
+    atomic_store_explicit(&sw->expect_ns, when_ns, memory_order_relaxed);
 }
 
 void kc_script_worker_post_event(kc_script_worker *sw, const keel_script_event *event) { post_event(sw, event); }
