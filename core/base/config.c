@@ -55,6 +55,12 @@ static const kc_config_key k_keys[] = {
     INT_KEY("renderer", "frames_in_flight", 0, 1, 4, "2", "frames the CPU may record ahead of the GPU"),
     INT_KEY("renderer", "swap_timeout_ms", 0, 1, 1000, "10",
             "longest wait for the state swap before a frame keeps the previous state"),
+    STRING_KEY("renderer", "device", 0, NULL, "",
+               "graphics device: empty = the best one (discrete > integrated > virtual > CPU), "
+               "else an index or part of the device's name"),
+    ENUM_KEY("renderer", "validation", "auto|on|off", "auto",
+             "graphics API validation (Vulkan layer, GL debug context): auto = on in dev and sanitizer "
+             "builds when installed, on = required, off"),
 
     STRING_KEY("script", "runtime", KC_CONFIG_IDENT, "lua|js", "lua",
                "script plugin to use: lua, js or a third-party runtime's name"),

@@ -85,7 +85,9 @@ struct kc_engine {
   uint64_t frame;
   uint64_t ticks_triggered, skips, publish_errors;
   uint64_t last_tick_start_ns, next_tick_ns;
-  double game_time;
+  double game_time;      /* of the last tick triggered */
+  double published_time; /* of the last tick whose state is published: what a frame draws */
+  keel_input_state input; /* handed to each tick; the platform layer fills it */
   uint64_t run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
   uint64_t frame_t0;        /* start of the current frame */
@@ -185,6 +187,13 @@ static uint32_t jobs_worker_index(void *jobs) { return kc_pool_worker_index(jobs
 
 /* ---- renderer selection ---- */
 
+static keel_validation validation_setting(const kc_config *cfg) {
+  const char *v = kc_config_get_string(cfg, "renderer", "validation");
+  if (strcmp(v, "on") == 0) return KEEL_VALIDATION_REQUIRED;
+  if (strcmp(v, "off") == 0) return KEEL_VALIDATION_OFF;
+  return KEEL_VALIDATION_AUTO_ON ? KEEL_VALIDATION_IF_AVAILABLE : KEEL_VALIDATION_OFF;
+}
+
 static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *err) {
   kc_engine *e = user;
   kc_host_init(&e->renderer_host, &e->services, plugin->name, plugin->file);
@@ -198,6 +207,8 @@ static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *
       .frames_in_flight = (uint32_t)kc_config_get_int(e->cfg, "renderer", "frames_in_flight"),
       .max_workers = kc_pool_worker_count(e->pool),
       .pass_count = 2,
+      .device = kc_config_get_string(e->cfg, "renderer", "device"),
+      .validation = validation_setting(e->cfg),
   };
   keel_renderer *r = NULL;
   keel_result res = kc_plugin_create_renderer(plugin, &desc, &r, err);
@@ -332,6 +343,7 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   e->tick_interval_s = 1.0 / kc_config_get_float(cfg, "script", "tick_rate");
   e->stats_interval_s = kc_config_get_float(cfg, "engine", "stats_interval_s");
   e->clear = (keel_color){0.05f, 0.06f, 0.08f, 1.0f};
+  e->input.struct_size = KEEL_STRUCT_SIZE(keel_input_state); /* headless: nothing pressed */
 
   e->services.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
   e->services.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
@@ -356,7 +368,8 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   kc_world_config wc = {.swap_timeout_ns = (uint64_t)kc_config_get_int(cfg, "renderer", "swap_timeout_ms") * 1000000u};
   if ((r = kc_world_create(&wc, &e->world, err)) != KEEL_OK) goto fail;
 
-  kc_render_config rc = {.api = e->rapi, .renderer = e->renderer, .pass_count = 2,
+  kc_render_config rc = {.api = e->rapi, .renderer = e->renderer,
+                         .plugin_abi_minor = e->renderer_plugin->manifest->abi_minor, .pass_count = 2,
                          .workers = kc_pool_worker_count(e->pool), .width = e->services.width,
                          .height = e->services.height, .pool = e->pool};
   if ((r = kc_render_create(&rc, &e->render, err)) != KEEL_OK) goto fail;
@@ -384,6 +397,8 @@ static void publish_ended_ticks(kc_engine *e) {
   kc_script_worker_stats_get(e->worker, &ws);
   if (ws.markers <= e->ticks_published) return;
   e->ticks_published = ws.markers;
+  /* Only an idle worker's state is published: every triggered tick ended. */
+  e->published_time = e->game_time;
   kc_err err;
   kc_err_clear(&err);
   if (kc_world_publish(e->world, &err) != KEEL_OK) {
@@ -400,7 +415,7 @@ static void publish_ended_ticks(kc_engine *e) {
 static void trigger_tick(kc_engine *e, uint64_t now, double dt) {
   e->game_time += dt;
   keel_tick_info info = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = e->ticks_triggered,
-                         .frame = e->frame, .dt = dt, .time = e->game_time};
+                         .frame = e->frame, .dt = dt, .time = e->game_time, .input = &e->input};
   kc_script_worker_trigger(e->worker, &info);
   e->ticks_triggered++;
   e->last_tick_start_ns = now;
@@ -499,7 +514,7 @@ static keel_result sys_prepare(const kc_system_ctx *ctx) {
 
 static keel_result sys_begin_frame(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
-  return kc_render_begin(e->render, e->clear);
+  return kc_render_begin(e->render, e->clear, e->published_time);
 }
 
 static keel_result sys_record(const kc_system_ctx *ctx) {
@@ -773,9 +788,10 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
   json_string(f, e->script_plugin ? e->script_plugin->file : "");
   fprintf(f, "},\n");
   fprintf(f, "  \"renderer\": {\"frames\": %" PRIu64 ", \"passes\": %" PRIu64 ", \"encoders\": %" PRIu64
-             ", \"draws\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"meshes\": %u},\n",
-          r.renderer.frames, r.renderer.passes, r.renderer.encoders, r.renderer.draws, r.renderer.errors,
-          r.renderer.meshes);
+             ", \"draws\": %" PRIu64 ", \"draw_calls\": %" PRIu64 ", \"errors\": %" PRIu64
+             ", \"debug_messages\": %" PRIu64 ", \"meshes\": %u, \"lights\": %u, \"lights_dropped\": %" PRIu64 "},\n",
+          r.renderer.frames, r.renderer.passes, r.renderer.encoders, r.renderer.draws, r.renderer.draw_calls,
+          r.renderer.errors, r.renderer.debug_messages, r.renderer.meshes, r.rs.last_lights, r.rs.lights_dropped);
   fprintf(f, "  \"world\": {\"entities\": %u, \"cameras\": %u, \"lights\": %u, \"hash\": \"%016" PRIx64 "\"}\n}\n",
           kc_world_count(e->world, KEEL_OBJECT_ENTITY), kc_world_count(e->world, KEEL_OBJECT_CAMERA),
           kc_world_count(e->world, KEEL_OBJECT_LIGHT), e->final_hash);

@@ -1,7 +1,8 @@
 /* See render.h. Extract and Prepare are written for 10k+ entities a frame:
  * one pass over the front records, keys sorted with an LSD radix sort
  * (stable, so ties keep id order and the lists are the same however many
- * workers record them). */
+ * workers record them). Entities go to the pass of their layer (world or
+ * screen), each pass with its own camera; lights are chosen here too. */
 #include "frame/render.h"
 
 #include <math.h>
@@ -10,6 +11,14 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "frame/meshgen.h"
+
+/* keel_draw as ABI 1.0 laid it out: what a 1.1 host hands a 1.0 plugin. */
+typedef struct draw_1_0 {
+  keel_mesh mesh;
+  keel_color color;
+  keel_mat4 model;
+} draw_1_0;
 
 typedef struct item {
   uint32_t key;
@@ -38,9 +47,14 @@ struct kc_render {
   item *items, *scratch;
   uint32_t slots, capacity; /* slots extracted this frame, allocated */
   uint32_t count;           /* live entities */
-  keel_camera camera;
+  keel_camera cameras[2];   /* the world's perspective camera, the screen's orthographic one */
   keel_vec3 cam_pos, cam_forward;
   const kc_state_buffer *entities; /* during extract */
+  keel_light lights[KEEL_RENDERER_MAX_LIGHTS];
+  uint32_t light_count;
+  double last_time; /* game time of the previous frame, for its dt */
+  bool timed;       /* last_time holds a frame's time */
+  keel_frame_desc frame_desc; /* lent to the renderer until end_frame */
 
   /* Prepare output: draws sorted by key, grouped by pass. */
   keel_draw *sorted;
@@ -89,6 +103,7 @@ static keel_vec3 v_norm(keel_vec3 a) {
 static void camera_build(keel_camera *c, const kc_camera_rec *rec, float aspect) {
   memset(c, 0, sizeof *c);
   c->struct_size = KEEL_STRUCT_SIZE(keel_camera);
+  c->projection_kind = KEEL_PROJECTION_PERSPECTIVE;
   keel_vec3 eye = rec->position, f = v_norm(v_sub(rec->target, rec->position));
   keel_vec3 up = fabsf(f.y) > 0.999f ? (keel_vec3){0, 0, 1} : (keel_vec3){0, 1, 0};
   keel_vec3 s = v_norm(v_cross(f, up)), u = v_cross(s, f);
@@ -107,6 +122,25 @@ static void camera_build(keel_camera *c, const kc_camera_rec *rec, float aspect)
   p[11] = -1;
   p[14] = n * fa / (n - fa);
   c->position = eye;
+}
+
+/* The screen layer's camera: pixel units, x right and y down from the
+ * top-left corner (Vulkan clip space is y down already), z in -1000..1000
+ * mapped to depth 1..0 so larger z is nearer. */
+static void screen_camera_build(keel_camera *c, uint32_t width, uint32_t height) {
+  memset(c, 0, sizeof *c);
+  c->struct_size = KEEL_STRUCT_SIZE(keel_camera);
+  c->projection_kind = KEEL_PROJECTION_ORTHOGRAPHIC;
+  float *v = c->view.m, *p = c->projection.m;
+  v[0] = v[5] = v[10] = v[15] = 1.0f;
+  p[0] = 2.0f / (float)(width ? width : 1);
+  p[5] = 2.0f / (float)(height ? height : 1);
+  p[10] = -1.0f / 2000.0f;
+  p[12] = -1.0f;
+  p[13] = -1.0f;
+  p[14] = 0.5f;
+  p[15] = 1.0f;
+  c->position = (keel_vec3){0, 0, 1000.0f};
 }
 
 keel_result kc_render_create(const kc_render_config *cfg, kc_render **out, kc_err *err) {
@@ -153,16 +187,18 @@ static bool grow(kc_render *r, uint32_t need) {
   return true;
 }
 
-static uint32_t depth_bits(float depth, bool back_to_front) {
-  float d = depth < 0 ? 0 : depth > 1000.0f ? 1000.0f : depth;
-  uint32_t q = (uint32_t)(d * 65.535f); /* 0..65535 over 0..1000 units */
-  return back_to_front ? 65535u - q : q;
+/* 0..65535 over 0..1000 units, front first. Written so that NaN lands on
+ * 0 instead of reaching the float-to-integer conversion. */
+static uint32_t depth_bits(float depth) {
+  float d = depth > 0 ? depth : 0;
+  if (!(d < 1000.0f)) d = 1000.0f;
+  return (uint32_t)(d * 65.535f);
 }
 
 /* Extracts slots [begin, end): the draw, its mesh id and its sort key.
  * key: pass (3 bits) | mesh (7) | material (6, none yet) | depth (16).
- * Opaque (alpha 1) in pass 0 front to back; translucent in the last pass
- * back to front when there is more than one pass. */
+ * The pass is the entity's layer; both passes sort front to back (depth
+ * along the world camera's view; the screen layer's z, larger nearer). */
 static void extract_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
   (void)worker;
   kc_render *r = user;
@@ -179,12 +215,70 @@ static void extract_range(void *user, uint32_t begin, uint32_t end, uint32_t wor
     mat_model(d->model.m, e->position, e->rotation, e->scale);
     d->color = e->color;
     d->mesh.id = 0;
+    d->reserved = 0;
+    d->entity = kc_world_object_id(KEEL_OBJECT_ENTITY, sid);
     r->mesh_of[i] = e->mesh;
-    bool translucent = passes > 1 && e->color.a < 1.0f;
-    uint32_t pass = translucent ? passes - 1 : 0;
-    float depth = v_dot(v_sub(e->position, r->cam_pos), r->cam_forward);
-    r->items[i].key = pass << 29 | (e->mesh & 0x7fu) << 22 | depth_bits(depth, translucent);
+    bool screen = passes > 1 && e->layer == KEEL_LAYER_SCREEN;
+    uint32_t pass = screen ? KEEL_PASS_SCREEN : KEEL_PASS_WORLD;
+    float depth = screen ? (1000.0f - e->position.z) * 0.5f : v_dot(v_sub(e->position, r->cam_pos), r->cam_forward);
+    r->items[i].key = pass << 29 | (e->mesh & 0x7fu) << 22 | depth_bits(depth);
   }
+}
+
+/* A light's claim to one of the KEEL_RENDERER_MAX_LIGHTS places:
+ * directional lights first (in id order), then point lights nearest the
+ * camera. Lower sorts first. */
+typedef struct light_pick {
+  float rank;
+  uint32_t order;
+  keel_light light;
+} light_pick;
+
+static int light_pick_cmp(const void *a, const void *b) {
+  const light_pick *x = a, *y = b;
+  if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void lights_choose(kc_render *r, const kc_state_buffer *lights) {
+  enum { MAX_SCAN = 4096 };
+  light_pick picks[KEEL_RENDERER_MAX_LIGHTS + 1];
+  uint32_t kept = 0, seen = 0, cursor = 0;
+  kc_state_id sid;
+  const void *rec;
+  /* Keep the best MAX_LIGHTS seen so far, sorted, with one spare place for
+   * the candidate: insertion keeps this O(lights x MAX_LIGHTS). */
+  while (seen < MAX_SCAN && kc_state_front_next(lights, &cursor, &sid, &rec)) {
+    const kc_light_rec *l = rec;
+    light_pick p = {.order = seen++};
+    p.light.kind = l->kind == KEEL_LIGHT_DIRECTIONAL ? KEEL_LIGHT_DIRECTIONAL : KEEL_LIGHT_POINT;
+    p.light.position = l->position;
+    p.light.color = l->color;
+    p.light.intensity = l->intensity > 0 ? l->intensity : 0;
+    p.light.range = l->range > 0 ? l->range : 0;
+    if (p.light.kind == KEEL_LIGHT_DIRECTIONAL) {
+      /* A directional light shines from its position towards the origin. */
+      keel_vec3 d = {-l->position.x, -l->position.y, -l->position.z};
+      p.light.direction = v_dot(d, d) > 0 ? v_norm(d) : (keel_vec3){0, -1, 0};
+      p.rank = -1.0f;
+    } else {
+      keel_vec3 off = v_sub(l->position, r->cam_pos);
+      float dist = v_dot(off, off);
+      p.rank = dist >= 0 ? dist : INFINITY; /* NaN positions rank last */
+    }
+    uint32_t at = kept;
+    while (at > 0 && light_pick_cmp(&p, &picks[at - 1]) < 0) {
+      picks[at] = picks[at - 1];
+      at--;
+    }
+    picks[at] = p;
+    if (kept < KEEL_RENDERER_MAX_LIGHTS) kept++;
+  }
+  uint32_t total = kc_state_front_count(lights);
+  for (uint32_t i = 0; i < kept; i++) r->lights[i] = picks[i].light;
+  r->light_count = kept;
+  r->stats.last_lights = kept;
+  r->stats.lights_dropped += total - kept;
 }
 
 static void run_ranges(kc_render *r, uint32_t count, uint32_t grain, keel_range_fn fn) {
@@ -202,9 +296,11 @@ keel_result kc_render_extract(kc_render *r, const kc_world *w, uint64_t frame_in
   kc_camera_rec cam = {.position = {0, 12, 24}, .target = {0, 0, 0}, .fov_degrees = 60};
   kc_world_active_camera(w, &cam);
   float aspect = r->cfg.height ? (float)r->cfg.width / (float)r->cfg.height : 16.0f / 9.0f;
-  camera_build(&r->camera, &cam, aspect);
+  camera_build(&r->cameras[0], &cam, aspect);
+  screen_camera_build(&r->cameras[1], r->cfg.width, r->cfg.height);
   r->cam_pos = cam.position;
   r->cam_forward = v_norm(v_sub(cam.target, cam.position));
+  lights_choose(r, kc_world_lights(w));
   r->entities = ents;
   r->slots = slots;
   r->count = kc_state_front_count(ents);
@@ -217,10 +313,13 @@ keel_result kc_render_extract(kc_render *r, const kc_world *w, uint64_t frame_in
 static keel_mesh mesh_resolve(kc_render *r, uint32_t mesh) {
   if (mesh == 0 || mesh > KC_WORLD_MESH_MAX) mesh = 1;
   if (r->meshes[mesh].id) return r->meshes[mesh];
-  keel_mesh_desc desc = {.struct_size = KEEL_STRUCT_SIZE(keel_mesh_desc)};
   /* World mesh ids 1..3 are the built-ins, registered first by kc_world_create;
-   * other names have no geometry yet and draw as cubes. */
-  desc.builtin = mesh <= 3 ? (keel_mesh_builtin)mesh : KEEL_MESH_CUBE;
+   * other names have no geometry yet and draw as cubes. Every built-in comes
+   * with the host's geometry, so every backend draws the same triangles. */
+  keel_mesh_builtin kind = mesh <= 3 ? (keel_mesh_builtin)mesh : KEEL_MESH_CUBE;
+  static kc_mesh_data data; /* main thread only, and only while creating */
+  kc_meshgen_builtin(kind, &data);
+  keel_mesh_desc desc = kc_meshgen_desc(kind, &data);
   keel_mesh h = {0};
   if (r->cfg.api->mesh_create(r->cfg.renderer, &desc, &h) != KEEL_OK) {
     r->stats.errors++;
@@ -270,10 +369,14 @@ static void gather(const kc_render *r, uint32_t begin, uint32_t end, keel_draw *
   }
 }
 
-keel_result kc_render_begin(kc_render *r, keel_color clear) {
+keel_result kc_render_begin(kc_render *r, keel_color clear, double game_time) {
   keel_frame_desc fd = {.struct_size = KEEL_STRUCT_SIZE(keel_frame_desc), .frame_index = r->stats.frames,
-                        .clear_color = clear};
-  keel_result res = r->cfg.api->begin_frame(r->cfg.renderer, &fd);
+                        .clear_color = clear, .time = game_time, .dt = r->timed ? game_time - r->last_time : 0.0,
+                        .lights = r->lights, .light_count = r->light_count};
+  r->last_time = game_time;
+  r->timed = true;
+  r->frame_desc = fd;
+  keel_result res = r->cfg.api->begin_frame(r->cfg.renderer, &r->frame_desc);
   if (res != KEEL_OK) r->stats.errors++;
   return res;
 }
@@ -293,19 +396,32 @@ uint32_t kc_render_slices(const kc_render *r, kc_render_slice *slices, uint32_t 
   return n;
 }
 
+/* The 1.0 layout of draws [0, n) of chunk, in place: each 1.0 record is
+ * no larger than a 1.1 one, so front to back never overwrites a draw not
+ * yet converted. */
+static const keel_draw *draws_as_1_0(keel_draw *chunk, uint32_t n) {
+  draw_1_0 *out = (draw_1_0 *)(void *)chunk;
+  for (uint32_t i = 0; i < n; i++) {
+    draw_1_0 d = {chunk[i].mesh, chunk[i].color, chunk[i].model};
+    memcpy(&out[i], &d, sizeof d);
+  }
+  return chunk;
+}
+
 keel_result kc_render_record(kc_render *r, const kc_render_slice *s) {
   const keel_renderer_api *api = r->cfg.api;
   keel_encoder *enc = NULL;
   keel_result res = api->encoder_begin(r->cfg.renderer, s->pass, s->worker, &enc);
   if (res != KEEL_OK) return res;
-  res = api->encoder_set_camera(enc, &r->camera);
+  res = api->encoder_set_camera(enc, &r->cameras[s->pass == KEEL_PASS_SCREEN ? 1 : 0]);
   /* The copy into sorted order happens here, in chunks, on the recording
    * thread: Prepare only sorts keys, so this work spreads over the workers. */
   keel_draw chunk[GATHER_CHUNK];
+  bool legacy = r->cfg.plugin_abi_minor == 0;
   for (uint32_t i = s->begin; res == KEEL_OK && i < s->end; i += GATHER_CHUNK) {
     uint32_t n = s->end - i < GATHER_CHUNK ? s->end - i : GATHER_CHUNK;
     gather(r, i, i + n, chunk);
-    res = api->encoder_draw(enc, chunk, n);
+    res = api->encoder_draw(enc, legacy ? draws_as_1_0(chunk, n) : chunk, n);
   }
   keel_result end = api->encoder_end(enc);
   return res != KEEL_OK ? res : end;
@@ -345,11 +461,12 @@ keel_result kc_render_record_all(kc_render *r) {
   return failed ? KEEL_ERR_BACKEND : KEEL_OK;
 }
 
-keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear) {
+keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear,
+                            double game_time) {
   keel_result res = kc_render_extract(r, w, frame_index);
   if (res == KEEL_OK) res = kc_render_prepare(r);
   if (res != KEEL_OK) return res;
-  if ((res = kc_render_begin(r, clear)) != KEEL_OK) return res;
+  if ((res = kc_render_begin(r, clear, game_time)) != KEEL_OK) return res;
   res = kc_render_record_all(r);
   keel_result sub = kc_render_submit(r);
   keel_result pre = kc_render_present(r);
@@ -357,6 +474,11 @@ keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_inde
 }
 
 void kc_render_stats_get(const kc_render *r, kc_render_stats *out) { *out = r->stats; }
+
+void kc_render_set_size(kc_render *r, uint32_t width, uint32_t height) {
+  r->cfg.width = width;
+  r->cfg.height = height;
+}
 
 const keel_draw *kc_render_draws(kc_render *r, uint32_t pass, uint32_t *count) {
   if (pass >= r->cfg.pass_count) {

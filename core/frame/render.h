@@ -18,6 +18,7 @@ typedef struct kc_render kc_render;
 typedef struct kc_render_config {
   const keel_renderer_api *api; /* borrowed from the plugin */
   keel_renderer *renderer;      /* borrowed; the caller destroys it after kc_render_destroy */
+  uint32_t plugin_abi_minor;    /* the manifest's: 0 = hand draws over in the 1.0 layout */
   uint32_t pass_count;          /* 1..KEEL_RENDERER_MAX_PASSES */
   uint32_t workers;             /* recording workers, 1..KEEL_RENDERER_MAX_WORKERS */
   uint32_t width, height;       /* for the projection's aspect ratio */
@@ -26,10 +27,12 @@ typedef struct kc_render_config {
 
 typedef struct kc_render_stats {
   uint64_t frames;
-  uint64_t draws;        /* draws recorded */
-  uint64_t errors;       /* renderer calls that failed */
-  uint32_t last_draws;   /* draws in the last frame */
-  uint32_t meshes;       /* renderer meshes created */
+  uint64_t draws;          /* draws recorded */
+  uint64_t errors;         /* renderer calls that failed */
+  uint64_t lights_dropped; /* lights beyond KEEL_RENDERER_MAX_LIGHTS, summed over frames */
+  uint32_t last_draws;     /* draws in the last frame */
+  uint32_t last_lights;    /* lights handed to the last frame */
+  uint32_t meshes;         /* renderer meshes created */
 } kc_render_stats;
 
 /* One recording slice: the draws of `pass` from `begin` to `end` in the
@@ -48,7 +51,10 @@ void kc_render_destroy(kc_render *r);
 /* Main thread, in order, once a frame. */
 keel_result kc_render_extract(kc_render *r, const kc_world *w, uint64_t frame_index);
 keel_result kc_render_prepare(kc_render *r);
-keel_result kc_render_begin(kc_render *r, keel_color clear);
+/* begin_frame with the clear colour, the game time of the state drawn (the
+ * frame's dt is the change since the previous frame) and the lights
+ * Extract gathered. */
+keel_result kc_render_begin(kc_render *r, keel_color clear, double game_time);
 /* Splits the prepared lists into at most `max_slices` slices, at most one
  * per (pass, worker); returns the count. Main thread. */
 uint32_t kc_render_slices(const kc_render *r, kc_render_slice *slices, uint32_t max_slices);
@@ -63,7 +69,11 @@ keel_result kc_render_present(kc_render *r);
 
 /* The whole frame: Extract and Record spread over the pool when there is
  * one, the rest on the calling thread (the main thread). */
-keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear);
+keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear,
+                            double game_time);
+/* The drawable's new size (a window resize): the cameras' aspect ratio and
+ * the screen layer's pixel units follow it. Main thread. */
+void kc_render_set_size(kc_render *r, uint32_t width, uint32_t height);
 
 void kc_render_stats_get(const kc_render *r, kc_render_stats *out);
 /* The sorted draw list of a pass after Prepare, as Record hands it to the

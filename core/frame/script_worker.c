@@ -65,6 +65,7 @@ struct kc_script_worker {
   _Atomic uint32_t go; /* bumped by main for each trigger and for quit; the worker's futex */
   _Atomic bool quit;
   keel_tick_info next_tick; /* written by main before bumping `go` */
+  keel_input_state next_input; /* the input next_tick carries, copied with it */
 
   /* start handshake */
   pthread_mutex_t lock;
@@ -206,6 +207,8 @@ static void *worker_main(void *arg) {
     wait_for_trigger(sw, &seen);
     if (atomic_load_explicit(&sw->quit, memory_order_acquire)) break;
     keel_tick_info info = sw->next_tick;
+    keel_input_state input = sw->next_input;
+    info.input = &input;
     uint32_t n = events ? (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events)) : 0;
     msg.text[0] = '\0';
     t0 = kc_clock_now_ns();
@@ -348,6 +351,12 @@ void kc_script_worker_trigger(kc_script_worker *sw, const keel_tick_info *info) 
   if (sw->busy) return;
   flush_overflow(sw);
   sw->next_tick = *info;
+  /* The tick gets its own copy of the input: the caller's may change while
+   * the tick runs. No input at all reads as a headless run's. */
+  if (KEEL_HAS_MEMBER(info, keel_tick_info, input) && info->input)
+    sw->next_input = *info->input;
+  else
+    sw->next_input = (keel_input_state){.struct_size = KEEL_STRUCT_SIZE(keel_input_state)};
   sw->busy = true;
   atomic_fetch_add_explicit(&sw->go, 1, memory_order_seq_cst); /* releases next_tick */
   uint64_t until = atomic_load_explicit(&sw->sleep_until, memory_order_seq_cst);

@@ -222,6 +222,11 @@ static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields
   uint32_t m = f->mask;
   if (k == 0) {
     kc_entity_rec *e = rec;
+    if ((m & KEEL_FIELD_LAYER) && f->layer != KEEL_LAYER_WORLD && f->layer != KEEL_LAYER_SCREEN) {
+      w->failed++;
+      return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "unknown layer %u (0 world, 1 screen) (id %" PRIu64 ")",
+                        (unsigned)f->layer, (uint64_t)id);
+    }
     if (m & KEEL_FIELD_MESH) {
       char name[KEEL_NAME_MAX];
       memcpy(name, f->mesh, KEEL_NAME_MAX);
@@ -243,6 +248,7 @@ static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields
     if (m & KEEL_FIELD_ROTATION) e->rotation = f->rotation;
     if (m & KEEL_FIELD_SCALE) e->scale = f->scale;
     if (m & KEEL_FIELD_COLOR) e->color = f->color;
+    if (m & KEEL_FIELD_LAYER) e->layer = (uint32_t)f->layer;
   } else if (k == 1) {
     kc_camera_rec *c = rec;
     if (m & KEEL_FIELD_POSITION) c->position = f->position;
@@ -384,13 +390,15 @@ keel_result kc_world_get(const kc_world *w, keel_id id, keel_object_snapshot *ou
   keel_object_fields *f = &out->fields;
   if (k == 0) {
     const kc_entity_rec *e = p;
-    f->mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE | KEEL_FIELD_COLOR;
+    f->mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE | KEEL_FIELD_COLOR |
+              KEEL_FIELD_LAYER;
     const char *name = kc_world_mesh_name(w, e->mesh);
     snprintf(f->mesh, sizeof f->mesh, "%s", name ? name : "");
     f->position = e->position;
     f->rotation = e->rotation;
     f->scale = e->scale;
     f->color = e->color;
+    f->layer = (keel_layer)e->layer;
   } else if (k == 1) {
     const kc_camera_rec *c = p;
     f->mask = KEEL_FIELD_POSITION | KEEL_FIELD_TARGET | KEEL_FIELD_FOV;
@@ -459,3 +467,6 @@ uint64_t kc_world_hash(const kc_world *w) {
 }
 
 const kc_state_buffer *kc_world_entities(const kc_world *w) { return w->buf[0]; }
+const kc_state_buffer *kc_world_lights(const kc_world *w) { return w->buf[2]; }
+
+keel_id kc_world_object_id(keel_object_kind kind, kc_state_id sid) { return from_state_id(kind, sid); }

@@ -20,8 +20,8 @@ typedef struct kc_entity_rec {
   keel_quat rotation;
   keel_vec3 scale;
   keel_color color;
-  uint32_t mesh; /* kc_world mesh name id, 1.. */
-  uint32_t reserved;
+  uint32_t mesh;  /* kc_world mesh name id, 1.. */
+  uint32_t layer; /* keel_layer */
 } kc_entity_rec; /* 64 bytes */
 
 typedef struct kc_camera_rec {
@@ -114,7 +114,11 @@ uint32_t kc_world_count_shared(kc_world *w, keel_object_kind kind);
 keel_id kc_world_active_camera(const kc_world *w, kc_camera_rec *out);
 /* FNV-1a of the three front buffers' hashes: equal worlds, equal hashes. */
 uint64_t kc_world_hash(const kc_world *w);
-/* The entity buffer, for Extract to walk (kc_state_front_next). */
+/* The entity and light buffers, for Extract to walk (kc_state_front_next). */
 const kc_state_buffer *kc_world_entities(const kc_world *w);
+const kc_state_buffer *kc_world_lights(const kc_world *w);
+/* The world id of the object of `kind` in state-buffer slot id `sid` (what
+ * kc_state_front_next returns). Any thread. */
+keel_id kc_world_object_id(keel_object_kind kind, kc_state_id sid);
 
 #endif

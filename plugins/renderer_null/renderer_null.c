@@ -33,6 +33,12 @@ struct keel_encoder {
    * ended; atomic (relaxed) so that even a misusing thread that keeps
    * drawing after end_frame is a refusal, not a data race. */
   _Atomic uint64_t draws;
+  /* Owner thread only (reset by encoder_begin, read by end_frame after the
+   * acquire of ENDED): the camera set (-1 none, else keel_projection), and
+   * the draw calls a real backend would issue, one per run of one mesh. */
+  int camera;
+  uint32_t last_mesh;
+  uint64_t calls;
 };
 
 typedef struct nullr_mesh {
@@ -59,7 +65,7 @@ struct keel_renderer {
   uint32_t free_head; /* NULLR_MESH_SLOTS = none free */
   uint32_t live_meshes;
 
-  uint64_t frames, passes, encoders_ended, draws;
+  uint64_t frames, passes, encoders_ended, draws, draw_calls;
   _Atomic uint64_t errors; /* refusals happen on any thread */
 };
 
@@ -185,6 +191,22 @@ static keel_result nullr_begin_frame(keel_renderer *r, const keel_frame_desc *fr
     return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "begin_frame: the frame desc is missing or too small");
   if (atomic_load_explicit(&r->in_frame, memory_order_relaxed))
     return nullr_refuse(r, KEEL_ERR_WRONG_STATE, "begin_frame: a frame is already open (end_frame was not called)");
+  if (KEEL_HAS_MEMBER(frame, keel_frame_desc, light_count)) {
+    if (frame->light_count > KEEL_RENDERER_MAX_LIGHTS)
+      return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "begin_frame: %u lights, more than KEEL_RENDERER_MAX_LIGHTS (%u)",
+                          frame->light_count, KEEL_RENDERER_MAX_LIGHTS);
+    if (frame->light_count && !frame->lights)
+      return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "begin_frame: %u lights from NULL", frame->light_count);
+    for (uint32_t i = 0; i < frame->light_count; i++) {
+      const keel_light *l = &frame->lights[i];
+      if (l->kind != KEEL_LIGHT_POINT && l->kind != KEEL_LIGHT_DIRECTIONAL)
+        return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "begin_frame: light %u has unknown kind %d", i, (int)l->kind);
+      if (!(l->intensity >= 0) || (l->kind == KEEL_LIGHT_POINT && !(l->range >= 0)))
+        return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT,
+                            "begin_frame: light %u has intensity %g and range %g (both must be >= 0)", i,
+                            (double)l->intensity, (double)l->range);
+    }
+  }
   r->clear = frame->clear_color;
   /* Release: workers that see the frame open see everything set before. */
   atomic_store_explicit(&r->in_frame, true, memory_order_release);
@@ -214,6 +236,9 @@ static keel_result nullr_encoder_begin(keel_renderer *r, uint32_t pass, uint32_t
                         "worker)",
                         pass, worker);
   atomic_store_explicit(&e->draws, 0, memory_order_relaxed);
+  e->camera = -1;
+  e->last_mesh = 0;
+  e->calls = 0;
   *out = e;
   return KEEL_OK;
 }
@@ -246,8 +271,17 @@ static keel_result nullr_encoder_set_camera(keel_encoder *e, const keel_camera *
   if (!e) return KEEL_ERR_INVALID_ARGUMENT;
   keel_result res = nullr_check_encoder(e, "encoder_set_camera");
   if (res != KEEL_OK) return res;
-  if (!camera || !KEEL_HAS_MEMBER(camera, keel_camera, position))
-    return nullr_refuse(e->renderer, KEEL_ERR_INVALID_ARGUMENT, "encoder_set_camera: the camera is missing or too small");
+  if (!camera || !KEEL_HAS_MEMBER(camera, keel_camera, projection_kind))
+    return nullr_refuse(e->renderer, KEEL_ERR_INVALID_ARGUMENT,
+                        "encoder_set_camera: the camera is missing or older than ABI 1.1 (no projection_kind)");
+  keel_projection want = e->pass == KEEL_PASS_SCREEN ? KEEL_PROJECTION_ORTHOGRAPHIC : KEEL_PROJECTION_PERSPECTIVE;
+  if (camera->projection_kind != want)
+    return nullr_refuse(e->renderer, KEEL_ERR_INVALID_ARGUMENT,
+                        "encoder_set_camera: pass %u needs %s camera, got projection_kind %d", e->pass,
+                        want == KEEL_PROJECTION_ORTHOGRAPHIC ? "the screen layer's orthographic"
+                                                             : "the world's perspective",
+                        (int)camera->projection_kind);
+  e->camera = (int)camera->projection_kind;
   return KEEL_OK;
 }
 
@@ -257,6 +291,10 @@ static keel_result nullr_encoder_draw(keel_encoder *e, const keel_draw *draws, u
   keel_result res = nullr_check_encoder(e, "encoder_draw");
   if (res != KEEL_OK) return res;
   if (count && !draws) return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "encoder_draw: %u draws from NULL", count);
+  if (count && e->camera < 0)
+    return nullr_refuse(r, KEEL_ERR_WRONG_STATE,
+                        "encoder_draw: pass %u, worker %u draws without a camera (set the pass's %s camera first)",
+                        e->pass, e->worker, e->pass == KEEL_PASS_SCREEN ? "screen" : "world");
   /* All or nothing: a batch with one bad mesh records none of its draws. */
   for (uint32_t i = 0; i < count; i++) {
     uint32_t id = draws[i].mesh.id;
@@ -267,6 +305,10 @@ static keel_result nullr_encoder_draw(keel_encoder *e, const keel_draw *draws, u
                           "encoder_draw: draw %u of %u uses mesh 0x%08x, which is not a live mesh (never created, or "
                           "destroyed)",
                           i, count, id);
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    if (draws[i].mesh.id != e->last_mesh) e->calls++;
+    e->last_mesh = draws[i].mesh.id;
   }
   atomic_fetch_add_explicit(&e->draws, count, memory_order_relaxed);
   return KEEL_OK;
@@ -304,6 +346,7 @@ static keel_result nullr_end_frame(keel_renderer *r) {
       if (ENC_STATE(word) == ENC_ENDED) {
         r->encoders_ended++;
         r->draws += atomic_load_explicit(&e->draws, memory_order_relaxed);
+        r->draw_calls += e->calls;
       } else if (ENC_STATE(word) == ENC_OPEN) {
         res = nullr_refuse(r, KEEL_ERR_WRONG_STATE,
                            "end_frame: encoder (pass %u, worker %u) is still open; its work is dropped (call "
@@ -354,7 +397,8 @@ static keel_result nullr_check_mesh_desc(keel_renderer *r, const keel_mesh_desc 
   if (d->builtin != KEEL_MESH_CUSTOM) {
     if (d->builtin < KEEL_MESH_CUBE || d->builtin > KEEL_MESH_PLANE)
       return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "mesh_create: unknown builtin mesh %d", (int)d->builtin);
-    return KEEL_OK;
+    /* A 1.1 host sends its geometry with every built-in: check it too. */
+    if (!d->positions && !d->indices) return KEEL_OK;
   }
   if (!d->positions || d->vertex_count == 0)
     return nullr_refuse(r, KEEL_ERR_INVALID_ARGUMENT, "mesh_create: a custom mesh needs positions and vertex_count");
@@ -422,6 +466,7 @@ static keel_result nullr_stats(keel_renderer *r, keel_renderer_stats *out) {
       .draws = r->draws,
       .errors = atomic_load_explicit(&r->errors, memory_order_relaxed),
       .meshes = r->live_meshes,
+      .draw_calls = r->draw_calls,
   };
   /* The caller's struct_size says how much it has room for (an older host's
    * struct is smaller); 0 is read as "the same SDK as this plugin". */
@@ -493,7 +538,7 @@ static const keel_plugin_manifest nullr_manifest = {
     .abi_minor = KEEL_ABI_MINOR,
     .name = "null",
     .kind = KEEL_PLUGIN_RENDERER,
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Null renderer: draws nothing, checks every rule of keel.renderer/1 and counts the work",
     .get_interface = nullr_get_interface,
 };

@@ -93,7 +93,15 @@ static void kjs_push_command(duk_context *ctx, kjs_vm *vm, const char *fname, co
 
 /* ---- desc / fields tables ---- */
 
-typedef enum kjs_field_type { KJS_F_MESH, KJS_F_VEC3, KJS_F_QUAT, KJS_F_COLOR, KJS_F_NUMBER, KJS_F_LIGHT_KIND } kjs_field_type;
+typedef enum kjs_field_type {
+  KJS_F_MESH,
+  KJS_F_VEC3,
+  KJS_F_QUAT,
+  KJS_F_COLOR,
+  KJS_F_NUMBER,
+  KJS_F_LIGHT_KIND,
+  KJS_F_LAYER
+} kjs_field_type;
 
 typedef struct kjs_field {
   const char *key;
@@ -104,7 +112,8 @@ typedef struct kjs_field {
 static const kjs_field kjs_entity_fields[] = {
     {"mesh", KJS_F_MESH, KEEL_FIELD_MESH},         {"position", KJS_F_VEC3, KEEL_FIELD_POSITION},
     {"rotation", KJS_F_QUAT, KEEL_FIELD_ROTATION}, {"scale", KJS_F_VEC3, KEEL_FIELD_SCALE},
-    {"color", KJS_F_COLOR, KEEL_FIELD_COLOR},      {NULL, KJS_F_NUMBER, 0}};
+    {"color", KJS_F_COLOR, KEEL_FIELD_COLOR},      {"layer", KJS_F_LAYER, KEEL_FIELD_LAYER},
+    {NULL, KJS_F_NUMBER, 0}};
 static const kjs_field kjs_camera_fields[] = {{"position", KJS_F_VEC3, KEEL_FIELD_POSITION},
                                               {"target", KJS_F_VEC3, KEEL_FIELD_TARGET},
                                               {"fov", KJS_F_NUMBER, KEEL_FIELD_FOV},
@@ -198,6 +207,18 @@ static void kjs_read_field(duk_context *ctx, duk_idx_t idx, const char *fname, c
                  kjs_type_name(ctx, idx));
       break;
     }
+    case KJS_F_LAYER: {
+      const char *s = duk_is_string(ctx, idx) && !duk_is_symbol(ctx, idx) ? duk_get_string(ctx, idx) : NULL;
+      if (s && strcmp(s, "world") == 0)
+        out->layer = KEEL_LAYER_WORLD;
+      else if (s && strcmp(s, "screen") == 0)
+        out->layer = KEEL_LAYER_SCREEN;
+      else if (s)
+        kjs_fail(ctx, "%s: field 'layer' must be \"world\" or \"screen\", got \"%s\"", fname, s);
+      else
+        kjs_fail(ctx, "%s: field 'layer' must be \"world\" or \"screen\", got %s", fname, kjs_type_name(ctx, idx));
+      break;
+    }
   }
   out->mask |= f->mask;
 }
@@ -279,7 +300,9 @@ static void kjs_defaults(keel_object_kind kind, keel_object_fields *f) {
   memset(f, 0, sizeof *f);
   switch (kind) {
     case KEEL_OBJECT_ENTITY:
-      f->mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE | KEEL_FIELD_COLOR;
+      f->mask = KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE | KEEL_FIELD_COLOR |
+                KEEL_FIELD_LAYER;
+      f->layer = KEEL_LAYER_WORLD;
       memcpy(f->mesh, "cube", 5);
       f->rotation = (keel_quat){0, 0, 0, 1};
       f->scale = (keel_vec3){1, 1, 1};
@@ -418,6 +441,8 @@ static duk_ret_t kjs_entity_get(duk_context *ctx) {
   kjs_put_vec(ctx, "rotation", xyzw, &f->rotation.x, 4);
   kjs_put_vec(ctx, "scale", xyz, &f->scale.x, 3);
   kjs_put_vec(ctx, "color", rgba, &f->color.r, 4);
+  duk_push_string(ctx, f->layer == KEEL_LAYER_SCREEN ? "screen" : "world");
+  duk_put_prop_string(ctx, -2, "layer");
   return 1;
 }
 

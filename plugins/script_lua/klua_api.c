@@ -25,7 +25,7 @@ typedef struct klua_kind {
 
 static const klua_kind klua_entity = {"entity", KEEL_OBJECT_ENTITY,
                                       KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION |
-                                          KEEL_FIELD_SCALE | KEEL_FIELD_COLOR,
+                                          KEEL_FIELD_SCALE | KEEL_FIELD_COLOR | KEEL_FIELD_LAYER,
                                       "entity.create", "entity.update", "entity.destroy"};
 static const klua_kind klua_camera = {"camera", KEEL_OBJECT_CAMERA,
                                       KEEL_FIELD_POSITION | KEEL_FIELD_TARGET | KEEL_FIELD_FOV, "camera.create",
@@ -42,7 +42,7 @@ static const struct {
     {"mesh", KEEL_FIELD_MESH},     {"position", KEEL_FIELD_POSITION}, {"rotation", KEEL_FIELD_ROTATION},
     {"scale", KEEL_FIELD_SCALE},   {"color", KEEL_FIELD_COLOR},       {"target", KEEL_FIELD_TARGET},
     {"fov", KEEL_FIELD_FOV},       {"intensity", KEEL_FIELD_INTENSITY}, {"range", KEEL_FIELD_RANGE},
-    {"kind", KEEL_FIELD_LIGHT_KIND},
+    {"kind", KEEL_FIELD_LIGHT_KIND}, {"layer", KEEL_FIELD_LAYER},
 };
 
 static void klua_defaults(const klua_kind *k, keel_object_fields *f) {
@@ -150,6 +150,18 @@ static void klua_parse_fields(lua_State *L, int t, const klua_kind *k, const cha
           luaL_error(L, "%s: field 'kind' must be \"point\" or \"directional\", got \"%s\"", fn, s);
         else
           luaL_error(L, "%s: field 'kind' must be \"point\" or \"directional\", got %s", fn, klua_typename(L, v));
+        break;
+      }
+      case KEEL_FIELD_LAYER: {
+        const char *s = lua_type(L, v) == LUA_TSTRING ? lua_tostring(L, v) : NULL;
+        if (s && strcmp(s, "world") == 0)
+          f->layer = KEEL_LAYER_WORLD;
+        else if (s && strcmp(s, "screen") == 0)
+          f->layer = KEEL_LAYER_SCREEN;
+        else if (s)
+          luaL_error(L, "%s: field 'layer' must be \"world\" or \"screen\", got \"%s\"", fn, s);
+        else
+          luaL_error(L, "%s: field 'layer' must be \"world\" or \"screen\", got %s", fn, klua_typename(L, v));
         break;
       }
       default: break;
@@ -281,7 +293,7 @@ static int klua_entity_get(lua_State *L) {
     return 1;
   }
   const keel_object_fields *f = &snap.fields;
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, (lua_Integer)snap.id);
   lua_setfield(L, -2, "id");
   lua_pushlstring(L, f->mesh, strnlen(f->mesh, sizeof f->mesh));
@@ -294,6 +306,8 @@ static int klua_entity_get(lua_State *L) {
   lua_setfield(L, -2, "scale");
   klua_push_vec(L, klua_rgba, &f->color.r, 4);
   lua_setfield(L, -2, "color");
+  lua_pushstring(L, f->layer == KEEL_LAYER_SCREEN ? "screen" : "world");
+  lua_setfield(L, -2, "layer");
   return 1;
 }
 

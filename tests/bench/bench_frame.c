@@ -58,8 +58,8 @@ typedef struct stage_us {
 static void run(const keel_renderer_api *api, keel_renderer *rr, kc_pool *pool, uint32_t workers, kc_world *w,
                 const keel_id *ids, stage_us *out) {
   kc_render *r = NULL;
-  kc_render_config rc = {.api = api, .renderer = rr, .pass_count = 2, .workers = workers, .width = 1280,
-                         .height = 720, .pool = pool};
+  kc_render_config rc = {.api = api, .renderer = rr, .plugin_abi_minor = KEEL_ABI_MINOR, .pass_count = 2,
+                         .workers = workers, .width = 1280, .height = 720, .pool = pool};
   if (kc_render_create(&rc, &r, NULL) != KEEL_OK) return;
   static double t[6][FRAMES];
   for (uint32_t f = 0; f < FRAMES; f++) {
@@ -71,7 +71,7 @@ static void run(const keel_renderer_api *api, keel_renderer *rr, kc_pool *pool, 
     uint64_t t2 = bench_now_ns();
     kc_render_prepare(r);
     uint64_t t3 = bench_now_ns();
-    kc_render_begin(r, (keel_color){0, 0, 0, 1});
+    kc_render_begin(r, (keel_color){0, 0, 0, 1}, 0.0);
     kc_render_record_all(r);
     uint64_t t4 = bench_now_ns();
     kc_render_submit(r);

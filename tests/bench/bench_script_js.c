@@ -72,7 +72,8 @@ static keel_script *start(const char *name, const char *src, uint32_t budget_ms)
 }
 
 static double tick_ns(keel_script *s, uint64_t frame, const keel_script_event *ev, uint32_t n, keel_result *r) {
-  keel_tick_info ti = {KEEL_STRUCT_SIZE(keel_tick_info), frame, frame, 1.0 / 60.0, (double)frame / 60.0};
+  keel_tick_info ti = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = frame, .frame = frame, .dt = 1.0 / 60.0,
+                       .time = (double)frame / 60.0};
   keel_message err;
   uint64_t t0 = bench_now_ns();
   *r = api->tick(s, &ti, ev, n, &err);

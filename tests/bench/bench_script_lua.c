@@ -69,8 +69,9 @@ static int rt_open(rt *r, const char *main, uint32_t budget_ms, uint64_t instruc
   fake_host_add_cvar(r->fh, "code", &v);
   char path[512];
   snprintf(path, sizeof path, "%s/%s", dir, main);
-  keel_script_desc d = {KEEL_STRUCT_SIZE(keel_script_desc), &r->fh->host, &r->fh->world, path, dir, 64,
-                        budget_ms, instructions, 1, false};
+  keel_script_desc d = {.struct_size = KEEL_STRUCT_SIZE(keel_script_desc), .host = &r->fh->host,
+                        .world = &r->fh->world, .main_path = path, .game_dir = dir, .memory_limit_mb = 64,
+                        .tick_budget_ms = budget_ms, .instruction_budget = instructions, .seed = 1};
   keel_message m;
   if (api->create(&d, &r->s, &m) != KEEL_OK || api->init(r->s, &m) != KEEL_OK) {
     fprintf(stderr, "%s: %s\n", main, m.text);
@@ -86,7 +87,8 @@ static void rt_close(rt *r) {
 
 /* One tick; returns its duration in ns (result in *res). */
 static uint64_t rt_tick(rt *r, const keel_script_event *ev, uint32_t n, keel_result *res, keel_message *m) {
-  keel_tick_info ti = {KEEL_STRUCT_SIZE(keel_tick_info), r->tick, r->tick, 1.0 / 60, (double)r->tick / 60};
+  keel_tick_info ti = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = r->tick, .frame = r->tick, .dt = 1.0 / 60,
+                       .time = (double)r->tick / 60};
   r->tick++;
   uint64_t t0 = bench_now_ns();
   *res = api->tick(r->s, &ti, ev, n, m);
@@ -200,7 +202,7 @@ static int bench_tick_overhead(double *out) {
     for (int k = 0; k < 10000; k++) {
       keel_result res;
       keel_message m;
-      keel_tick_info ti = {KEEL_STRUCT_SIZE(keel_tick_info), r.tick, r.tick, 1.0 / 60, 0};
+      keel_tick_info ti = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = r.tick, .frame = r.tick, .dt = 1.0 / 60};
       r.tick++;
       res = api->tick(r.s, &ti, NULL, 0, &m);
       if (res != KEEL_OK) return -1;

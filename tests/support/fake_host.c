@@ -195,6 +195,7 @@ static void merge_fields(keel_object_fields *dst, const keel_object_fields *src)
   if (m & KEEL_FIELD_INTENSITY) dst->intensity = src->intensity;
   if (m & KEEL_FIELD_RANGE) dst->range = src->range;
   if (m & KEEL_FIELD_LIGHT_KIND) dst->light_kind = src->light_kind;
+  if (m & KEEL_FIELD_LAYER) dst->layer = src->layer;
   dst->mask |= m;
 }
 

@@ -108,7 +108,7 @@ static void test_abi_older_minor_loads(void) {
   kc_plugin *p = expect_load(KEEL_PLUGIN_RENDERER, "abi_older");
   if (p) CU_ASSERT_EQUAL(p->manifest->abi_minor, TP_HOST_MINOR - 1);
   kc_plugin_close(p);
-  /* Built against the real SDK (1.0): older than this host's minor too. */
+  /* Built against the real SDK: older than this (pretend) host's minor too. */
   p = expect_load(KEEL_PLUGIN_RENDERER, "probe");
   kc_plugin_close(p);
 }
@@ -130,7 +130,7 @@ static void test_abi_other_major_refused(void) {
   expect_refusal("abi_major", KC_PLUGIN_ABI_REFUSED, KEEL_ERR_VERSION, want);
 }
 
-/* The same files against the host this build really is (ABI 1.0). */
+/* The same files against the host this build really is. */
 static void test_abi_this_host(void) {
   loader_as_this_host();
   CU_ASSERT_EQUAL(loader.host_abi_major, KEEL_ABI_MAJOR);

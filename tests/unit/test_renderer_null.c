@@ -101,6 +101,22 @@ static void expect_logged(const char *text) {
   CU_ASSERT_TRUE(found);
 }
 
+/* The camera a 1.1 host sets for `pass`: perspective in the world pass,
+ * orthographic in the screen pass. */
+static keel_camera camera_for(uint32_t pass) {
+  keel_camera c = {.struct_size = KEEL_STRUCT_SIZE(keel_camera)};
+  c.projection_kind = pass == KEEL_PASS_SCREEN ? KEEL_PROJECTION_ORTHOGRAPHIC : KEEL_PROJECTION_PERSPECTIVE;
+  return c;
+}
+
+/* encoder_begin, then the pass's camera, as the host does. */
+static keel_result enc_begin(keel_renderer *r, uint32_t pass, uint32_t worker, keel_encoder **out) {
+  keel_result res = api->encoder_begin(r, pass, worker, out);
+  if (res != KEEL_OK) return res;
+  keel_camera c = camera_for(pass);
+  return api->encoder_set_camera(*out, &c);
+}
+
 static keel_draw draw_of(keel_mesh m) {
   keel_draw d = {.mesh = m, .color = {1, 0, 0, 1}};
   for (int i = 0; i < 4; i++) d.model.m[i * 5] = 1.0f;
@@ -148,7 +164,7 @@ static void test_encoder_used_by_another_thread(void) {
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
   keel_encoder *e = NULL;
-  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 1, 2, &e), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(enc_begin(r, 1, 2, &e), KEEL_OK);
   foreign_use u = {.renderer = r, .encoder = e, .mesh = m};
   on_other_thread(use_encoder_from_here, &u);
   CU_ASSERT_EQUAL(u.draw, KEEL_ERR_WRONG_STATE);
@@ -220,13 +236,13 @@ static void test_draw_outside_an_encoder(void) {
   keel_draw d = draw_of(m);
   keel_encoder *e = NULL;
   /* before begin_frame: no encoder can even be taken */
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 0, 0, &e), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, 0, 0, &e), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_PTR_NULL(e);
   expect_logged("ERROR: encoder_begin: no frame is open");
 
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
-  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 0, 0, &e), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(enc_begin(r, 0, 0, &e), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_draw(e, &d, 1), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_end(e), KEEL_OK);
   /* after encoder_end */
@@ -275,17 +291,17 @@ static void test_encoder_begun_twice(void) {
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
   keel_encoder *e1 = NULL, *e2 = (keel_encoder *)1;
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 1, 3, &e1), KEEL_OK);
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 1, 3, &e2), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, 1, 3, &e1), KEEL_OK);
+  CU_ASSERT_EQUAL(enc_begin(r, 1, 3, &e2), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_PTR_NULL(e2);
   expect_logged("ERROR: encoder_begin: pass 1, worker 3 already has an encoder in this frame");
   CU_ASSERT_EQUAL(api->encoder_end(e1), KEEL_OK);
   /* still once per frame after it ended */
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 1, 3, &e2), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, 1, 3, &e2), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_EQUAL(api->end_frame(r), KEEL_OK);
   /* a new frame makes the pair available again */
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 1, 3, &e2), KEEL_OK);
+  CU_ASSERT_EQUAL(enc_begin(r, 1, 3, &e2), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_end(e2), KEEL_OK);
   CU_ASSERT_EQUAL(api->end_frame(r), KEEL_OK);
   keel_renderer_stats s = stats_of(r);
@@ -299,12 +315,12 @@ static void test_pass_or_worker_out_of_range(void) {
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
   keel_encoder *e = (keel_encoder *)1;
-  CU_ASSERT_EQUAL(api->encoder_begin(r, PASSES, 0, &e), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, PASSES, 0, &e), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_PTR_NULL(e);
   expect_logged("ERROR: encoder_begin: pass 2 out of range (pass_count 2)");
-  CU_ASSERT_EQUAL(api->encoder_begin(r, 0, WORKERS, &e), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, 0, WORKERS, &e), KEEL_ERR_WRONG_STATE);
   expect_logged("ERROR: encoder_begin: worker 4 out of range (max_workers 4)");
-  CU_ASSERT_EQUAL(api->encoder_begin(r, UINT32_MAX, UINT32_MAX, &e), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(enc_begin(r, UINT32_MAX, UINT32_MAX, &e), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_EQUAL(api->end_frame(r), KEEL_OK);
   CU_ASSERT_EQUAL(stats_of(r).errors, 3);
   api->destroy(r);
@@ -318,10 +334,10 @@ static void test_encoder_open_at_end_frame(void) {
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
   keel_encoder *ok = NULL, *open = NULL;
-  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 0, 1, &ok), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(enc_begin(r, 0, 1, &ok), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_draw(ok, d, 3), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_end(ok), KEEL_OK);
-  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 1, 2, &open), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(enc_begin(r, 1, 2, &open), KEEL_OK);
   CU_ASSERT_EQUAL(api->encoder_draw(open, d, 5), KEEL_OK);
   CU_ASSERT_EQUAL(api->end_frame(r), KEEL_ERR_WRONG_STATE);
   expect_logged("ERROR: end_frame: encoder (pass 1, worker 2) is still open; its work is dropped");
@@ -350,7 +366,7 @@ static void test_draw_with_unknown_mesh(void) {
   keel_frame_desc f = frame_desc(0);
   CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
   keel_encoder *e = NULL;
-  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 0, 0, &e), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(enc_begin(r, 0, 0, &e), KEEL_OK);
   keel_draw batch[2] = {draw_of(live), draw_of(gone)};
   CU_ASSERT_EQUAL(api->encoder_draw(e, batch, 2), KEEL_ERR_WRONG_STATE);
   char line[160];
@@ -384,7 +400,7 @@ static void test_host_without_log(void) {
     CU_ASSERT_EQUAL_FATAL(kc_plugin_create_renderer(plugin, &d, &r, NULL), KEEL_OK);
     CU_ASSERT_EQUAL(api->end_frame(r), KEEL_ERR_WRONG_STATE);
     keel_encoder *e;
-    CU_ASSERT_EQUAL(api->encoder_begin(r, 9, 0, &e), KEEL_ERR_WRONG_STATE);
+    CU_ASSERT_EQUAL(enc_begin(r, 9, 0, &e), KEEL_ERR_WRONG_STATE);
     CU_ASSERT_EQUAL(stats_of(r).errors, 2);
     api->destroy(r);
   }
@@ -456,11 +472,9 @@ static void *record_worker(void *p) {
   recorder *rec = p;
   keel_draw draws[BATCH];
   for (uint32_t i = 0; i < BATCH; i++) draws[i] = draw_of(rec->meshes[i % 3]);
-  keel_camera cam = {.struct_size = KEEL_STRUCT_SIZE(keel_camera)};
   for (uint32_t pass = 0; pass < PASSES; pass++) {
     keel_encoder *e = NULL;
-    keel_result r = api->encoder_begin(rec->renderer, pass, rec->worker, &e);
-    if (r == KEEL_OK) r = api->encoder_set_camera(e, &cam);
+    keel_result r = enc_begin(rec->renderer, pass, rec->worker, &e);
     for (uint32_t b = 0; b < rec->batches && r == KEEL_OK; b++) r = api->encoder_draw(e, draws, BATCH);
     if (r == KEEL_OK) r = api->encoder_end(e);
     if (r != KEEL_OK && rec->first_error == KEEL_OK) rec->first_error = r;
@@ -495,6 +509,10 @@ static void test_counters_exact_multithreaded(void) {
   CU_ASSERT_EQUAL(s.passes, (uint64_t)FRAMES * PASSES);
   CU_ASSERT_EQUAL(s.encoders, (uint64_t)FRAMES * PASSES * WORKERS);
   CU_ASSERT_EQUAL(s.draws, (uint64_t)FRAMES * PASSES * WORKERS * batches * BATCH);
+  /* Three meshes in turn: every draw starts a new run of one mesh (what a
+   * backend that instances runs issues as one call), except where a batch
+   * of 16 ends on mesh 0 and the next one starts on it. */
+  CU_ASSERT_EQUAL(s.draw_calls, (uint64_t)FRAMES * PASSES * WORKERS * (batches * BATCH - (batches - 1)));
   CU_ASSERT_EQUAL(s.errors, 0);
   CU_ASSERT_EQUAL(s.meshes, 3);
   CU_ASSERT_EQUAL(host.log_count, 0);
@@ -525,7 +543,7 @@ static void test_errors_counted_across_threads(void) {
   pthread_t threads[WORKERS];
   for (uint32_t w = 0; w < WORKERS; w++) {
     keel_encoder *e = NULL;
-    CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, 0, w, &e), KEEL_OK);
+    CU_ASSERT_EQUAL_FATAL(enc_begin(r, 0, w, &e), KEEL_OK);
     m[w] = (misuser){.encoder = e, .tries = tries};
     CU_ASSERT_EQUAL_FATAL(pthread_create(&threads[w], NULL, misuse_worker, &m[w]), 0);
   }
@@ -606,7 +624,81 @@ static void test_readback_is_the_clear_colour(void) {
   api->destroy(r);
 }
 
+/* ABI 1.1's rules: every encoder's draws need its pass's camera, the
+ * screen pass an orthographic one; a frame has at most
+ * KEEL_RENDERER_MAX_LIGHTS well-formed lights. */
+static void test_cameras_per_pass(void) {
+  keel_renderer *r = make_renderer();
+  keel_mesh cube = make_cube(r);
+  keel_draw d = draw_of(cube);
+  keel_frame_desc f = frame_desc(0);
+  CU_ASSERT_EQUAL_FATAL(api->begin_frame(r, &f), KEEL_OK);
+  keel_encoder *e = NULL;
+  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, KEEL_PASS_SCREEN, 0, &e), KEEL_OK);
+  CU_ASSERT_EQUAL(api->encoder_draw(e, &d, 1), KEEL_ERR_WRONG_STATE);
+  expect_logged("ERROR: encoder_draw: pass 1, worker 0 draws without a camera (set the pass's screen camera first)");
+  keel_camera persp = camera_for(KEEL_PASS_WORLD), ortho = camera_for(KEEL_PASS_SCREEN);
+  CU_ASSERT_EQUAL(api->encoder_set_camera(e, &persp), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: encoder_set_camera: pass 1 needs the screen layer's orthographic camera, got projection_kind 0");
+  CU_ASSERT_EQUAL(api->encoder_draw(e, &d, 1), KEEL_ERR_WRONG_STATE);
+  CU_ASSERT_EQUAL(api->encoder_set_camera(e, &ortho), KEEL_OK);
+  CU_ASSERT_EQUAL(api->encoder_draw(e, &d, 1), KEEL_OK);
+  CU_ASSERT_EQUAL(api->encoder_end(e), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(api->encoder_begin(r, KEEL_PASS_WORLD, 0, &e), KEEL_OK);
+  CU_ASSERT_EQUAL(api->encoder_set_camera(e, &ortho), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: encoder_set_camera: pass 0 needs the world's perspective camera, got projection_kind 1");
+  keel_camera old = persp;
+  old.struct_size = (uint32_t)offsetof(keel_camera, projection_kind); /* a 1.0 camera */
+  CU_ASSERT_EQUAL(api->encoder_set_camera(e, &old), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: encoder_set_camera: the camera is missing or older than ABI 1.1");
+  CU_ASSERT_EQUAL(api->encoder_end(e), KEEL_OK);
+  CU_ASSERT_EQUAL(api->end_frame(r), KEEL_OK);
+  keel_renderer_stats s = stats_of(r);
+  CU_ASSERT_EQUAL(s.draws, 1);
+  CU_ASSERT_EQUAL(s.draw_calls, 1);
+  CU_ASSERT_EQUAL(s.errors, 5);
+  api->destroy(r);
+}
+
+static void test_lights_checked(void) {
+  keel_renderer *r = make_renderer();
+  keel_light lights[KEEL_RENDERER_MAX_LIGHTS + 1];
+  memset(lights, 0, sizeof lights);
+  for (uint32_t i = 0; i <= KEEL_RENDERER_MAX_LIGHTS; i++) {
+    lights[i].kind = i ? KEEL_LIGHT_POINT : KEEL_LIGHT_DIRECTIONAL;
+    lights[i].direction = (keel_vec3){0, -1, 0};
+    lights[i].intensity = 1;
+    lights[i].range = 10;
+  }
+  keel_frame_desc f = frame_desc(0);
+  f.lights = lights;
+  f.light_count = KEEL_RENDERER_MAX_LIGHTS + 1;
+  CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: begin_frame: 17 lights, more than KEEL_RENDERER_MAX_LIGHTS (16)");
+  f.lights = NULL;
+  f.light_count = 2;
+  CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: begin_frame: 2 lights from NULL");
+  f.lights = lights;
+  f.light_count = KEEL_RENDERER_MAX_LIGHTS;
+  lights[3].range = -1;
+  CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: begin_frame: light 3 has intensity 1 and range -1 (both must be >= 0)");
+  lights[3].range = 10;
+  lights[1].kind = (keel_light_kind)7;
+  CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_ERR_INVALID_ARGUMENT);
+  expect_logged("ERROR: begin_frame: light 1 has unknown kind 7");
+  lights[1].kind = KEEL_LIGHT_POINT;
+  f.light_count = KEEL_RENDERER_MAX_LIGHTS;
+  CU_ASSERT_EQUAL(api->begin_frame(r, &f), KEEL_OK);
+  CU_ASSERT_EQUAL(api->end_frame(r), KEEL_OK);
+  CU_ASSERT_EQUAL(stats_of(r).errors, 4);
+  api->destroy(r);
+}
+
 static CU_TestInfo misuse_tests[] = {
+    {"cameras per pass (1.1)", test_cameras_per_pass},
+    {"lights checked (1.1)", test_lights_checked},
     {"encoder used by another thread", test_encoder_used_by_another_thread},
     {"submission off the main thread", test_submission_off_main_thread},
     {"draw outside an encoder", test_draw_outside_an_encoder},

@@ -35,7 +35,7 @@ static void test_help(void) {
 static void test_version(void) {
   CU_ASSERT_EQUAL(keel("--version"), 0);
   CU_ASSERT_EQUAL(strncmp(out, "keel ", 5), 0);
-  KT_ASSERT_CONTAINS(out, "(plugin ABI 1.0)\n");
+  KT_ASSERT_CONTAINS(out, "(plugin ABI 1.1)\n");
   CU_ASSERT_EQUAL(keel("-V"), 0);
 }
 

@@ -65,7 +65,7 @@ static void test_fallback_order_and_reasons(void) {
            KEEL_TEST_BINARY_DIR);
   CU_ASSERT_EQUAL(keel(args), 0);
   const char *order[] = {"renderer 'broken': ", "keel_renderer_broken.so: not loadable: ",
-                         "renderer 'abi_major': ", "ABI refused: plugin ABI 2.", "host ABI 1.0: the major must match",
+                         "renderer 'abi_major': ", "ABI refused: plugin ABI 2.", "host ABI 1.1: the major must match",
                          "renderer 'create_fails': ", "create failed: no device here (test plugin create_fails)",
                          "renderer 'kind_wrong': ", "wrong kind: the manifest says script, expected renderer",
                          "info  main: renderer: null "};

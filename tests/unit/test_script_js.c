@@ -127,7 +127,8 @@ static void test_ids_at_once_and_callbacks(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(sphere);
   CU_ASSERT_EQUAL(sphere->snap.kind, KEEL_OBJECT_ENTITY);
   CU_ASSERT_EQUAL(sphere->snap.fields.mask, KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION |
-                                                KEEL_FIELD_SCALE | KEEL_FIELD_COLOR);
+                                                KEEL_FIELD_SCALE | KEEL_FIELD_COLOR | KEEL_FIELD_LAYER);
+  CU_ASSERT_EQUAL(sphere->snap.fields.layer, KEEL_LAYER_WORLD);
   CU_ASSERT_DOUBLE_EQUAL(sphere->snap.fields.position.y, 2.0, 1e-6);
   CU_ASSERT_DOUBLE_EQUAL(sphere->snap.fields.scale.x, 2.0, 1e-6);
   CU_ASSERT_DOUBLE_EQUAL(sphere->snap.fields.rotation.w, 1.0, 1e-6);
@@ -136,7 +137,7 @@ static void test_ids_at_once_and_callbacks(void) {
   snprintf(want, sizeof want,
            "INFO: same-tick {\"id\":%llu,\"mesh\":\"sphere\",\"position\":{\"x\":1,\"y\":2,\"z\":3},"
            "\"rotation\":{\"x\":0,\"y\":0,\"z\":0,\"w\":1},\"scale\":{\"x\":2,\"y\":2,\"z\":2},"
-           "\"color\":{\"r\":1,\"g\":1,\"b\":1,\"a\":1}}",
+           "\"color\":{\"r\":1,\"g\":1,\"b\":1,\"a\":1},\"layer\":\"world\"}",
            (unsigned long long)sphere->snap.id);
   JT_ASSERT_LOG(&t, want);
   /* Callbacks wait for the completion events of the next tick. */
@@ -349,6 +350,9 @@ static const jt_case jt_arg_cases[] = {
     {"camera.destroy(42)", "camera.destroy: id 42 is not a live camera"},
     {"light.create('sun')", "light.create: argument 'desc' must be a table, got string"},
     {"light.create({kind: 'spot'})", "light.create: field 'kind' must be \"point\" or \"directional\", got \"spot\""},
+    {"entity.create({layer: 'hud'})", "entity.create: field 'layer' must be \"world\" or \"screen\", got \"hud\""},
+    {"entity.create({layer: 1})", "entity.create: field 'layer' must be \"world\" or \"screen\", got number"},
+    {"light.create({layer: 'screen'})", "light.create: unknown field 'layer'"},
     {"light.create({kind: 3})", "light.create: field 'kind' must be \"point\" or \"directional\", got number"},
     {"light.create({color: false})", "light.create: field 'color' must be a table {r, g, b [, a]}, got boolean"},
     {"light.create({intensity: 'x'})", "light.create: field 'intensity' must be a number, got string"},

@@ -38,8 +38,9 @@ static void test_create_refuses_bad_desc(void) {
   fake_host *fh = calloc(1, sizeof *fh);
   CU_ASSERT_PTR_NOT_NULL_FATAL(fh);
   fake_host_init(fh, LT_GAME);
-  keel_script_desc d = {KEEL_STRUCT_SIZE(keel_script_desc), &fh->host, &fh->world, LT_GAME "/probe.lua",
-                        LT_SCRIPTS "/no-such-dir", 8, 50, 0, 1, false};
+  keel_script_desc d = {.struct_size = KEEL_STRUCT_SIZE(keel_script_desc), .host = &fh->host, .world = &fh->world,
+                        .main_path = LT_GAME "/probe.lua", .game_dir = LT_SCRIPTS "/no-such-dir",
+                        .memory_limit_mb = 8, .tick_budget_ms = 50, .seed = 1};
   CU_ASSERT_EQUAL(lt_api->create(&d, &s, &m), KEEL_ERR_NOT_FOUND);
   KT_ASSERT_CONTAINS(m.text, "no-such-dir");
   d.game_dir = LT_GAME;
@@ -48,7 +49,7 @@ static void test_create_refuses_bad_desc(void) {
   d.struct_size = KEEL_STRUCT_SIZE(keel_script_desc);
   CU_ASSERT_EQUAL_FATAL(lt_api->create(&d, &s, &m), KEEL_OK);
   /* tick before init is refused, not run */
-  keel_tick_info ti = {KEEL_STRUCT_SIZE(keel_tick_info), 0, 0, 0.1, 0};
+  keel_tick_info ti = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .dt = 0.1};
   CU_ASSERT_EQUAL(lt_api->tick(s, &ti, NULL, 0, &m), KEEL_ERR_WRONG_STATE);
   CU_ASSERT_EQUAL(lt_api->init(s, &m), KEEL_OK);
   CU_ASSERT_EQUAL(lt_api->init(s, &m), KEEL_ERR_WRONG_STATE);
@@ -76,7 +77,7 @@ static void test_world_ids_and_snapshots(void) {
   CU_ASSERT_EQUAL_FATAL(lt_open(&t, "world.lua"), KEEL_OK);
   CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
   LT_LOG_HAS(&t, "INFO: ids integer true true true");
-  LT_LOG_HAS(&t, "INFO: get true sphere 4.0 5.0 6.0 0.25 1.0 1.0 1.0");
+  LT_LOG_HAS(&t, "INFO: get true sphere 4.0 5.0 6.0 0.25 1.0 1.0 1.0 screen");
   LT_LOG_HAS(&t, "INFO: get gone nil nil nil nil");
   LT_LOG_HAS(&t, "INFO: count 1");
   CU_ASSERT_EQUAL(fake_host_count(t.fh, KEEL_OBJECT_ENTITY), 1);
@@ -89,8 +90,9 @@ static void test_world_ids_and_snapshots(void) {
     const keel_object_fields *f = &o->snap.fields;
     if (o->snap.kind == KEEL_OBJECT_ENTITY) {
       CU_ASSERT_EQUAL(f->mask, KEEL_FIELD_MESH | KEEL_FIELD_POSITION | KEEL_FIELD_ROTATION | KEEL_FIELD_SCALE |
-                                   KEEL_FIELD_COLOR);
+                                   KEEL_FIELD_COLOR | KEEL_FIELD_LAYER);
       CU_ASSERT_STRING_EQUAL(f->mesh, "sphere");
+      CU_ASSERT_EQUAL(f->layer, KEEL_LAYER_SCREEN); /* set by update */
       CU_ASSERT_DOUBLE_EQUAL(f->position.x, 4.0, 1e-6);
       CU_ASSERT_DOUBLE_EQUAL(f->position.z, 6.0, 1e-6);
       CU_ASSERT_DOUBLE_EQUAL(f->color.r, 0.5, 1e-6);
@@ -416,6 +418,9 @@ static const lt_case arg_cases[] = {
     {"light.create('l')", "light.create: argument 'desc' must be a table, got string"},
     {"light.create({}, 'cb')", "light.create: argument 'on_created' must be a function, got string"},
     {"light.create({kind = 'spot'})", "light.create: field 'kind' must be \"point\" or \"directional\", got \"spot\""},
+    {"entity.create({layer = 'hud'})", "entity.create: field 'layer' must be \"world\" or \"screen\", got \"hud\""},
+    {"entity.create({layer = 1})", "entity.create: field 'layer' must be \"world\" or \"screen\", got number"},
+    {"light.create({layer = 'screen'})", "light.create: unknown field 'layer'"},
     {"light.create({kind = 1})", "light.create: field 'kind' must be \"point\" or \"directional\", got number"},
     {"light.create({intensity = 'x'})", "light.create: field 'intensity' must be a number, got string"},
     {"light.create({range = {}})", "light.create: field 'range' must be a number, got table"},

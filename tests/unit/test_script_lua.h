@@ -110,7 +110,9 @@ static inline keel_result lt_init(lt *t) { return lt_api->init(t->s, &t->err); }
 static inline keel_result lt_tick(lt *t) {
   static keel_script_event ev[1024];
   uint32_t n = fake_host_take_events(t->fh, ev, 1024);
-  keel_tick_info ti = {KEEL_STRUCT_SIZE(keel_tick_info), t->ticks, 100 + t->ticks, 0.25, 0.25 * (double)t->ticks};
+  static const keel_input_state no_input = {.struct_size = KEEL_STRUCT_SIZE(keel_input_state)};
+  keel_tick_info ti = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = t->ticks, .frame = 100 + t->ticks,
+                       .dt = 0.25, .time = 0.25 * (double)t->ticks, .input = &no_input};
   t->ticks++;
   return lt_api->tick(t->s, &ti, ev, n, &t->err);
 }

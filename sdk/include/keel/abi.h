@@ -11,10 +11,14 @@
 
 /* Compatibility rule (enforced by the host's loader): a plugin loads when its
  * ABI major equals the host's and its minor is not newer than the host's.
+ * History: 1.0 the first ABI; 1.1 lights, game time, cameras per pass,
+ * entity ids and a screen layer for renderers, input and hot reload for
+ * script runtimes, plugin settings in the manifest (each member marked
+ * "1.1" where it is declared).
  * Within a major, structs only grow at the end; a reader checks struct_size
  * before touching a member a newer writer may have added (KEEL_HAS_MEMBER). */
 #define KEEL_ABI_MAJOR 1
-#define KEEL_ABI_MINOR 0
+#define KEEL_ABI_MINOR 1
 
 #ifdef __cplusplus
 #define KEEL_EXTERN_C extern "C"
@@ -52,7 +56,8 @@ typedef enum keel_result {
   KEEL_ERR_PARSE = -11,           /* malformed input (config, script source) */
   KEEL_ERR_SCRIPT = -12,          /* a script raised an error or was interrupted */
   KEEL_ERR_BACKEND = -13,         /* the graphics or script backend failed */
-  KEEL_ERR_STALE_ID = -14         /* a generational id whose slot was destroyed or reused */
+  KEEL_ERR_STALE_ID = -14,        /* a generational id whose slot was destroyed or reused */
+  KEEL_ERR_DEVICE_LOST = -15      /* 1.1: the graphics device is gone; the renderer cannot go on */
 } keel_result;
 
 /* A short, stable name for a result ("KEEL_ERR_FULL"); never NULL. */
@@ -73,6 +78,7 @@ static inline const char *keel_result_name(keel_result r) {
     case KEEL_ERR_SCRIPT: return "KEEL_ERR_SCRIPT";
     case KEEL_ERR_BACKEND: return "KEEL_ERR_BACKEND";
     case KEEL_ERR_STALE_ID: return "KEEL_ERR_STALE_ID";
+    case KEEL_ERR_DEVICE_LOST: return "KEEL_ERR_DEVICE_LOST";
   }
   return "KEEL_ERR_UNKNOWN";
 }

@@ -31,6 +31,7 @@
 #define KEEL_PLUGIN_H
 
 #include <keel/abi.h>
+#include <keel/host.h>
 
 KEEL_BEGIN_DECLS
 
@@ -38,6 +39,21 @@ typedef enum keel_plugin_kind {
   KEEL_PLUGIN_RENDERER = 1,
   KEEL_PLUGIN_SCRIPT = 2
 } keel_plugin_kind;
+
+/* 1.1: one setting a plugin declares. The host knows it without creating
+ * the plugin: `[plugin.NAME] key = value` in engine.ini and
+ * `--set plugin.NAME.key=value` are checked against it, `--check-config` and
+ * `--list-plugins --verbose` show it, and while the plugin runs it is the
+ * cvar "NAME.key" (read it with host->cvar_get). Everything is static and
+ * owned by the plugin. */
+typedef struct keel_setting {
+  const char *name;          /* [a-z0-9_]+, unique within the plugin */
+  keel_cvar_type type;
+  const char *default_value; /* as it would be written in engine.ini */
+  double min, max;           /* KEEL_CVAR_INT / FLOAT: the valid range (inclusive) */
+  const char *choices;       /* KEEL_CVAR_STRING: comma-separated valid values, or NULL for any */
+  const char *help;          /* one line */
+} keel_setting;
 
 /* The manifest. Its first four members (struct_size, abi_major, abi_minor,
  * name) keep their place in every ABI major, so a host can always read the
@@ -55,6 +71,9 @@ typedef struct keel_plugin_manifest {
    * allocate or initialise anything. The table lives as long as the plugin
    * stays loaded. */
   const void *(*get_interface)(const char *id);
+  /* ---- 1.1 */
+  const keel_setting *settings; /* the plugin's settings, or NULL */
+  uint32_t setting_count;
 } keel_plugin_manifest;
 
 /* The one exported symbol. Any thread; no side effects; the manifest is

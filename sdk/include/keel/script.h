@@ -13,6 +13,7 @@
 
 #include <keel/abi.h>
 #include <keel/host.h>
+#include <keel/input.h>
 #include <keel/types.h>
 
 KEEL_BEGIN_DECLS
@@ -38,13 +39,9 @@ enum {
   KEEL_FIELD_FOV = 1u << 6,       /* camera vertical field of view, degrees */
   KEEL_FIELD_INTENSITY = 1u << 7, /* light */
   KEEL_FIELD_RANGE = 1u << 8,     /* light */
-  KEEL_FIELD_LIGHT_KIND = 1u << 9
+  KEEL_FIELD_LIGHT_KIND = 1u << 9,
+  KEEL_FIELD_LAYER = 1u << 10       /* 1.1: entity layer */
 };
-
-typedef enum keel_light_kind {
-  KEEL_LIGHT_POINT = 0,
-  KEEL_LIGHT_DIRECTIONAL = 1
-} keel_light_kind;
 
 /* Entities, cameras and lights share one fields record; each kind uses the
  * members that make sense for it (the mask says which are set). */
@@ -59,7 +56,12 @@ typedef struct keel_object_fields {
   float fov_degrees;            /* camera */
   float intensity;              /* light */
   float range;                  /* light */
-  keel_light_kind light_kind;   /* light */
+  /* One object is one kind, so these share their bytes: the layout is 1.0's,
+   * and a runtime built against 1.0 sends and reads the same bytes. */
+  union {
+    keel_light_kind light_kind; /* light */
+    keel_layer layer;           /* entity (1.1); KEEL_LAYER_WORLD when not set */
+  };
 } keel_object_fields;
 
 typedef enum keel_command_type {
@@ -130,6 +132,11 @@ typedef struct keel_script_world {
    * KEEL_ERR_STALE_ID for ids that are not live in it. */
   keel_result (*object_get)(void *ctx, keel_id id, keel_object_snapshot *out);
   uint32_t (*object_count)(void *ctx, keel_object_kind kind);
+  /* ---- 1.1 */
+  /* Tells the core that the game loaded the source file `path` (absolute;
+   * copied): the main script and every module it requires, so the core can
+   * watch them for hot reload. Script worker only. */
+  void (*file_loaded)(void *ctx, const char *path);
 } keel_script_world;
 
 typedef struct keel_script_desc {
@@ -143,6 +150,9 @@ typedef struct keel_script_desc {
   uint64_t instruction_budget;   /* 0 = no instruction limit */
   uint64_t seed;                 /* seeds math.random / Math.random */
   bool lockstep;                 /* fixed dt, no wall clock inside the VM */
+  /* ---- 1.1 */
+  uint32_t load_budget_ms;       /* watchdog for init: loading main and its modules, then init(); 0 = tick_budget_ms */
+  uint32_t shutdown_budget_ms;   /* watchdog for shutdown(); 0 = tick_budget_ms */
 } keel_script_desc;
 
 typedef struct keel_tick_info {
@@ -151,6 +161,8 @@ typedef struct keel_tick_info {
   uint64_t frame;       /* the main thread's frame when the tick was triggered */
   double dt;            /* seconds since the previous tick (fixed in lockstep) */
   double time;          /* seconds of game time */
+  /* ---- 1.1 */
+  const keel_input_state *input; /* never NULL from a 1.1 host; valid during the call */
 } keel_tick_info;
 
 typedef struct keel_script_stats {
@@ -211,6 +223,16 @@ typedef struct keel_script_api {
    * *result. Any thread. */
   keel_result (*oneoff_run)(keel_script *script, const char *code, keel_message *result);
   keel_result (*stats)(keel_script *script, keel_script_stats *out);
+  /* ---- 1.1 */
+  /* Hot reload, called at the start of a tick, before its events: re-runs
+   * the changed files (absolute paths the runtime reported through
+   * world->file_loaded; the array is the caller's, read during the call)
+   * in the game's VM, so state kept in globals survives and later requires
+   * of a changed module see its new code; then calls on_reload() when the
+   * game defines it. A file that fails to compile or whose top level
+   * raises is an error and the old code keeps running. NULL: the runtime
+   * cannot reload. Script worker. */
+  keel_result (*reload)(keel_script *script, const char *const *paths, uint32_t count, keel_message *error);
 } keel_script_api;
 
 KEEL_END_DECLS

@@ -38,6 +38,18 @@ typedef struct keel_transform {
   keel_vec3 scale;
 } keel_transform;
 
+/* What a light is. Used by scripts (keel/script.h) and renderers. */
+typedef enum keel_light_kind {
+  KEEL_LIGHT_POINT = 0,      /* shines from a position, fading out at its range */
+  KEEL_LIGHT_DIRECTIONAL = 1 /* shines from far away along one direction (the sun) */
+} keel_light_kind;
+
+/* Which layer an entity is drawn in (1.1). */
+typedef enum keel_layer {
+  KEEL_LAYER_WORLD = 0, /* the 3D scene: the active camera, lit, depth-tested */
+  KEEL_LAYER_SCREEN = 1 /* over the world: pixel units, origin top-left, unlit */
+} keel_layer;
+
 /* Renderer resource handle: index + generation in 32 bits, 0 = invalid.
  * Owned by the renderer that returned it. */
 typedef struct keel_mesh { uint32_t id; } keel_mesh;

@@ -1,0 +1,80 @@
+/* keel/plugin.h: how a shared object becomes a keel plugin.
+ *
+ * A plugin exports exactly one symbol, keel_plugin_entry, returning a static
+ * manifest. The host reads the manifest before anything else and decides
+ * whether to load the plugin; reading it must have no side effects, so
+ * `keel --list-plugins` can show every plugin found without initialising it.
+ * Everything else a plugin offers is an interface looked up by string id
+ * through get_interface, so adding an optional feature never bumps the ABI.
+ *
+ * A minimal renderer plugin (see docs/plugins.md for the whole tutorial):
+ *
+ *     #include <keel/plugin.h>
+ *     #include <keel/renderer.h>
+ *
+ *     static const keel_renderer_api my_api = { KEEL_STRUCT_SIZE(keel_renderer_api), ... };
+ *     static const void *my_get_interface(const char *id) {
+ *       return keel_interface_is(id, KEEL_RENDERER_INTERFACE) ? &my_api : NULL;
+ *     }
+ *     static const keel_plugin_manifest my_manifest = {
+ *       .struct_size = KEEL_STRUCT_SIZE(keel_plugin_manifest),
+ *       .abi_major = KEEL_ABI_MAJOR, .abi_minor = KEEL_ABI_MINOR,
+ *       .name = "mine", .kind = KEEL_PLUGIN_RENDERER, .version = "1.0.0",
+ *       .description = "What it does, in one line",
+ *       .get_interface = my_get_interface,
+ *     };
+ *     KEEL_PLUGIN_ENTRY(&my_manifest)
+ *
+ * Build it as a shared object with -fvisibility=hidden; the CMake package's
+ * keel_add_plugin() does that for you. */
+#ifndef KEEL_PLUGIN_H
+#define KEEL_PLUGIN_H
+
+#include <keel/abi.h>
+
+KEEL_BEGIN_DECLS
+
+typedef enum keel_plugin_kind {
+  KEEL_PLUGIN_RENDERER = 1,
+  KEEL_PLUGIN_SCRIPT = 2
+} keel_plugin_kind;
+
+/* The manifest. Its first four members (struct_size, abi_major, abi_minor,
+ * name) keep their place in every ABI major, so a host can always read the
+ * versions of a plugin it is about to refuse and say why. */
+typedef struct keel_plugin_manifest {
+  uint32_t struct_size;  /* KEEL_STRUCT_SIZE(keel_plugin_manifest) at build time */
+  uint16_t abi_major;    /* KEEL_ABI_MAJOR the plugin was built against */
+  uint16_t abi_minor;    /* KEEL_ABI_MINOR the plugin was built against */
+  const char *name;      /* short identifier used in engine.ini: [a-z0-9_]+ */
+  keel_plugin_kind kind;
+  const char *version;     /* the plugin's own version, "MAJOR.MINOR.PATCH" */
+  const char *description; /* one line, shown by --list-plugins */
+  /* Returns the static table of the interface `id` (e.g. "keel.renderer/1"),
+   * or NULL when the plugin does not provide it. Any thread; must not
+   * allocate or initialise anything. The table lives as long as the plugin
+   * stays loaded. */
+  const void *(*get_interface)(const char *id);
+} keel_plugin_manifest;
+
+/* The one exported symbol. Any thread; no side effects; the manifest is
+ * static and owned by the plugin. */
+typedef const keel_plugin_manifest *(*keel_plugin_entry_fn)(void);
+#define KEEL_PLUGIN_ENTRY_SYMBOL "keel_plugin_entry"
+
+#define KEEL_PLUGIN_ENTRY(manifest_ptr) \
+  KEEL_EXPORT const keel_plugin_manifest *keel_plugin_entry(void) { return (manifest_ptr); }
+
+/* String compare for interface ids without <string.h>. */
+static inline bool keel_interface_is(const char *id, const char *want) {
+  if (!id || !want) return false;
+  while (*id && *id == *want) {
+    id++;
+    want++;
+  }
+  return *id == *want;
+}
+
+KEEL_END_DECLS
+
+#endif /* KEEL_PLUGIN_H */

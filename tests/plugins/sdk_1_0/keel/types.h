@@ -1,0 +1,49 @@
+/* keel/types.h: plain value types shared by the host and every plugin:
+ * generational ids, vectors, rotations, colours, matrices and handles.
+ * All are POD, safe to copy across threads and through queues. */
+#ifndef KEEL_TYPES_H
+#define KEEL_TYPES_H
+
+#include <keel/abi.h>
+
+/* A generational id, below 2^53 so a JavaScript number holds it exactly:
+ *   bits  0..20  generation (1..2^21-1; 0 is never issued, wraps skip it)
+ *   bits 21..52  slot index (32 bits)
+ *   bits 53..63  always 0
+ * The index sits above the generation so ascending ids are ascending slots.
+ * 0 is never a valid id. */
+typedef uint64_t keel_id;
+#define KEEL_ID_INVALID ((keel_id)0)
+#define KEEL_ID_GENERATION_BITS 21u
+#define KEEL_ID_INDEX_BITS 32u
+#define KEEL_ID_GENERATION_MAX ((1u << KEEL_ID_GENERATION_BITS) - 1u)
+
+static inline keel_id keel_id_make(uint32_t index, uint32_t generation) {
+  return ((keel_id)index << KEEL_ID_GENERATION_BITS) | (keel_id)(generation & KEEL_ID_GENERATION_MAX);
+}
+static inline uint32_t keel_id_index(keel_id id) { return (uint32_t)(id >> KEEL_ID_GENERATION_BITS); }
+static inline uint32_t keel_id_generation(keel_id id) { return (uint32_t)(id & KEEL_ID_GENERATION_MAX); }
+
+typedef struct keel_vec3 { float x, y, z; } keel_vec3;
+/* Unit quaternion; identity is {0, 0, 0, 1}. */
+typedef struct keel_quat { float x, y, z, w; } keel_quat;
+/* Linear RGBA, components in [0, 1]. */
+typedef struct keel_color { float r, g, b, a; } keel_color;
+/* Column-major 4x4 matrix (m[column * 4 + row]), the layout GLSL and cglm use. */
+typedef struct keel_mat4 { float m[16]; } keel_mat4;
+
+typedef struct keel_transform {
+  keel_vec3 position;
+  keel_quat rotation;
+  keel_vec3 scale;
+} keel_transform;
+
+/* Renderer resource handle: index + generation in 32 bits, 0 = invalid.
+ * Owned by the renderer that returned it. */
+typedef struct keel_mesh { uint32_t id; } keel_mesh;
+
+/* Fixed inline text for error messages that cross the ABI: the callee fills
+ * it, the caller owns it. Never a pointer into another module's heap. */
+typedef struct keel_message { char text[KEEL_MESSAGE_MAX]; } keel_message;
+
+#endif /* KEEL_TYPES_H */
