@@ -14,6 +14,7 @@
 #include "sched/schedule.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -230,7 +231,16 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   sigaction(SIGTERM, &sa, NULL);
 
   kc_engine_options eo = {.config = cfg, .loader = loader, .frames = -1, .headless = -1, .lockstep = -1,
-                          .quit = &quit_requested};
+                          .quit = &quit_requested, .screenshot_path = opts->screenshot};
+  if (opts->screenshot_frame) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(opts->screenshot_frame, &end, 10);
+    if (!opts->screenshot) return usage_error("--screenshot-frame needs --screenshot FILE.png");
+    if (errno || !end || *end || n == 0 || opts->screenshot_frame[0] == '-')
+      return usage_error("--screenshot-frame: N must be a whole number of frames, 1 or more");
+    eo.screenshot_frame = n;
+  }
   kc_engine *engine = NULL;
   kc_err err;
   kc_err_clear(&err);
@@ -238,6 +248,26 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   if (r != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
     return r == KEEL_ERR_NOT_FOUND ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
+  }
+  if (opts->screenshot) {
+    const char *why = NULL;
+    char msg[512];
+    uint64_t limit = kc_engine_frames_limit(engine);
+    if (!kc_engine_has_readback(engine)) {
+      snprintf(msg, sizeof msg,
+               "--screenshot: renderer '%s' cannot read its frames back (no keel.renderer.readback/1); use one "
+               "that can: vulkan, gl or null",
+               kc_engine_renderer_name(engine));
+      why = msg;
+    } else if (limit && eo.screenshot_frame > limit) {
+      snprintf(msg, sizeof msg, "--screenshot-frame %" PRIu64 ": the run stops after %" PRIu64 " frames",
+               eo.screenshot_frame, limit);
+      why = msg;
+    }
+    if (why) {
+      kc_engine_destroy(engine);
+      return usage_error(why);
+    }
   }
   for (size_t i = 0; i < opts->exec.count; i++)
     if (kc_engine_exec(engine, opts->exec.items[i], &err) != KEEL_OK) fprintf(stderr, "keel: %s\n", err.msg);

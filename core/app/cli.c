@@ -61,6 +61,11 @@ static const opt k_options[] = {
              "When stdin is a terminal, each line typed is run the same way"},
     {.name = "stats-json", .arg = "FILE", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, stats_json),
      .help = "write the run's statistics to FILE as JSON at exit"},
+    {.name = "screenshot", .arg = "FILE.png", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, screenshot),
+     .help = "write the last frame (or frame N of --screenshot-frame) as a PNG; needs a renderer with readback "
+             "(exit 2 without one)"},
+    {.name = "screenshot-frame", .arg = "N", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, screenshot_frame),
+     .help = "take the --screenshot after the N-th frame (1 = the first) instead of the last; the run goes on"},
 };
 #define OPT_COUNT (sizeof k_options / sizeof k_options[0])
 

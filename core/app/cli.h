@@ -39,6 +39,8 @@ typedef struct kc_cli_options {
   const char *stats_json;     /* --stats-json FILE; NULL = none */
   kc_cli_strings plugin_path; /* --plugin-path DIR, in order; searched first */
   kc_cli_strings exec;        /* --exec CODE, in order: one-off scripts run after init */
+  const char *screenshot;       /* --screenshot FILE.png; NULL = none */
+  const char *screenshot_frame; /* --screenshot-frame N, unparsed; NULL = the last frame */
 } kc_cli_options;
 
 /* Parses argv into *opts (zeroed first). Strings point into argv, which

@@ -15,6 +15,7 @@
 #include "base/cvar.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "base/png.h"
 #include "frame/demo_source.h"
 #include "frame/host.h"
 #include "frame/render.h"
@@ -56,6 +57,8 @@ struct kc_engine {
 
   kc_plugin *renderer_plugin;
   const keel_renderer_api *rapi;
+  const keel_renderer_readback_api *readback; /* NULL when the renderer has none */
+  bool screenshot_taken;
   keel_renderer *renderer;
   char renderer_name[NAME_MAX_LEN];
 
@@ -240,6 +243,8 @@ static keel_result select_renderer(kc_engine *e, kc_err *err) {
   }
   kc_plugin_attempts_free(&attempts);
   e->rapi = e->renderer_plugin->interface;
+  e->readback = kc_plugin_find_interface(e->renderer_plugin, KEEL_RENDERER_READBACK_INTERFACE,
+                                         KEEL_STRUCT_SIZE(keel_renderer_readback_api));
   snprintf(e->renderer_name, sizeof e->renderer_name, "%s", e->renderer_plugin->name);
   kc_log_write(KC_LOG_INFO, "renderer: %s %s (%s)", e->renderer_plugin->name, e->renderer_plugin->manifest->version,
                e->renderer_plugin->file);
@@ -583,6 +588,34 @@ static void stats_line(kc_engine *e, uint64_t now) {
   kc_frame_stats_interval_reset(&e->stats, now);
 }
 
+/* --screenshot: reads the last ended frame back and writes it as a PNG. */
+static keel_result take_screenshot(kc_engine *e, kc_err *err) {
+  const char *path = e->opts.screenshot_path;
+  if (!e->readback)
+    return kc_err_set(err, KEEL_ERR_UNSUPPORTED, "--screenshot: renderer '%s' has no readback (%s)", e->renderer_name,
+                      KEEL_RENDERER_READBACK_INTERFACE);
+  uint32_t w = 0, h = 0;
+  keel_result r = e->readback->readback_rgba8(e->renderer, NULL, 0, &w, &h);
+  if (r != KEEL_OK && r != KEEL_ERR_FULL)
+    return kc_err_set(err, r, "--screenshot: the renderer's readback failed (%s)", keel_result_name(r));
+  size_t size = (size_t)w * h * 4u;
+  uint8_t *pixels = size ? malloc(size) : NULL;
+  if (!pixels) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "--screenshot: no memory for a %ux%u image", w, h);
+  r = e->readback->readback_rgba8(e->renderer, pixels, size, &w, &h);
+  if (r == KEEL_OK) r = kc_png_write_rgba8(path, pixels, w, h, err);
+  else kc_err_set(err, r, "--screenshot: the renderer's readback failed (%s)", keel_result_name(r));
+  free(pixels);
+  if (r == KEEL_OK) {
+    e->screenshot_taken = true;
+    kc_log_write(KC_LOG_INFO, "screenshot: frame %" PRIu64 " (%ux%u) written to %s", e->frame, w, h, path);
+  }
+  return r;
+}
+
+bool kc_engine_has_readback(const kc_engine *e) { return e->readback != NULL; }
+const char *kc_engine_renderer_name(const kc_engine *e) { return e->renderer_name; }
+uint64_t kc_engine_frames_limit(const kc_engine *e) { return e->frames_limit; }
+
 keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   uint64_t start = kc_clock_now_ns();
   e->next_tick_ns = start;
@@ -608,6 +641,9 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       break;
     }
     e->frame++;
+    if (e->opts.screenshot_path && e->frame == e->opts.screenshot_frame &&
+        (result = take_screenshot(e, err)) != KEEL_OK)
+      break;
     uint64_t t1 = kc_clock_now_ns();
     kc_frame_stats_add(&e->stats, t1 - t0);
     if (stats_every && t1 - e->stats.interval_start_ns >= stats_every) stats_line(e, t1);
@@ -620,6 +656,13 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   }
   kc_script_worker_expect_trigger(e->worker, 0);
   e->run_ns = kc_clock_now_ns() - start;
+  if (result == KEEL_OK && e->opts.screenshot_path && !e->screenshot_taken) {
+    if (e->opts.screenshot_frame == 0 && e->frame > 0)
+      result = take_screenshot(e, err);
+    else
+      result = kc_err_set(err, KEEL_ERR_WRONG_STATE, "--screenshot-frame %" PRIu64 ": the run ended after %" PRIu64
+                          " frames, no screenshot written", e->opts.screenshot_frame, e->frame);
+  }
   /* Let the last tick land so the final state and hash are complete. */
   if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) publish_ended_ticks(e);
   e->final_hash = kc_world_hash(e->world);

@@ -25,6 +25,11 @@ typedef struct kc_engine_options {
   const volatile sig_atomic_t *quit; /* set by a signal handler; may be NULL */
   /* Entities of the built-in native game ([script] runtime = native); 0 = 300. */
   uint32_t native_entities;
+  /* --screenshot: the frame to write as a PNG once it has ended (1 = the
+   * first; 0 = the last frame of the run). NULL = no screenshot. The runner
+   * checks kc_engine_has_readback before running. */
+  const char *screenshot_path;
+  uint64_t screenshot_frame;
 } kc_engine_options;
 
 typedef struct kc_engine kc_engine;
@@ -46,6 +51,14 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err);
  * between kc_engine_create and kc_engine_destroy. With [engine] threads = 1
  * the only worker is the main thread, which then runs it while it waits. */
 keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err);
+
+/* True when the renderer chosen offers keel.renderer.readback/1 (what
+ * --screenshot needs). Main thread. */
+bool kc_engine_has_readback(const kc_engine *e);
+/* The renderer plugin's name ("vulkan", "null"...). */
+const char *kc_engine_renderer_name(const kc_engine *e);
+/* Frames the run will make: 0 = until quit. */
+uint64_t kc_engine_frames_limit(const kc_engine *e);
 
 /* Writes the statistics as JSON (see docs/runner.md for the fields). Main. */
 keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err);
