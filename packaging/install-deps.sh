@@ -22,6 +22,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  echo "keel: all ${#PACKAGES[@]} Debian packages keel needs are installed"
   exit 0
 fi
 

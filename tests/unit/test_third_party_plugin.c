@@ -6,6 +6,8 @@
  * installed keel with that renderer selected in an engine.ini. */
 #include <keel_test.h>
 
+#include <keel/abi.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,10 @@ static void test_install_build_out_of_tree_and_run(void) {
   /* The installed SDK: headers, CMake package, pkg-config, runner, plugins, config. */
   const char *installed[] = {"include/keel/abi.h", "include/keel/renderer.h", "lib/cmake/keel/keelConfig.cmake",
                              "lib/pkgconfig/keel.pc", "bin/keel", "share/keel/engine.ini",
-                             "share/keel/samples/orbit/main.lua"};
+                             "share/keel/samples/orbit/main.lua", "share/keel/samples/orbit/main.js",
+                             "share/doc/keel/README.md", "share/doc/keel/docs/plugins.md",
+                             "share/doc/keel/docs/configuration.md",
+                             "share/doc/keel/samples/third_party_plugin/ascii_renderer.c"};
   for (size_t i = 0; i < sizeof installed / sizeof installed[0]; i++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", prefix, installed[i]);
@@ -43,9 +48,15 @@ static void test_install_build_out_of_tree_and_run(void) {
                      prefix, prefix), 0);
   /* Out of tree: the sample's own folder, the installed prefix, nothing else. */
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cmake -S %s/samples/third_party_plugin -B %%s -DCMAKE_PREFIX_PATH=%%s >/dev/null && "
+  snprintf(cmd, sizeof cmd, "cmake -S %s/samples/third_party_plugin -B %%s -DCMAKE_PREFIX_PATH=%%s && "
            "cmake --build %s/build 2>&1", KEEL_TEST_SOURCE_DIR, work);
   CU_ASSERT_EQUAL_FATAL(sh(cmd, build, prefix), 0);
+  /* The package says which ABI its headers are. */
+  char abi[64];
+  snprintf(abi, sizeof abi, "plugin ABI %d.%d (", KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
+  KT_ASSERT_CONTAINS(out, abi);
+  CU_ASSERT_EQUAL(sh("PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --variable=abi_minor keel %s", prefix, ""), 0);
+  CU_ASSERT_EQUAL(atoi(out), KEEL_ABI_MINOR);
   /* The plugin exports its entry symbol and nothing else. */
   CU_ASSERT_EQUAL(sh("nm -D --defined-only %s/keel_renderer_ascii.so | awk '{print $3}' | sort | tr '\\n' ' ' %s", build, ""), 0);
   CU_ASSERT_STRING_EQUAL(out, "keel_plugin_entry ");
