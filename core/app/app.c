@@ -247,7 +247,8 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   keel_result r = kc_engine_create(&eo, &engine, &err);
   if (r != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
-    return r == KEEL_ERR_NOT_FOUND ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
+    /* No renderer, no script runtime, or no window for a headless = false run. */
+    return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
   }
   if (opts->screenshot) {
     const char *why = NULL;

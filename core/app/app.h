@@ -7,7 +7,7 @@
 #define KC_EXIT_OK 0
 #define KC_EXIT_FAILURE 1 /* the engine failed while running */
 #define KC_EXIT_USAGE 2   /* bad command line or bad configuration */
-#define KC_EXIT_NO_PLUGIN 3 /* no renderer or script runtime could be started */
+#define KC_EXIT_NO_PLUGIN 3 /* no renderer, script runtime or (headless = false) window could be started */
 
 /* Runs `keel` with its arguments and returns the process exit code. Prints
  * results on stdout and problems on stderr. Main thread. */

@@ -194,7 +194,7 @@ void kc_cli_print_help(FILE *out) {
         "  KEEL_PLUGIN_PATH=DIR[:DIR]    plugin directories, searched after [plugins] path\n"
         "\n"
         "Exit status: 0 success, 1 runtime failure, 2 bad usage or bad configuration,\n"
-        "3 no renderer or script runtime could be started.\n"
+        "3 no renderer or script runtime could be started, or no window for headless = false.\n"
         "Every key, flag and cvar: docs/configuration.md.\n",
         out);
 }

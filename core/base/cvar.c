@@ -469,8 +469,10 @@ keel_result kc_cvar_register_engine(kc_err *err) {
                                   "multiplier on the game time scripts see; 0 pauses the simulation", NULL,
                                   err)) != KEEL_OK)
     return r;
-  if ((r = kc_cvar_register_bool("show_stats", false, KC_CVAR_ARCHIVE,
-                                 "log frame statistics every [engine] stats_interval_s", NULL, err)) != KEEL_OK)
+  if ((r = kc_cvar_register_bool("show_stats", true, KC_CVAR_ARCHIVE,
+                                 "log a frame statistics line every [engine] stats_interval_s; false = only the "
+                                 "summary at exit",
+                                 NULL, err)) != KEEL_OK)
     return r;
   return kc_cvar_register_string("r_debug_view", "none", debug_views, 0,
                                  "renderer debug view; a renderer that lacks one draws normally", NULL, err);

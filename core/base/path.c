@@ -101,6 +101,18 @@ keel_result kc_path_cwd(char *out, size_t cap, kc_err *err) {
   return KEEL_OK;
 }
 
+keel_result kc_path_absolute(const char *path, char *out, size_t cap, kc_err *err) {
+  if (!path) return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "absolute: NULL path");
+  if (kc_path_is_absolute(path)) return kc_path_normalize(path, out, cap, err);
+  char cwd[KC_PATH_MAX];
+  keel_result r = kc_path_cwd(cwd, sizeof cwd, err);
+  if (r != KEEL_OK) {
+    if (cap) out[0] = '\0';
+    return r;
+  }
+  return kc_path_join(cwd, path, out, cap, err);
+}
+
 keel_result kc_path_exe_dir(char *out, size_t cap, kc_err *err) {
   char exe[KC_PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

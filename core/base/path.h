@@ -33,6 +33,9 @@ keel_result kc_path_dirname(const char *path, char *out, size_t cap, kc_err *err
 /* The current working directory. */
 keel_result kc_path_cwd(char *out, size_t cap, kc_err *err);
 
+/* `path` made absolute (against the current directory) and normalised. */
+keel_result kc_path_absolute(const char *path, char *out, size_t cap, kc_err *err);
+
 /* The directory of the running executable (from /proc/self/exe). */
 keel_result kc_path_exe_dir(char *out, size_t cap, kc_err *err);
 

@@ -271,10 +271,6 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
       return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s (%s)", runtime,
                         kc_plugin_status_text(status));
     }
-    const char *main_rel = kc_config_get_string(e->cfg, "script", "main");
-    r = kc_config_resolve_path(e->cfg, "script", "main", main_rel, e->script_main, sizeof e->script_main, err);
-    if (r != KEEL_OK) return r;
-    kc_path_dirname(e->script_main, e->services.game_dir, sizeof e->services.game_dir, NULL);
     kc_host_init(&e->script_host, &e->services, e->script_plugin->name, e->script_plugin->file);
     e->script.api = e->script_plugin->interface;
     e->script.desc = (keel_script_desc){
@@ -308,14 +304,37 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
   return KEEL_OK;
 }
 
-/* Whether a window can be opened: a display, and a windowing platform in
- * this build. There is none yet (no renderer plugin needs one), so `auto`
- * always means headless for now, and a run is bounded like any headless run
- * rather than running without a window until Ctrl-C. */
-#define KC_PLATFORM_HAS_WINDOWS 0
-static bool window_possible(void) {
+/* The one place that decides whether a window can be opened. This build has
+ * no windowing platform yet, so the answer is always no: `headless = auto`
+ * then runs headless, and `headless = false` is refused (exit 3) instead of
+ * running forever with no window to close. The platform layer (core/platform,
+ * GLFW) replaces this body with its real check. */
+bool kc_engine_window_available(char *why, size_t cap) {
   const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
-  return KC_PLATFORM_HAS_WINDOWS && ((x && *x) || (wl && *wl));
+  if (!(x && *x) && !(wl && *wl))
+    snprintf(why, cap, "no display (DISPLAY and WAYLAND_DISPLAY are unset), and this build has no windowing platform");
+  else
+    snprintf(why, cap, "this build has no windowing platform (no renderer it ships draws to a window yet)");
+  return false;
+}
+
+bool kc_engine_resolve_headless(const kc_config *cfg, int override) {
+  if (override >= 0) return override != 0;
+  const char *headless = kc_config_get_string(cfg, "engine", "headless");
+  if (strcmp(headless, "true") == 0) return true;
+  if (strcmp(headless, "false") == 0) return false;
+  char why[256];
+  return !kc_engine_window_available(why, sizeof why);
+}
+
+uint64_t kc_engine_resolve_frames(const kc_config *cfg, int64_t override, bool headless) {
+  if (override >= 0) return (uint64_t)override;
+  int64_t frames = kc_config_get_int(cfg, "engine", "frames");
+  /* Unset (not 0 by choice) and headless: nobody can close a window, so
+   * the run is bounded. */
+  if (frames == 0 && headless && kc_config_get_source(cfg, "engine", "frames", NULL) == KC_CONFIG_FROM_DEFAULT)
+    return KC_ENGINE_HEADLESS_DEFAULT_FRAMES;
+  return (uint64_t)frames;
 }
 
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
@@ -330,19 +349,9 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   e->native_entities = opts->native_entities;
   const kc_config *cfg = e->cfg;
 
-  const char *headless = kc_config_get_string(cfg, "engine", "headless");
-  e->headless = opts->headless >= 0 ? opts->headless != 0
-                : strcmp(headless, "true") == 0 ? true
-                : strcmp(headless, "false") == 0 ? false
-                                                 : !window_possible();
+  e->headless = kc_engine_resolve_headless(cfg, opts->headless);
   e->lockstep = opts->lockstep >= 0 ? opts->lockstep != 0 : kc_config_get_bool(cfg, "engine", "lockstep");
-  int64_t frames = opts->frames >= 0 ? opts->frames : kc_config_get_int(cfg, "engine", "frames");
-  /* Unset (not 0 by choice) and headless: nobody can close a window, so
-   * the run is bounded. */
-  if (frames == 0 && e->headless && opts->frames < 0 &&
-      kc_config_get_source(cfg, "engine", "frames", NULL) == KC_CONFIG_FROM_DEFAULT)
-    frames = KC_ENGINE_HEADLESS_DEFAULT_FRAMES;
-  e->frames_limit = (uint64_t)frames;
+  e->frames_limit = kc_engine_resolve_frames(cfg, opts->frames, e->headless);
   int64_t fps = kc_config_get_int(cfg, "engine", "target_fps");
   e->frame_ns = fps > 0 ? 1000000000ull / (uint64_t)fps : 0;
   e->tick_interval_s = 1.0 / kc_config_get_float(cfg, "script", "tick_rate");
@@ -352,11 +361,30 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
 
   e->services.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
   e->services.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
-  e->services.has_window = false; /* see window_possible() */
+  e->services.has_window = false; /* see kc_engine_window_available() */
   kc_path_data_dir(e->services.data_dir, sizeof e->services.data_dir, NULL);
-  if (kc_config_file(cfg)) kc_path_dirname(kc_config_file(cfg), e->services.config_dir, sizeof e->services.config_dir, NULL);
+  char config_dir[KC_PATH_MAX];
+  if (kc_config_file(cfg) && kc_path_dirname(kc_config_file(cfg), config_dir, sizeof config_dir, NULL) == KEEL_OK)
+    kc_path_absolute(config_dir, e->services.config_dir, sizeof e->services.config_dir, NULL);
 
   keel_result r;
+  if (!e->headless) {
+    char why[256], src[KC_PATH_MAX + 64];
+    if (!kc_engine_window_available(why, sizeof why)) {
+      r = kc_err_set(err, KEEL_ERR_UNSUPPORTED,
+                     "cannot open a window: %s (engine.headless = false, from %s); set engine.headless to auto or "
+                     "true, or run with --headless",
+                     why, opts->headless >= 0 ? "the caller" : kc_config_describe_source(cfg, "engine", "headless", src, sizeof src));
+      goto fail;
+    }
+  }
+  /* The game's directory is known before any plugin is created, so a
+   * renderer's create can resolve KEEL_PATH_GAME too. */
+  const char *main_rel = kc_config_get_string(cfg, "script", "main");
+  if ((r = kc_config_resolve_path(cfg, "script", "main", main_rel, e->script_main, sizeof e->script_main, err)) !=
+      KEEL_OK)
+    goto fail;
+  kc_path_dirname(e->script_main, e->services.game_dir, sizeof e->services.game_dir, NULL);
   if ((r = kc_actionq_init(&e->actions, sizeof(exec_result), 256, err)) != KEEL_OK) goto fail;
   kc_pool_desc pd = {.threads = (uint32_t)kc_config_get_int(cfg, "engine", "threads")}; /* 0 = auto */
   if ((r = kc_pool_create(&pd, &e->pool, err)) != KEEL_OK) goto fail;
@@ -568,22 +596,38 @@ keel_result kc_engine_build_schedule(kc_engine *e, kc_schedule **out, kc_err *er
   return r;
 }
 
+/* What the summary, the stats JSON and the periodic line report. */
+typedef struct report {
+  kc_script_worker_stats ws;
+  kc_world_metrics wm;
+  kc_render_stats rs;
+  keel_renderer_stats renderer;
+  double seconds, fps;
+  uint64_t script_errors, interrupts, errors_total;
+} report;
+static void report_fill(const kc_engine *e, report *r);
+
+/* The periodic statistics line, when the show_stats cvar is on (it can be
+ * turned off while running, e.g. to keep the console quiet). */
 static void stats_line(kc_engine *e, uint64_t now) {
   double secs = (double)(now - e->stats.interval_start_ns) / 1e9;
   if (secs <= 0) return;
-  kc_script_worker_stats ws;
-  kc_script_worker_stats_get(e->worker, &ws);
+  kc_cvar *show = kc_cvar_find("show_stats");
+  if (show && !kc_cvar_get_bool(show)) {
+    kc_frame_stats_interval_reset(&e->stats, now);
+    return;
+  }
+  report r;
+  report_fill(e, &r);
   double fps = (double)e->stats.interval_count / secs;
   double p50 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.5);
   double p99 = kc_frame_stats_interval_percentile_ms(&e->stats, 0.99);
-  kc_render_stats rs;
-  kc_render_stats_get(e->render, &rs);
-  uint64_t errors = ws.tick_errors + ws.commands_failed + e->publish_errors + rs.errors;
   kc_log_write(KC_LOG_INFO,
-               "fps %.1f | frame p50 %.3f ms p99 %.3f ms | ticks %" PRIu64 " skips %" PRIu64
+               "fps %.1f | frame p50 %.3f ms p99 %.3f ms | ticks %" PRIu64 " late %" PRIu64
                " | entities %u | commands %" PRIu64 " | errors %" PRIu64,
-               fps, p50, p99, ws.ticks - e->ticks_at_last_line, e->skips, kc_world_count(e->world, KEEL_OBJECT_ENTITY),
-               ws.commands, errors);
+               fps, p50, p99, r.ws.ticks - e->ticks_at_last_line, e->skips,
+               kc_world_count(e->world, KEEL_OBJECT_ENTITY), r.ws.commands, r.errors_total);
+  kc_script_worker_stats ws = r.ws;
   e->ticks_at_last_line = ws.ticks;
   kc_frame_stats_interval_reset(&e->stats, now);
 }
@@ -734,14 +778,6 @@ static void exec_wait_all(kc_engine *e) {
 
 /* ---- reporting ---- */
 
-typedef struct report {
-  kc_script_worker_stats ws;
-  kc_world_metrics wm;
-  kc_render_stats rs;
-  keel_renderer_stats renderer;
-  double seconds, fps;
-  uint64_t script_errors, interrupts, errors_total;
-} report;
 
 static void report_fill(const kc_engine *e, report *r) {
   memset(r, 0, sizeof *r);
@@ -758,23 +794,31 @@ static void report_fill(const kc_engine *e, report *r) {
                     r->rs.errors + r->renderer.errors;
 }
 
+/* Plain words, so the summary reads without docs/runner.md: the count and
+ * then what it counts. "Swaps" are the world's state-buffer swaps (one per
+ * kind of object at each publication); a swap with nothing changed is
+ * skipped, which is normal. */
 void kc_engine_print_summary(const kc_engine *e, FILE *out) {
   report r;
   report_fill(e, &r);
   fprintf(out,
-          "keel: %" PRIu64 " frames in %.2f s (%.1f fps), frame p50 %.3f ms p99 %.3f ms max %.3f ms\n"
-          "keel: renderer %s, script %s%s: %" PRIu64 " ticks, %" PRIu64 " skips, %" PRIu64 " script errors\n"
-          "keel: %u entities, %" PRIu64 " commands (%" PRIu64 " failed, %" PRIu64 " refused: queue full), %" PRIu64
-          " callbacks\n"
-          "keel: %" PRIu64 " swaps (%" PRIu64 " skipped, %" PRIu64 " records copied, dirty ratio %.3f), %" PRIu64
-          " errors in all\n"
+          "keel: %" PRIu64 " frames in %.2f s (%.1f fps); main-thread frame time p50 %.3f ms, p99 %.3f ms, max %.3f ms\n"
+          "keel: renderer %s, script %s%s: %" PRIu64 " ticks, %" PRIu64 " script errors; %" PRIu64
+          " frames found the script still busy when a tick was due (they drew the previous state)\n"
+          "keel: %u entities; %" PRIu64 " commands from the script (%" PRIu64 " failed, %" PRIu64
+          " refused because the queue was full); %" PRIu64 " callbacks\n"
+          "keel: world state: %" PRIu64 " buffer swaps published, %" PRIu64
+          " skipped because nothing had changed; %" PRIu64 " records copied, %.1f%% of entities changed per swap\n"
+          "keel: errors: %" PRIu64 " in all = %" PRIu64 " failed ticks + %" PRIu64 " failed commands + %" PRIu64
+          " failed state swaps + %" PRIu64 " render errors\n"
           "keel: world hash %016" PRIx64 "\n",
           e->frame, r.seconds, r.fps, kc_frame_stats_percentile_ms(&e->stats, 0.5),
           kc_frame_stats_percentile_ms(&e->stats, 0.99), (double)e->stats.max_ns / 1e6, e->renderer_name,
-          e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, e->skips, r.script_errors,
+          e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, r.script_errors, e->skips,
           kc_world_count(e->world, KEEL_OBJECT_ENTITY), r.ws.commands, r.ws.commands_failed, r.ws.commands_full,
           r.ws.callbacks_posted, r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied,
-          r.wm.entities.dirty_ratio_avg, r.errors_total, e->final_hash);
+          100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.tick_errors, r.ws.commands_failed,
+          r.wm.swap_errors + r.wm.swap_timeouts, r.rs.errors + r.renderer.errors, e->final_hash);
 }
 
 /* JSON strings here are plugin names and paths: escape what JSON requires. */

@@ -34,10 +34,24 @@ typedef struct kc_engine_options {
 
 typedef struct kc_engine kc_engine;
 
+/* Whether this build can open a window now; when not, *why (caller's
+ * buffer) says why in a few words. The one place that decides it (the
+ * platform layer replaces its body). Main thread. */
+bool kc_engine_window_available(char *why, size_t cap);
+/* Whether a run is headless: `override` >= 0 wins (0 = no), else
+ * [engine] headless, where auto means "when no window can be opened". */
+bool kc_engine_resolve_headless(const kc_config *cfg, int override);
+/* The frames a run makes (0 = until quit): `override` >= 0 wins, else
+ * [engine] frames, and KC_ENGINE_HEADLESS_DEFAULT_FRAMES for a headless run
+ * whose frames are not set anywhere. --check-config shows the same. */
+uint64_t kc_engine_resolve_frames(const kc_config *cfg, int64_t override, bool headless);
+
 /* Loads and creates the renderer (backend, then the fallback list, each
  * failure logged as one line), the script runtime, the world and the worker.
  * KEEL_ERR_NOT_FOUND when no renderer or no script runtime could be started
- * (err then summarises every attempt: the runner exits 3). Main thread. */
+ * (err then summarises every attempt), KEEL_ERR_UNSUPPORTED when the run is
+ * not headless and no window can be opened: the runner exits 3 for both.
+ * Main thread. */
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err);
 
 /* Runs frames until the frame count is reached or *quit is set. Script

@@ -15,6 +15,18 @@
 
 static const kc_host *host_of(const keel_host *h) { return (const kc_host *)h; }
 
+/* The host prefixes the plugin's name; a plugin that also starts its line
+ * with it ("ascii: ...", "[ascii] ...") would be named twice, so that
+ * prefix is dropped. */
+static const char *without_own_prefix(const char *text, const char *name) {
+  size_t n = strlen(name);
+  if (n == 0) return text;
+  if (strncmp(text, name, n) == 0 && text[n] == ':' && text[n + 1] == ' ') return text + n + 2;
+  if (text[0] == '[' && strncmp(text + 1, name, n) == 0 && text[n + 1] == ']' && text[n + 2] == ' ')
+    return text + n + 3;
+  return text;
+}
+
 static void host_log(const keel_host *h, keel_log_level level, const char *fmt, ...) {
   if (!h || !fmt || (unsigned)level > KEEL_LOG_TRACE) return;
   if (!kc_log_enabled((kc_log_level)level)) return;
@@ -23,7 +35,8 @@ static void host_log(const keel_host *h, keel_log_level level, const char *fmt, 
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  kc_log_write((kc_log_level)level, "[%s] %s", host_of(h)->plugin_name, text);
+  const char *name = host_of(h)->plugin_name;
+  kc_log_write((kc_log_level)level, "[%s] %s", name, without_own_prefix(text, name));
 }
 
 static bool host_log_enabled(const keel_host *h, keel_log_level level) {
@@ -145,7 +158,11 @@ static keel_result host_path_resolve(const keel_host *h, keel_path_root root, co
                                                 : NULL;
   if (!base) return KEEL_ERR_INVALID_ARGUMENT;
   if (!base[0]) return KEEL_ERR_NOT_FOUND;
-  int n = rel[0] ? snprintf(out, capacity, "%s/%s", base, rel) : snprintf(out, capacity, "%s", base);
+  /* Normalised ("a/./b" and "a//b" come out as "a/b"), so a plugin can
+   * compare and print what it gets. */
+  char joined[KC_PATH_MAX];
+  if (kc_path_join(base, rel, joined, sizeof joined, NULL) != KEEL_OK) return KEEL_ERR_FULL;
+  int n = snprintf(out, capacity, "%s", joined);
   return n < 0 || (uint32_t)n >= capacity ? KEEL_ERR_FULL : KEEL_OK;
 }
 
@@ -186,7 +203,11 @@ void kc_host_init(kc_host *host, const kc_host_services *services, const char *n
   memset(host, 0, sizeof *host);
   host->services = services;
   snprintf(host->plugin_name, sizeof host->plugin_name, "%s", name ? name : "?");
-  if (plugin_file) kc_path_dirname(plugin_file, host->plugin_dir, sizeof host->plugin_dir, NULL);
+  /* KEEL_PATH_PLUGIN is absolute and normalised even when the plugin was
+   * found through a relative --plugin-path. */
+  char dir[KC_PATH_MAX];
+  if (plugin_file && kc_path_dirname(plugin_file, dir, sizeof dir, NULL) == KEEL_OK)
+    kc_path_absolute(dir, host->plugin_dir, sizeof host->plugin_dir, NULL);
   keel_host *p = &host->pub;
   p->struct_size = KEEL_STRUCT_SIZE(keel_host);
   p->abi_major = KEEL_ABI_MAJOR;

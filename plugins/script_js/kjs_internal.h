@@ -126,6 +126,9 @@ bool kjs_call_named(kjs_vm *vm, duk_idx_t nargs, const char *what, const char *n
  * and counts the error value at the top, keeps it as the entry's first
  * message if it is, and pops it. */
 void kjs_report_error(kjs_vm *vm, const char *what);
+/* The same without the log line: for an error the caller returns instead
+ * (a one-off script's, which the host reports). */
+void kjs_record_error(kjs_vm *vm);
 /* Inside an entry: formats the error value at the top as "file:line: text"
  * plus stack lines, and pops it. */
 void kjs_describe_error(kjs_vm *vm, char *out, size_t cap);

@@ -557,6 +557,13 @@ static void kjs_report(kjs_vm *vm, const char *what, const char *name) {
 
 void kjs_report_error(kjs_vm *vm, const char *what) { kjs_report(vm, what, NULL); }
 
+void kjs_record_error(kjs_vm *vm) {
+  vm->errors++;
+  char text[1024];
+  kjs_describe_error(vm, text, sizeof text);
+  kjs_note_first(vm, text);
+}
+
 bool kjs_call_named(kjs_vm *vm, duk_idx_t nargs, const char *what, const char *name) {
   vm->calls++;
   if (duk_pcall(vm->ctx, nargs) == DUK_EXEC_SUCCESS) {

@@ -343,7 +343,7 @@ static duk_ret_t kjs_oneoff_body(duk_context *ctx, void *udata) {
   /* Eval code: its value is the last expression statement's, as in a console. */
   if (duk_pcompile(ctx, DUK_COMPILE_EVAL) != DUK_EXEC_SUCCESS || duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS ||
       duk_pcall(ctx, 1) != DUK_EXEC_SUCCESS) {
-    kjs_report_error(vm, "one-off script");
+    kjs_record_error(vm); /* returned, not logged: the host reports it once */
     duk_pop(ctx);
     return 0;
   }

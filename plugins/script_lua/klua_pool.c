@@ -154,7 +154,6 @@ keel_result klua_oneoff_run(klua_script *s, const char *code, keel_message *resu
     int stop = atomic_load_explicit(&vm->stop, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->pool_errors, 1, memory_order_relaxed);
     if (stop >= KLUA_STOP_BUDGET) atomic_fetch_add_explicit(&s->pool_interrupts, 1, memory_order_relaxed);
-    s->host->log(s->host, KEEL_LOG_ERROR, "one-off script: %s", text);
     r = KEEL_ERR_SCRIPT;
   }
   lua_settop(L, KLUA_POOL_BASE_TOP);

@@ -46,10 +46,27 @@ struct keel_renderer {
   int unused;
 };
 
+#if defined(TP_LOG_PATHS)
+/* What the host's path roots give a renderer during create, logged with our
+ * own name in front (the host must not add it a second time). */
+static void tp_log_paths(const keel_host *h) {
+  char game[1024], plugin[1024], cfg[1024];
+  keel_result rg = h->path_resolve(h, KEEL_PATH_GAME, "./main.lua", game, sizeof game);
+  keel_result rp = h->path_resolve(h, KEEL_PATH_PLUGIN, "", plugin, sizeof plugin);
+  keel_result rc = h->path_resolve(h, KEEL_PATH_CONFIG, "a//b", cfg, sizeof cfg);
+  h->log(h, KEEL_LOG_INFO, "%s: game=%s (%s) plugin=%s (%s) config=%s (%s)", TP_NAME, rg == KEEL_OK ? game : "",
+         keel_result_name(rg), rp == KEEL_OK ? plugin : "", keel_result_name(rp), rc == KEEL_OK ? cfg : "",
+         keel_result_name(rc));
+}
+#endif
+
 static keel_result tp_renderer_create(const keel_renderer_desc *desc, keel_renderer **out, keel_message *error) {
   (void)desc;
   *out = NULL;
   tp_mark_created();
+#if defined(TP_LOG_PATHS)
+  tp_log_paths(desc->host);
+#endif
 #if defined(TP_CREATE_FAILS)
   if (error) snprintf(error->text, sizeof error->text, "%s", TP_CREATE_FAILS_MESSAGE);
   return KEEL_ERR_BACKEND;

@@ -74,7 +74,7 @@ static void test_register_engine_cvars(void) {
   CU_ASSERT_EQUAL(kc_cvar_register_engine(NULL), KEEL_OK);
   CU_ASSERT_EQUAL(kc_cvar_count(), 3);
   CU_ASSERT_DOUBLE_EQUAL(kc_cvar_get_float(kc_cvar_find("sim_speed")), 1.0, 0.0);
-  CU_ASSERT_FALSE(kc_cvar_get_bool(kc_cvar_find("show_stats")));
+  CU_ASSERT_TRUE(kc_cvar_get_bool(kc_cvar_find("show_stats")));
   kc_cvar_value v;
   CU_ASSERT_EQUAL(kc_cvar_get("r_debug_view", &v), KEEL_OK);
   CU_ASSERT_STRING_EQUAL(v.text, "none");

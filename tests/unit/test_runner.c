@@ -108,7 +108,7 @@ static void test_check_config_shows_sources(void) {
   KT_ASSERT_CONTAINS(out, "renderer.fallback         = gl, null                [default]\n");
   snprintf(want, sizeof want, "cvars.sim_speed           = 0.25                    [%s:6]\n", path);
   KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "cvars.show_stats          = false                   [default]\n");
+  KT_ASSERT_CONTAINS(out, "cvars.show_stats          = true                    [default]\n");
   /* --set on a cvar beats the file's [cvars]. */
   snprintf(args, sizeof args, "--check-config --config %s --set cvars.sim_speed=3", path);
   CU_ASSERT_EQUAL(keel(args), 0);

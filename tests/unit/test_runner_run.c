@@ -78,6 +78,48 @@ static void test_fallback_order_and_reasons(void) {
   }
 }
 
+/* A renderer's create sees the game's directory and its own, both absolute
+ * and clean even through a relative --plugin-path, and its log lines are
+ * prefixed with its name once. */
+static void test_renderer_create_paths_and_log_prefix(void) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "cd %s && %s --frames 2 --set engine.target_fps=0 --set script.runtime=native --plugin-path ./test-plugins/ "
+           "--set renderer.backend=paths --set renderer.fallback=null --set script.main=%s/samples/orbit/main.lua",
+           KEEL_TEST_BINARY_DIR, KEEL_TEST_KEEL_EXE, KEEL_TEST_SOURCE_DIR);
+  CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), 0);
+  char want[2048];
+  snprintf(want, sizeof want, "[paths] game=%s/samples/orbit/main.lua (KEEL_OK) plugin=%s/test-plugins (KEEL_OK) config=",
+           KEEL_TEST_SOURCE_DIR, KEEL_TEST_BINARY_DIR);
+  KT_ASSERT_CONTAINS(out, want);
+  KT_ASSERT_CONTAINS(out, "/a/b (KEEL_OK)");
+  CU_ASSERT_PTR_NULL(strstr(out, "[paths] paths:"));
+  KT_ASSERT_CONTAINS(out, "renderer: null ");
+}
+
+/* headless = false needs a window; without one the run says so and stops
+ * at once with exit 3, instead of running with nothing to close. */
+static void test_headless_false_without_window_exits_3(void) {
+  CU_ASSERT_EQUAL(keel("--set engine.headless=false --set script.runtime=native"), 3);
+  KT_ASSERT_CONTAINS(out, "keel: cannot open a window: ");
+  KT_ASSERT_CONTAINS(out, "(engine.headless = false, from command line (--set)); set engine.headless to auto or true");
+  CU_ASSERT_PTR_NULL(strstr(out, "frames in"));
+}
+
+/* The periodic statistics line follows the show_stats cvar. */
+static void test_show_stats_cvar(void) {
+  const char *args = "--frames 12 --set engine.target_fps=10 --set engine.stats_interval_s=0.3 "
+                     "--set script.runtime=native";
+  char with[512];
+  snprintf(with, sizeof with, "%s", args);
+  CU_ASSERT_EQUAL(keel(with), 0);
+  KT_ASSERT_CONTAINS(out, "info  main: fps ");
+  snprintf(with, sizeof with, "%s --set cvars.show_stats=false", args);
+  CU_ASSERT_EQUAL(keel(with), 0);
+  CU_ASSERT_PTR_NULL(strstr(out, "info  main: fps "));
+  KT_ASSERT_CONTAINS(out, "keel: 12 frames in ");
+}
+
 static void test_list_plugins(void) {
   char args[1024];
   snprintf(args, sizeof args, "--list-plugins --plugin-path %s/test-plugins", KEEL_TEST_BINARY_DIR);
@@ -115,9 +157,9 @@ static void test_stats_json_fields(void) {
 
 static void test_sigint_stops_cleanly(void) {
   char cmd[4096];
-  /* No frame limit and not headless: only the signal ends this run. */
+  /* No frame limit: only the signal ends this run. */
   snprintf(cmd, sizeof cmd,
-           "{ %s --set engine.headless=false --frames 0 --set script.runtime=native & pid=$!; sleep 1; "
+           "{ %s --headless --frames 0 --set script.runtime=native & pid=$!; sleep 1; "
            "kill -INT $pid; wait $pid; }",
            KEEL_TEST_KEEL_EXE);
   CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), 0);
@@ -167,6 +209,8 @@ static void test_exec_one_off_scripts(void) {
                   0);
   KT_ASSERT_CONTAINS(out, "[exec 1] 42\n");
   KT_ASSERT_CONTAINS(out, "[exec 2] error: exec:1: boom");
+  /* Reported once: the runtime returns the error, the engine prints it. */
+  CU_ASSERT_PTR_NULL(strstr(strstr(out, "exec:1: boom") + 1, "exec:1: boom"));
   KT_ASSERT_CONTAINS(out, "[exec 3] error: exec:1: "); /* the instruction or the time budget stopped it */
   KT_ASSERT_CONTAINS(out, " budget of ");
   KT_ASSERT_CONTAINS(out, "[exec 4] 1");
@@ -183,6 +227,9 @@ static CU_TestInfo run_tests[] = {
     {"exit 3: no script runtime", test_exit_3_no_script_runtime},
     {"fallback order and reasons", test_fallback_order_and_reasons},
     {"--list-plugins", test_list_plugins},
+    {"a renderer's create: KEEL_PATH_GAME, KEEL_PATH_PLUGIN, one name prefix", test_renderer_create_paths_and_log_prefix},
+    {"headless = false without a window: exit 3", test_headless_false_without_window_exits_3},
+    {"show_stats", test_show_stats_cvar},
     {"--stats-json fields", test_stats_json_fields},
     {"SIGINT stops cleanly", test_sigint_stops_cleanly},
     {"Lua and JS reach one world in 600 lockstep ticks", test_lua_js_parity_600_ticks},

@@ -869,6 +869,7 @@ static void test_oneoff(void) {
   KT_ASSERT_CONTAINS(m.text, "exec:1: TypeError:");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "\nthrow new Error('nope')", &m), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(m.text, "exec:2: nope");
+  JT_ASSERT_NO_LOG(&t, "nope"); /* returned, not logged: the host reports it once */
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "1 +", &m), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(m.text, "exec:1: SyntaxError:");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "({toString: function () { throw new Error('bad toString'); }})", &m),

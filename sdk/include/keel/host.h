@@ -63,11 +63,14 @@ typedef struct keel_job_desc {
 /* Completion counter of a submitted batch; 0 = none. */
 typedef struct keel_job_counter { uint64_t id; } keel_job_counter;
 
-/* Roots that path_resolve resolves against. */
+/* Roots that path_resolve resolves against. Each is an absolute,
+ * normalised directory, known before any plugin is created (so a
+ * renderer's create can use every one of them). */
 typedef enum keel_path_root {
   KEEL_PATH_GAME = 1,   /* the directory of [script] main: the game's files */
   KEEL_PATH_DATA = 2,   /* keel's shared data (share/keel) */
-  KEEL_PATH_CONFIG = 3, /* the directory of the engine.ini in use */
+  KEEL_PATH_CONFIG = 3, /* the directory of the engine.ini in use; KEEL_ERR_NOT_FOUND when
+                           the run uses built-in defaults (no engine.ini) */
   KEEL_PATH_PLUGIN = 4  /* the directory the calling plugin was loaded from */
 } keel_path_root;
 
@@ -77,8 +80,11 @@ struct keel_host {
   uint16_t abi_major;
   uint16_t abi_minor;
 
-  /* ---- log. Any thread. The host prefixes the plugin's name and routes the
-   * line to the engine's log sink; fmt is printf-style. */
+  /* ---- log. Any thread. fmt is printf-style; the formatted text is
+   * copied (cut at about 1 KiB). The host prefixes the line with the
+   * plugin's name ("[ascii] ...") and routes it to the engine's log, so do
+   * not start messages with your own name: a leading "NAME: " or
+   * "[NAME] " is dropped rather than shown twice. */
   void (*log)(const keel_host *host, keel_log_level level, const char *fmt, ...)
 #if defined(__GNUC__)
       __attribute__((format(printf, 3, 4)))
@@ -125,9 +131,12 @@ struct keel_host {
   void *(*mem_realloc)(const keel_host *host, void *ptr, size_t size);
   void (*mem_free)(const keel_host *host, void *ptr);
 
-  /* ---- paths. Any thread. Writes root/relative into out (caller owns,
-   * `capacity` bytes, NUL-terminated). A relative path that escapes its
-   * root with ".." is refused with KEEL_ERR_INVALID_ARGUMENT. */
+  /* ---- paths. Any thread, from create on. Writes root/relative,
+   * absolute and normalised ("a/./b" gives root/a/b; "" gives the root
+   * itself), into out (caller owns, `capacity` bytes, NUL-terminated).
+   * KEEL_ERR_INVALID_ARGUMENT for an absolute `relative` or one with a ".."
+   * part (nothing escapes its root), KEEL_ERR_NOT_FOUND when the root does
+   * not exist in this run, KEEL_ERR_FULL when out is too small. */
   keel_result (*path_resolve)(const keel_host *host, keel_path_root root, const char *relative, char *out,
                               uint32_t capacity);
 

@@ -220,7 +220,9 @@ typedef struct keel_script_api {
    * KEEL_ERR_SCRIPT "interrupted"). Any thread; harmless when idle. */
   void (*interrupt)(keel_script *script);
   /* Runs `code` on a pool VM and writes its result (or error) as text into
-   * *result. Any thread. */
+   * *result (caller owns). Any thread. An error is returned (KEEL_ERR_SCRIPT,
+   * "file:line: message" and the stack in *result) and not logged: the host
+   * reports it once, with the request it answers. */
   keel_result (*oneoff_run)(keel_script *script, const char *code, keel_message *result);
   keel_result (*stats)(keel_script *script, keel_script_stats *out);
   /* ---- 1.1 */
