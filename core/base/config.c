@@ -72,6 +72,9 @@ static const kc_config_key k_keys[] = {
             "VM instructions one script call may run before it is interrupted; 0 = no limit (tick_budget_ms still applies)"),
     INT_KEY("script", "memory_limit_mb", 0, 1, 4096, "64", "heap limit of one script VM in MiB"),
     INT_KEY("script", "seed", 0, 0, INT64_MAX, "1", "seed of the scripts' random generator, for reproducible runs"),
+    ENUM_KEY("script", "hot_reload", "auto|true|false", "auto",
+             "re-run a game's source file in the running game when it changes on disk; "
+             "auto = on for windowed, non-lockstep runs"),
 
     LIST_KEY("plugins", "path", KC_CONFIG_PATH, NULL, "",
              "extra plugin directories, searched in order before the built-in one"),

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/path.h"
 #include "base/png.h"
+#include "base/watch.h"
 #include "frame/demo_source.h"
 #include "frame/host.h"
 #include "frame/render.h"
@@ -69,6 +70,7 @@ struct kc_engine {
 
   kc_world *world;
   kc_render *render;
+  kc_watch *watch; /* hot reload; NULL when off */
   kc_script_worker *worker;
   kc_pool *pool;
   kc_schedule *schedule;
@@ -137,6 +139,13 @@ static keel_result script_shutdown(void *ctx, keel_message *error) {
   return r;
 }
 
+static keel_result script_reload(void *ctx, const char *const *paths, uint32_t count, keel_message *error) {
+  script_source *s = ctx;
+  keel_result r = s->api->reload(s->vm, paths, count, error);
+  script_refresh_stats(s);
+  return r;
+}
+
 static void script_interrupt(void *ctx) {
   script_source *s = ctx;
   s->api->interrupt(s->vm);
@@ -151,6 +160,7 @@ static keel_result script_factory(void *user, const keel_script_world *world, kc
   if (r != KEEL_OK) return r;
   *out = (kc_tick_source){.ctx = s, .init = script_init, .tick = script_tick, .shutdown = script_shutdown,
                           .interrupt = script_interrupt};
+  if (KEEL_HAS_MEMBER(s->api, keel_script_api, reload) && s->api->reload) out->reload = script_reload;
   return KEEL_OK;
 }
 
@@ -253,6 +263,28 @@ static keel_result select_renderer(kc_engine *e, kc_err *err) {
 
 /* ---- script runtime ---- */
 
+bool kc_engine_hot_reload_wanted(const char *setting, bool headless, bool lockstep) {
+  if (setting && strcmp(setting, "true") == 0) return true;
+  if (setting && strcmp(setting, "false") == 0) return false;
+  return !headless && !lockstep; /* auto: someone is watching the window and editing */
+}
+
+/* The file watcher for hot reload, when [script] hot_reload asks for it and
+ * the runtime can reload. */
+static keel_result start_watch(kc_engine *e, kc_err *err) {
+  const char *setting = kc_config_get_string(e->cfg, "script", "hot_reload");
+  if (!kc_engine_hot_reload_wanted(setting, e->headless, e->lockstep)) return KEEL_OK;
+  if (!KEEL_HAS_MEMBER(e->script.api, keel_script_api, reload) || !e->script.api->reload) {
+    kc_log_write(KC_LOG_WARN, "hot reload: off, the script runtime '%s' cannot reload (built against SDK 1.0)",
+                 e->script_plugin->name);
+    return KEEL_OK;
+  }
+  keel_result r = kc_watch_create(0, &e->watch, err);
+  if (r != KEEL_OK) return r;
+  kc_log_write(KC_LOG_INFO, "hot reload: on (%s): the game's files are watched", setting);
+  return KEEL_OK;
+}
+
 static keel_result start_script(kc_engine *e, kc_err *err) {
   const char *runtime = kc_config_get_string(e->cfg, "script", "runtime");
   snprintf(e->script_name, sizeof e->script_name, "%s", runtime);
@@ -287,6 +319,8 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
     wc.factory = script_factory;
     wc.release = script_release;
     wc.user = e;
+    if ((r = start_watch(e, err)) != KEEL_OK) return r;
+    wc.watch = e->watch;
     kc_log_write(KC_LOG_INFO, "script runtime: %s %s (%s), game %s", e->script_plugin->name,
                  e->script_plugin->manifest->version, e->script_plugin->file, e->script_main);
   }
@@ -819,6 +853,9 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
           r.ws.callbacks_posted, r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied,
           100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.tick_errors, r.ws.commands_failed,
           r.wm.swap_errors + r.wm.swap_timeouts, r.rs.errors + r.renderer.errors, e->final_hash);
+  if (e->watch)
+    fprintf(out, "keel: hot reload: %" PRIu64 " reloads, %" PRIu64 " of them failed and kept the old code\n",
+            r.ws.reloads, r.ws.reload_errors);
 }
 
 /* JSON strings here are plugin names and paths: escape what JSON requires. */
@@ -849,9 +886,10 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
   json_string(f, e->script_name);
   fprintf(f, ", \"lockstep\": %s, \"ticks\": %" PRIu64 ", \"skips\": %" PRIu64 ", \"tick_errors\": %" PRIu64
              ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f, \"wakes\": %" PRIu64
-             "},\n",
+             ", \"hot_reload\": %s, \"reloads\": %" PRIu64 ", \"reload_errors\": %" PRIu64 "},\n",
           e->lockstep ? "true" : "false", r.ws.ticks, e->skips, r.ws.tick_errors, r.script_errors, r.interrupts,
-          (double)r.ws.last_tick_ns / 1e6, r.ws.wakes);
+          (double)r.ws.last_tick_ns / 1e6, r.ws.wakes, e->watch ? "true" : "false", r.ws.reloads,
+          r.ws.reload_errors);
   fprintf(f, "  \"swap\": {\"swaps\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"records_copied\": %" PRIu64
              ", \"dirty_ratio_avg\": %.4f, \"errors\": %" PRIu64 ", \"timeouts\": %" PRIu64 "},\n",
           r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied, r.wm.entities.dirty_ratio_avg, r.wm.swap_errors,
@@ -891,6 +929,7 @@ void kc_engine_destroy(kc_engine *e) {
   for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_remove_handler(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e);
   exec_wait_all(e);
   kc_script_worker_stop(e->worker);
+  kc_watch_destroy(e->watch);
   kc_schedule_destroy(e->schedule);
   kc_render_destroy(e->render);
   if (e->renderer) e->rapi->destroy(e->renderer);

@@ -85,6 +85,11 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out);
 struct kc_schedule;
 keel_result kc_engine_build_schedule(kc_engine *e, struct kc_schedule **out, kc_err *err);
 
+/* Whether script hot reload runs, from [script] hot_reload ("auto", "true",
+ * "false") and the run's mode: auto = on for windowed runs that are not
+ * lockstep. Any thread. */
+bool kc_engine_hot_reload_wanted(const char *setting, bool headless, bool lockstep);
+
 /* Stops the worker, destroys the renderer and closes the plugins. NULL ok. */
 void kc_engine_destroy(kc_engine *e);
 

@@ -88,6 +88,8 @@ struct kc_script_worker {
   uint32_t overflow_count;
   kc_script_worker_stats stats;
   _Atomic uint64_t commands_full; /* counted on the worker */
+  _Atomic uint64_t reloads, reload_errors; /* counted on the worker */
+  bool watch_full_logged;
 };
 
 /* ---- the world table lent to the tick source (worker thread) ---- */
@@ -126,7 +128,34 @@ static uint32_t table_object_count(void *ctx, keel_object_kind kind) {
   return kc_world_count_shared(sw->world, kind);
 }
 
+/* Hot reload: the runtime names each source file it loads; the watcher
+ * reports the ones that change. Without a watcher this does nothing. */
+static void table_file_loaded(void *ctx, const char *path) {
+  kc_script_worker *sw = ctx;
+  if (!sw->cfg.watch || !path) return;
+  kc_err err;
+  if (kc_watch_add(sw->cfg.watch, path, &err) != KEEL_OK && !sw->watch_full_logged) {
+    sw->watch_full_logged = true;
+    kc_log_write(KC_LOG_WARN, "hot reload: %s", err.msg);
+  }
+}
+
 /* ---- worker thread ---- */
+
+#define RELOAD_BATCH 64
+
+/* At the start of a tick: re-runs the files that changed since the last
+ * one, if any. Worker thread. */
+static void reload_changed(kc_script_worker *sw) {
+  if (!sw->cfg.watch || !sw->source.reload || !kc_watch_pending(sw->cfg.watch)) return;
+  const char *paths[RELOAD_BATCH];
+  uint32_t n = kc_watch_take(sw->cfg.watch, paths, RELOAD_BATCH);
+  if (n == 0) return;
+  keel_message msg = {{0}};
+  keel_result r = sw->source.reload(sw->source.ctx, paths, n, &msg);
+  atomic_fetch_add_explicit(&sw->reloads, 1, memory_order_relaxed);
+  if (r != KEEL_OK) atomic_fetch_add_explicit(&sw->reload_errors, 1, memory_order_relaxed);
+}
 
 /* Returns once `go` has moved past *seen (a trigger or quit); see
  * WAKE_EARLY_NS for the timing. Worker thread. */
@@ -209,6 +238,7 @@ static void *worker_main(void *arg) {
     keel_tick_info info = sw->next_tick;
     keel_input_state input = sw->next_input;
     info.input = &input;
+    reload_changed(sw);
     uint32_t n = events ? (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events)) : 0;
     msg.text[0] = '\0';
     t0 = kc_clock_now_ns();
@@ -245,7 +275,8 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
                                         .id_reserve = table_id_reserve,
                                         .command_push = table_command_push,
                                         .object_get = table_object_get,
-                                        .object_count = table_object_count};
+                                        .object_count = table_object_count,
+                                        .file_loaded = table_file_loaded};
   pthread_mutex_init(&sw->lock, NULL);
   pthread_cond_init(&sw->cond, NULL);
   sw->overflow = malloc(sizeof *sw->overflow * OVERFLOW_MAX);
@@ -394,6 +425,8 @@ void kc_script_worker_interrupt(kc_script_worker *sw) {
 void kc_script_worker_stats_get(const kc_script_worker *sw, kc_script_worker_stats *out) {
   *out = sw->stats;
   out->commands_full = atomic_load_explicit(&sw->commands_full, memory_order_relaxed);
+  out->reloads = atomic_load_explicit(&sw->reloads, memory_order_relaxed);
+  out->reload_errors = atomic_load_explicit(&sw->reload_errors, memory_order_relaxed);
 }
 
 void kc_script_worker_stop(kc_script_worker *sw) {

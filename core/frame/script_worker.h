@@ -10,6 +10,7 @@
 #include <keel/script.h>
 
 #include "base/err.h"
+#include "base/watch.h"
 #include "world/world.h"
 
 /* What the worker runs: a script runtime plugin, or a native producer (the
@@ -22,6 +23,9 @@ typedef struct kc_tick_source {
                       keel_message *error);
   keel_result (*shutdown)(void *ctx, keel_message *error);
   void (*interrupt)(void *ctx); /* may be NULL */
+  /* Hot reload of changed files (absolute paths), at the start of a tick
+   * before its events; NULL when the source cannot reload. */
+  keel_result (*reload)(void *ctx, const char *const *paths, uint32_t count, keel_message *error);
 } kc_tick_source;
 
 /* Builds the tick source once the worker thread exists (runtimes must be
@@ -38,6 +42,10 @@ typedef struct kc_script_worker_config {
   void *user;                  /* passed to factory and release */
   uint32_t command_capacity;   /* power of two; 0 = 16384 */
   uint32_t event_capacity;     /* power of two; 0 = 4096 */
+  /* Hot reload: files the runtime reports loaded are added here, and the
+   * changed ones are reloaded at the start of the next tick. NULL = off.
+   * Borrowed; must outlive the worker. */
+  kc_watch *watch;
 } kc_script_worker_config;
 
 typedef struct kc_script_worker_stats {
@@ -52,6 +60,8 @@ typedef struct kc_script_worker_stats {
   uint64_t events_overflow;  /* events held back a frame because the ring was full */
   uint64_t last_tick_ns;     /* duration of the last completed tick */
   uint64_t wakes;            /* triggers that had to wake the sleeping worker (a syscall on main) */
+  uint64_t reloads;          /* hot reloads run (one per tick that found changed files) */
+  uint64_t reload_errors;    /* of those, reloads that reported an error (the old code kept running) */
 } kc_script_worker_stats;
 
 typedef struct kc_script_worker kc_script_worker;

@@ -135,9 +135,45 @@ typedef struct kjs_load {
   const char *name;
 } kjs_load;
 
+/* Hot reload's snapshot of the global object: built before any game code
+ * runs, so the functions it captures are the built-ins, not a game's
+ * replacements. snap() copies the own enumerable properties; restore(s)
+ * removes the ones added since and puts back the old values. */
+static const char kjs_reload_helper_src[] =
+    "(function (g) {\n"
+    "  var keys = Object.keys, create = Object.create;\n"
+    "  return {\n"
+    "    snap: function () {\n"
+    "      var s = create(null), k = keys(g);\n"
+    "      for (var i = 0; i < k.length; i++) s[k[i]] = g[k[i]];\n"
+    "      return s;\n"
+    "    },\n"
+    "    restore: function (s) {\n"
+    "      var k = keys(g);\n"
+    "      for (var i = 0; i < k.length; i++) if (!(k[i] in s)) { try { delete g[k[i]]; } catch (e) {} }\n"
+    "      for (var n in s) { try { g[n] = s[n]; } catch (e) {} }\n"
+    "    }\n"
+    "  };\n"
+    "})";
+
+#define KJS_STASH_RELOAD "keel_reload"
+
 static duk_ret_t kjs_init_body(duk_context *ctx, void *udata) {
   kjs_load *ld = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
+  duk_push_global_stash(ctx);
+  duk_push_string(ctx, kjs_reload_helper_src);
+  duk_push_string(ctx, "keel_reload");
+  duk_compile(ctx, DUK_COMPILE_EVAL);
+  duk_call(ctx, 0);
+  duk_push_global_object(ctx);
+  duk_call(ctx, 1);
+  duk_put_prop_string(ctx, -2, KJS_STASH_RELOAD);
+  duk_pop(ctx);
+  /* Watched for hot reload even when it then fails: fixing it reloads it. */
+  const keel_script_world *w = vm->script->world;
+  if (KEEL_HAS_MEMBER(w, keel_script_world, file_loaded) && w->file_loaded && vm->script->main_path)
+    w->file_loaded(w->ctx, vm->script->main_path);
   duk_push_lstring(ctx, ld->src, ld->len);
   duk_push_string(ctx, ld->name);
   if (duk_pcompile(ctx, 0) != DUK_EXEC_SUCCESS) {
@@ -282,6 +318,113 @@ static keel_result kjs_shutdown(keel_script *s, keel_message *error) {
   return kjs_finish(s, s->game, rc, error);
 }
 
+/* ---- hot reload ---- */
+
+typedef struct kjs_reload_args {
+  const char *const *paths;
+  uint32_t count;
+} kjs_reload_args;
+
+/* Calls the stashed helper's `name` with the value at `arg`
+ * (DUK_INVALID_INDEX = none), leaving its result. Inside an entry. */
+static void kjs_reload_helper(duk_context *ctx, const char *name, duk_idx_t arg) {
+  bool has_arg = arg != DUK_INVALID_INDEX;
+  if (has_arg) arg = duk_normalize_index(ctx, arg);
+  duk_push_global_stash(ctx);
+  duk_get_prop_string(ctx, -1, KJS_STASH_RELOAD);
+  duk_get_prop_string(ctx, -1, name);
+  duk_swap(ctx, -1, -2); /* this = the helper */
+  if (has_arg) duk_dup(ctx, arg);
+  duk_call_method(ctx, has_arg ? 1 : 0);
+  duk_remove(ctx, -2); /* the stash */
+}
+
+/* Re-runs the main script as eval code, so its declarations replace the
+ * old ones and a failed run can be undone (eval bindings are deletable). */
+static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
+  duk_context *ctx = vm->ctx;
+  keel_script *s = vm->script;
+  char what[160];
+  snprintf(what, sizeof what, "reloading %s", s->main_name);
+  kjs_reload_helper(ctx, "snap", DUK_INVALID_INDEX);
+  duk_idx_t before = duk_get_top_index(ctx);
+  duk_push_lstring(ctx, src, len);
+  duk_push_string(ctx, s->main_name);
+  bool ok;
+  if (duk_pcompile(ctx, DUK_COMPILE_EVAL) != DUK_EXEC_SUCCESS) {
+    vm->calls++;
+    kjs_report_error(vm, what);
+    ok = false;
+  } else {
+    ok = kjs_call(vm, 0, what);
+  }
+  if (!ok) {
+    kjs_reload_helper(ctx, "restore", before);
+    duk_pop(ctx);
+    s->host->log(s->host, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", s->main_name);
+  } else {
+    s->host->log(s->host, KEEL_LOG_INFO, "reloaded %s", s->main_name);
+  }
+  duk_pop(ctx); /* the snapshot */
+  return ok;
+}
+
+static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
+  kjs_reload_args *a = udata;
+  kjs_vm *vm = kjs_vm_of(ctx);
+  keel_script *s = vm->script;
+  kjs_reload_helper(ctx, "snap", DUK_INVALID_INDEX); /* the batch's globals, for on_reload */
+  duk_idx_t batch = duk_get_top_index(ctx);
+  uint32_t reloaded = 0;
+  for (uint32_t i = 0; i < a->count && vm->stop == KJS_STOP_NONE; i++) {
+    const char *path = a->paths[i];
+    if (!path || !s->main_path || strcmp(path, s->main_path) != 0) {
+      s->host->log(s->host, KEEL_LOG_WARN, "reload: %s is not a file this game loaded", path ? path : "(null)");
+      continue;
+    }
+    keel_message err;
+    size_t len = 0;
+    char *src = kjs_read_file(path, &len, &err);
+    if (!src) {
+      vm->errors++;
+      s->host->log(s->host, KEEL_LOG_ERROR, "reloading %s: %s", s->main_name, err.text);
+      s->host->log(s->host, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", s->main_name);
+      if (!vm->first_set) {
+        snprintf(vm->first.text, sizeof vm->first.text, "%s", err.text);
+        vm->first_set = true;
+      }
+      continue;
+    }
+    bool ok = kjs_reload_main(vm, src, len);
+    free(src);
+    if (ok) reloaded++;
+  }
+  if (reloaded && vm->stop == KJS_STOP_NONE) {
+    if (duk_get_global_string(ctx, "on_reload") && duk_is_function(ctx, -1)) {
+      if (!kjs_call(vm, 0, "on_reload()")) {
+        kjs_reload_helper(ctx, "restore", batch);
+        duk_pop(ctx);
+        s->host->log(s->host, KEEL_LOG_WARN, "on_reload() failed: the reload is undone, the old code keeps running");
+      }
+    } else {
+      duk_pop(ctx);
+    }
+  }
+  duk_pop(ctx); /* the batch snapshot */
+  return 0;
+}
+
+static keel_result kjs_reload(keel_script *s, const char *const *paths, uint32_t count, keel_message *error) {
+  if (!s || (count && !paths)) {
+    kjs_set_error(error, "js: reload needs the script and the paths");
+    return KEEL_ERR_INVALID_ARGUMENT;
+  }
+  if (s->game->dead) return kjs_dead_result(s, error);
+  kjs_reload_args a = {paths, count};
+  int rc = kjs_enter(s->game, kjs_reload_body, &a);
+  return kjs_finish(s, s->game, rc, error);
+}
+
 static void kjs_interrupt(keel_script *s) {
   if (s) atomic_store_explicit(&s->interrupt, true, memory_order_relaxed);
 }
@@ -399,6 +542,7 @@ static const keel_script_api kjs_api = {
     .interrupt = kjs_interrupt,
     .oneoff_run = kjs_oneoff_run,
     .stats = kjs_stats,
+    .reload = kjs_reload,
 };
 
 /* Test-only: makes a Duktape fatal error reachable from a script (global

@@ -74,6 +74,14 @@ typedef struct klua_cv_handler {
   char name[KEEL_NAME_MAX];
 } klua_cv_handler;
 
+/* A source file the game loaded, for hot reload: the main script (module
+ * NULL) or a module found by require. */
+typedef struct klua_file {
+  char *path;   /* real path, as reported through world->file_loaded */
+  char *module; /* require name ("a.b"); NULL for the main script */
+  char *chunk;  /* "@a/b.lua": the chunk name its errors carry */
+} klua_file;
+
 struct klua_script {
   const keel_host *host;
   const keel_script_world *world;
@@ -95,6 +103,9 @@ struct klua_script {
 
   klua_cv_handler *cv;
   uint32_t cv_count, cv_cap;
+
+  klua_file *files; /* loaded by the game VM (worker only) */
+  uint32_t file_count, file_cap;
 
   /* the watchdog thread, only when tick_budget_ms > 0 */
   pthread_mutex_t mu;
@@ -140,6 +151,21 @@ void klua_arm_main(klua_vm *vm);
 void klua_request_stop(klua_vm *vm, int reason);
 int klua_msgh(lua_State *L);
 bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap);
+
+/* ---- klua_plugin.c: one entry call on the game VM */
+void klua_entry_begin(klua_script *s, keel_message *error);
+void klua_call_begin(klua_script *s);
+void klua_call_end(klua_script *s);
+bool klua_hard_stop(klua_script *s);
+void klua_collect_if_over(klua_script *s);
+
+/* ---- klua_reload.c */
+/* Records a file the game VM loaded and reports it to the core (game VM
+ * only; a repeat is ignored). Raises a Lua error when out of memory. */
+void klua_file_loaded(lua_State *L, klua_script *s, const char *path, const char *module, const char *chunk);
+void klua_files_free(klua_script *s);
+/* keel_script_api.reload. */
+keel_result klua_reload(keel_script *script, const char *const *paths, uint32_t count, keel_message *error);
 
 /* ---- klua_api.c */
 /* Registers the script API globals; called inside a protected call. */

@@ -52,7 +52,7 @@ static void *klua_watchdog_main(void *arg) {
   return NULL;
 }
 
-static void klua_call_begin(klua_script *s) {
+void klua_call_begin(klua_script *s) {
   klua_vm *vm = &s->vm;
   uint64_t now = klua_now_ns();
   pthread_mutex_lock(&s->mu);
@@ -69,7 +69,7 @@ static void klua_call_begin(klua_script *s) {
   s->call_interrupted = false;
 }
 
-static void klua_call_end(klua_script *s) {
+void klua_call_end(klua_script *s) {
   klua_vm *vm = &s->vm;
   pthread_mutex_lock(&s->mu);
   vm->in_call = false;
@@ -79,13 +79,13 @@ static void klua_call_end(klua_script *s) {
   if (s->call_interrupted) s->interrupts++;
 }
 
-static bool klua_hard_stop(klua_script *s) {
+bool klua_hard_stop(klua_script *s) {
   return atomic_load_explicit(&s->vm.stop, memory_order_relaxed) >= KLUA_STOP_BUDGET;
 }
 
 /* ---- protected calls on the game VM --------------------------------------- */
 
-static void klua_entry_begin(klua_script *s, keel_message *error) {
+void klua_entry_begin(klua_script *s, keel_message *error) {
   s->err_out = error;
   s->err_set = false;
   s->ctx_name = NULL;
@@ -138,7 +138,7 @@ static int klua_gc_body(lua_State *L) {
 }
 
 /* Still inside the call window, so the watchdog covers it. */
-static void klua_collect_if_over(klua_script *s) {
+void klua_collect_if_over(klua_script *s) {
   klua_vm *vm = &s->vm;
   if (!vm->limit || vm->used <= vm->soft_limit) return;
   lua_pushcfunction(vm->L, klua_gc_body);
@@ -162,6 +162,7 @@ static int klua_drop_body(lua_State *L) {
 
 static void klua_free(klua_script *s) {
   if (!s) return;
+  klua_files_free(s);
   free(s->cv);
   free(s->main_path);
   free(s->game_real);
@@ -298,6 +299,12 @@ static void klua_destroy(keel_script *script) {
   klua_free(s);
 }
 
+static int klua_main_loaded_body(lua_State *L) {
+  klua_script *s = klua_vm_of(L)->script;
+  klua_file_loaded(L, s, s->main_path, NULL, s->main_chunk);
+  return 0;
+}
+
 static keel_result klua_init(keel_script *script, keel_message *error) {
   klua_script *s = (klua_script *)script;
   if (!s) {
@@ -324,6 +331,11 @@ static keel_result klua_init(keel_script *script, keel_message *error) {
   s->calls++;
   int st = luaL_loadbufferx(L, buf, len, s->main_chunk, "t");
   free(buf);
+  if (st == LUA_OK) {
+    /* Watched even if it then fails to run: fixing it reloads it. */
+    lua_pushcfunction(L, klua_main_loaded_body);
+    if (lua_pcall(L, 0, 0, KLUA_SLOT_MSGH) != LUA_OK) lua_pop(L, 1);
+  }
   if (st != LUA_OK) {
     klua_report(s, "loading the main script");
   } else if (lua_pcall(L, 0, 0, KLUA_SLOT_MSGH) != LUA_OK) {
@@ -465,6 +477,7 @@ static const keel_script_api klua_script_api = {
     .interrupt = klua_interrupt,
     .oneoff_run = klua_oneoff,
     .stats = klua_stats,
+    .reload = klua_reload,
 };
 
 static const void *klua_get_interface(const char *id) {

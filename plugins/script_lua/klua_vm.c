@@ -390,7 +390,7 @@ static int klua_randomseed(lua_State *L) {
 /* require("a.b") -> <game_dir>/a/b.lua, nothing outside the game dir. */
 static int klua_searcher(lua_State *L) {
   klua_vm *vm = klua_vm_of(L);
-  const klua_script *s = vm->script;
+  klua_script *s = vm->script;
   size_t len = 0;
   const char *name = luaL_checklstring(L, 1, &len);
   if (len == 0 || strlen(name) != len || name[0] == '/' || strstr(name, "..") || strchr(name, '\\')) {
@@ -425,6 +425,8 @@ static int klua_searcher(lua_State *L) {
   lua_pushfstring(L, "@%s", rel);
   int st = luaL_loadbufferx(L, buf, blen, lua_tostring(L, -1), "t");
   free(buf);
+  /* Watched for hot reload even when it does not compile: fixing it reloads it. */
+  if (!vm->is_pool) klua_file_loaded(L, vm->script, real, name, lua_tostring(L, -2));
   if (st != LUA_OK) return lua_error(L); /* "a/b.lua:3: syntax error ..." */
   lua_pushstring(L, rel);
   return 2;
