@@ -158,8 +158,11 @@ static void test_burst_is_bounded(void) {
   }
   uint64_t burst_ns = kc_clock_now_ns() - t0;
   CU_ASSERT_TRUE_FATAL(wait_reports(w, 1));
-  expect_quiet(w, kc_watch_reports(w));
-  uint64_t reports = kc_watch_reports(w);
+  uint64_t reports;
+  do { /* until the last of the burst's events has settled */
+    reports = kc_watch_reports(w);
+    kc_clock_sleep_ns(5 * SETTLE_NS);
+  } while (kc_watch_reports(w) != reports);
   CU_ASSERT(reports >= 1);
   CU_ASSERT(reports <= burst_ns / SETTLE_NS + 1);
   if (reports > burst_ns / SETTLE_NS + 1)
