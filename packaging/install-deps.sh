@@ -9,7 +9,7 @@ PACKAGES=(
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
   libepoxy-dev libegl-dev libgl-dev libglfw3-dev
   liblua5.4-dev duktape-dev
-  libcunit1-dev libinih-dev libpng-dev libcglm-dev
+  libcunit1-dev libinih-dev libpng-dev libcglm-dev libjansson-dev
   xvfb xauth
 )
 

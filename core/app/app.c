@@ -8,6 +8,7 @@
 #include "base/cvar.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "base/trace.h"
 #include "cli.h"
 #include "frame/engine.h"
 #include "plugin/loader.h"
@@ -241,11 +242,21 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
       return usage_error("--screenshot-frame: N must be a whole number of frames, 1 or more");
     eo.screenshot_frame = n;
   }
-  kc_engine *engine = NULL;
   kc_err err;
   kc_err_clear(&err);
+  kc_trace_config tc = {.last_frame = KC_TRACE_FRAME_END};
+  if (opts->trace_frames && !opts->trace) return usage_error("--trace-frames needs --trace FILE.json");
+  if (opts->trace_frames && kc_trace_parse_frames(opts->trace_frames, &tc, &err) != KEEL_OK)
+    return usage_error(err.msg);
+  /* Started before the engine, so start-up (the game's init) is in a trace from frame 0. */
+  if (opts->trace && kc_trace_start(&tc, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    return KC_EXIT_FAILURE;
+  }
+  kc_engine *engine = NULL;
   keel_result r = kc_engine_create(&eo, &engine, &err);
   if (r != KEEL_OK) {
+    kc_trace_stop();
     fprintf(stderr, "keel: %s\n", err.msg);
     /* No renderer, no script runtime, or no window for a headless = false run. */
     return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
@@ -267,6 +278,7 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     }
     if (why) {
       kc_engine_destroy(engine);
+      kc_trace_stop();
       return usage_error(why);
     }
   }
@@ -290,6 +302,14 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     rc = KC_EXIT_FAILURE;
   }
   kc_engine_destroy(engine);
+  /* Every traced thread has been joined by now. */
+  if (opts->trace) {
+    if (kc_trace_write(opts->trace, &err) != KEEL_OK) {
+      fprintf(stderr, "keel: %s\n", err.msg);
+      rc = KC_EXIT_FAILURE;
+    }
+    kc_trace_stop();
+  }
   return rc;
 }
 

@@ -66,6 +66,11 @@ static const opt k_options[] = {
              "(exit 2 without one)"},
     {.name = "screenshot-frame", .arg = "N", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, screenshot_frame),
      .help = "take the --screenshot after the N-th frame (1 = the first) instead of the last; the run goes on"},
+    {.name = "trace", .arg = "FILE.json", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, trace),
+     .help = "write a frame trace (Chrome Trace Event JSON: open it in Perfetto or chrome://tracing): "
+             "each thread's stages, systems, jobs and script ticks, frame by frame"},
+    {.name = "trace-frames", .arg = "A:B", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, trace_frames),
+     .help = "trace only frames A to B (the first frame is 0; A: = from A to the end; A = that frame)"},
 };
 #define OPT_COUNT (sizeof k_options / sizeof k_options[0])
 

@@ -41,6 +41,8 @@ typedef struct kc_cli_options {
   kc_cli_strings exec;        /* --exec CODE, in order: one-off scripts run after init */
   const char *screenshot;       /* --screenshot FILE.png; NULL = none */
   const char *screenshot_frame; /* --screenshot-frame N, unparsed; NULL = the last frame */
+  const char *trace;            /* --trace FILE.json; NULL = no trace */
+  const char *trace_frames;     /* --trace-frames A:B, unparsed; NULL = every frame */
 } kc_cli_options;
 
 /* Parses argv into *opts (zeroed first). Strings point into argv, which

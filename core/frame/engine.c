@@ -15,6 +15,7 @@
 #include "base/cvar.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "base/trace.h"
 #include "base/png.h"
 #include "base/watch.h"
 #include "frame/demo_source.h"
@@ -468,10 +469,20 @@ static void publish_ended_ticks(kc_engine *e) {
   e->published_time = e->game_time;
   kc_err err;
   kc_err_clear(&err);
+  if (KC_TRACE_ON()) {
+    /* What share of the entities this swap copies (the stats' dirty ratio, per swap). */
+    kc_world_metrics wm;
+    kc_world_metrics_get(e->world, &wm);
+    uint32_t live = wm.entities.live_back ? wm.entities.live_back : 1;
+    double ratio = (double)wm.entities.dirty / live;
+    KC_TRACE_COUNTER("dirty_ratio", ratio < 1.0 ? ratio : 1.0);
+  }
+  bool traced = KC_TRACE_BEGIN("swap");
   if (kc_world_publish(e->world, &err) != KEEL_OK) {
     e->publish_errors++;
     kc_log_write(KC_LOG_WARN, "state publish kept the previous state: %s", err.msg);
   }
+  KC_TRACE_END(traced);
 }
 
 /* A tick due within this of a frame's due time runs in that frame: frame and
@@ -484,6 +495,7 @@ static void trigger_tick(kc_engine *e, uint64_t now, double dt) {
   keel_tick_info info = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = e->ticks_triggered,
                          .frame = e->frame, .dt = dt, .time = e->game_time, .input = &e->input};
   kc_script_worker_trigger(e->worker, &info);
+  KC_TRACE_INSTANT("trigger", "tick", e->ticks_triggered);
   e->ticks_triggered++;
   e->last_tick_start_ns = now;
 }
@@ -694,6 +706,19 @@ bool kc_engine_has_readback(const kc_engine *e) { return e->readback != NULL; }
 const char *kc_engine_renderer_name(const kc_engine *e) { return e->renderer_name; }
 uint64_t kc_engine_frames_limit(const kc_engine *e) { return e->frames_limit; }
 
+/* The frame trace's counter tracks: live entities, and the commands
+ * drained this frame (counted from the frame's start: `before`). */
+static uint64_t commands_drained(const kc_engine *e) {
+  kc_script_worker_stats ws;
+  kc_script_worker_stats_get(e->worker, &ws);
+  return ws.commands;
+}
+
+static void trace_counters(kc_engine *e, uint64_t before) {
+  KC_TRACE_COUNTER("entities", (double)kc_world_count(e->world, KEEL_OBJECT_ENTITY));
+  KC_TRACE_COUNTER("commands", (double)(commands_drained(e) - before));
+}
+
 keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   uint64_t start = kc_clock_now_ns();
   e->next_tick_ns = start;
@@ -713,7 +738,12 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
     e->frame_result = KEEL_OK;
     /* A failing system is counted where it failed (renderer, world, script);
      * the frame goes on. */
+    kc_trace_frame(e->frame);
+    bool traced = KC_TRACE_BEGIN_ARG("frame", "frame", e->frame);
+    uint64_t commands_before = traced ? commands_drained(e) : 0;
     kc_schedule_run(e->schedule, e->pool, e, NULL);
+    if (traced) trace_counters(e, commands_before);
+    KC_TRACE_END(traced);
     if (e->frame_result != KEEL_OK) {
       result = kc_err_set(err, e->frame_result, "%s", e->frame_err.msg);
       break;

@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/cpu.h"
 #include "base/log.h"
+#include "base/trace.h"
 #include "sync/futex.h"
 #include "sync/spsc.h"
 
@@ -152,7 +153,9 @@ static void reload_changed(kc_script_worker *sw) {
   uint32_t n = kc_watch_take(sw->cfg.watch, paths, RELOAD_BATCH);
   if (n == 0) return;
   keel_message msg = {{0}};
+  bool traced = KC_TRACE_BEGIN_ARG("reload", "files", n);
   keel_result r = sw->source.reload(sw->source.ctx, paths, n, &msg);
+  KC_TRACE_END(traced);
   atomic_fetch_add_explicit(&sw->reloads, 1, memory_order_relaxed);
   if (r != KEEL_OK) atomic_fetch_add_explicit(&sw->reload_errors, 1, memory_order_relaxed);
 }
@@ -211,6 +214,7 @@ static void *worker_main(void *arg) {
   kc_script_worker *sw = arg;
   sw->self = pthread_self();
   kc_log_set_thread_name("script");
+  kc_trace_thread_begin();
   keel_message msg = {{0}};
   keel_result r = sw->cfg.factory(sw->cfg.user, &sw->world_table, &sw->source, &msg);
   if (r != KEEL_OK) {
@@ -221,7 +225,9 @@ static void *worker_main(void *arg) {
   sw->source_ok = true;
   uint64_t t0 = kc_clock_now_ns();
   msg.text[0] = '\0';
+  bool traced = KC_TRACE_BEGIN("init");
   r = sw->source.init ? sw->source.init(sw->source.ctx, &msg) : KEEL_OK;
+  KC_TRACE_END(traced);
   if (r != KEEL_OK) {
     /* The game keeps running: its update may still work, and the error is
      * already logged by the runtime with its file and line. */
@@ -242,12 +248,16 @@ static void *worker_main(void *arg) {
     uint32_t n = events ? (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events)) : 0;
     msg.text[0] = '\0';
     t0 = kc_clock_now_ns();
+    traced = KC_TRACE_BEGIN_ARG("tick", "tick", info.tick);
     r = sw->source.tick(sw->source.ctx, &info, events, n, &msg);
+    KC_TRACE_END(traced);
     push_tick_end(sw, false, r != KEEL_OK, kc_clock_now_ns() - t0);
   }
   free(events);
   msg.text[0] = '\0';
+  traced = KC_TRACE_BEGIN("shutdown");
   if (sw->source.shutdown) sw->source.shutdown(sw->source.ctx, &msg);
+  KC_TRACE_END(traced);
   if (sw->cfg.release) sw->cfg.release(sw->cfg.user, &sw->source);
   return NULL;
 }

@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 
 #include "base/cpu.h"
 #include "sync/futex.h"
@@ -496,7 +497,9 @@ static void job_run(kc_pool *p, uint32_t w, uint32_t slot) {
   uint32_t counter = j->counter;
   bool main_only = j->main_only;
   job_slot_free(p, slot); /* before the body: a body that submits finds the room */
+  bool traced = KC_TRACE_BEGIN("job"); /* ends before the counter: a waiter then sees the end written */
   fn(user, w);
+  KC_TRACE_END(traced);
   kp_worker *me = &p->w[w];
   stat_inc(&me->jobs_run);
   if (main_only) stat_inc(&me->main_jobs_run);
@@ -659,6 +662,7 @@ static void *worker_main(void *arg) {
   kc_log_set_thread_name(name);
   snprintf(name, sizeof name, "keel-job%u", w);
   (void)pthread_setname_np(pthread_self(), name);
+  kc_trace_thread_begin();
 
   for (;;) {
     if (run_one(p, w)) continue;

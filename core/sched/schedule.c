@@ -4,6 +4,8 @@
  * resource bitsets, and a runner that turns each batch into one pool batch. */
 #include "sched/schedule.h"
 
+#include "base/trace.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,7 @@ keel_result kc_schedule_add_system(kc_schedule_builder *b, const kc_system_desc 
 
 typedef struct ks_system {
   char name[KC_SCHED_NAME_MAX];
+  const char *trace_name; /* the name as the frame trace keeps it (kc_trace_intern) */
   kc_system_fn fn;
   void *user;
   kc_schedule *sched;
@@ -207,6 +210,7 @@ typedef struct ks_batch {
 
 typedef struct ks_stage {
   char name[KC_SCHED_NAME_MAX];
+  const char *trace_name;
   uint32_t first_batch;
   uint32_t batches;
 } ks_stage;
@@ -349,7 +353,9 @@ static void sys_job(void *user, uint32_t worker) {
   ks_system *sys = user;
   kc_schedule *s = sys->sched;
   kc_system_ctx ctx = {s->run_pool, s->run_frame, sys->user, sys->name, worker, sys->index};
+  bool traced = KC_TRACE_BEGIN(sys->trace_name);
   sys->result = sys->fn(&ctx);
+  KC_TRACE_END(traced);
 }
 
 keel_result kc_schedule_build(const kc_schedule_builder *b, kc_schedule **out, kc_err *err) {
@@ -487,6 +493,8 @@ keel_result kc_schedule_build(const kc_schedule_builder *b, kc_schedule **out, k
       }
       ks_system *ks = &s->systems[i];
       snprintf(ks->name, sizeof ks->name, "%s", sy->name);
+      ks->trace_name = kc_trace_intern(ks->name);
+      if (!ks->trace_name) ks->trace_name = ks->name;
       ks->fn = sy->fn;
       ks->user = sy->user;
       ks->sched = s;
@@ -503,6 +511,8 @@ keel_result kc_schedule_build(const kc_schedule_builder *b, kc_schedule **out, k
     for (uint32_t t = 0; t < ns && oom == KEEL_OK; t++) {
       ks_stage *kst = &s->stages[t];
       snprintf(kst->name, sizeof kst->name, "%s", b->stages[topo[t]].name);
+      kst->trace_name = kc_trace_intern(kst->name);
+      if (!kst->trace_name) kst->trace_name = kst->name;
       uint32_t m = 0;
       for (uint32_t i = 0; i < nsys; i++)
         if (s->systems[i].stage == t) members[m++] = i;
@@ -560,6 +570,36 @@ keel_result kc_schedule_build(const kc_schedule_builder *b, kc_schedule **out, k
 
 /* ---- run ------------------------------------------------------------------ */
 
+/* One batch: worker systems to the pool (the main thread takes one itself
+ * when it has nothing main-only), main-only systems inline, then wait. */
+static void run_batch(kc_schedule *s, kc_pool *pool, const ks_batch *kb, uint32_t *failed, uint32_t *first_failed) {
+  const keel_job_desc *d = &s->descs[kb->first];
+  uint32_t nw = kb->workers, nm = kb->count - kb->workers;
+  if (kb->count == 1) {
+    sys_job(d[0].user, 0);
+  } else {
+    /* Without main-only work the main thread takes one system itself
+     * rather than waiting idle; with it, the workers get all the rest. */
+    uint32_t keep = nm == 0 ? 1 : 0;
+    keel_job_counter c = {0};
+    if (nw > keep && kc_pool_submit(pool, d + keep, nw - keep, &c, NULL) != KEEL_OK) {
+      /* Cannot happen from the main thread with valid descs; stay correct anyway. */
+      for (uint32_t k = keep; k < nw; k++) sys_job(d[k].user, 0);
+      c.id = 0;
+    }
+    for (uint32_t k = nw; k < kb->count; k++) sys_job(d[k].user, 0);
+    if (keep) sys_job(d[0].user, 0);
+    kc_pool_wait(pool, c, NULL);
+  }
+  for (uint32_t k = 0; k < kb->count; k++) {
+    const ks_system *sy = &s->systems[s->exec[kb->first + k]];
+    if (sy->result < 0) {
+      (*failed)++;
+      if (sy->index < *first_failed) *first_failed = sy->index;
+    }
+  }
+}
+
 keel_result kc_schedule_run(kc_schedule *s, kc_pool *pool, void *frame, kc_err *err) {
   if (!s || !pool)
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "kc_schedule_run: %s is NULL", s ? "pool" : "schedule");
@@ -568,33 +608,12 @@ keel_result kc_schedule_run(kc_schedule *s, kc_pool *pool, void *frame, kc_err *
   s->run_pool = pool;
   s->run_frame = frame;
   uint32_t failed = 0, first_failed = UINT32_MAX;
-  for (uint32_t bi = 0; bi < s->n_batches; bi++) {
-    const ks_batch *kb = &s->batches[bi];
-    const keel_job_desc *d = &s->descs[kb->first];
-    uint32_t nw = kb->workers, nm = kb->count - kb->workers;
-    if (kb->count == 1) {
-      sys_job(d[0].user, 0);
-    } else {
-      /* Without main-only work the main thread takes one system itself
-       * rather than waiting idle; with it, the workers get all the rest. */
-      uint32_t keep = nm == 0 ? 1 : 0;
-      keel_job_counter c = {0};
-      if (nw > keep && kc_pool_submit(pool, d + keep, nw - keep, &c, NULL) != KEEL_OK) {
-        /* Cannot happen from the main thread with valid descs; stay correct anyway. */
-        for (uint32_t k = keep; k < nw; k++) sys_job(d[k].user, 0);
-        c.id = 0;
-      }
-      for (uint32_t k = nw; k < kb->count; k++) sys_job(d[k].user, 0);
-      if (keep) sys_job(d[0].user, 0);
-      kc_pool_wait(pool, c, NULL);
-    }
-    for (uint32_t k = 0; k < kb->count; k++) {
-      const ks_system *sy = &s->systems[s->exec[kb->first + k]];
-      if (sy->result < 0) {
-        failed++;
-        if (sy->index < first_failed) first_failed = sy->index;
-      }
-    }
+  for (uint32_t t = 0; t < s->n_stages; t++) {
+    const ks_stage *st = &s->stages[t];
+    bool traced = KC_TRACE_BEGIN(st->trace_name);
+    for (uint32_t bi = st->first_batch; bi < st->first_batch + st->batches; bi++)
+      run_batch(s, pool, &s->batches[bi], &failed, &first_failed);
+    KC_TRACE_END(traced);
   }
   if (failed == 0) return KEEL_OK;
   const ks_system *f = &s->systems[first_failed];
