@@ -4,10 +4,13 @@
  * printed together before the process gives up. */
 #include "app.h"
 
+#include "app/preflight.h"
+
 #include "base/config.h"
 #include "base/cvar.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "base/setting.h"
 #include "base/trace.h"
 #include "cli.h"
 #include "frame/engine.h"
@@ -45,7 +48,10 @@ static int config_errors(const kc_config *cfg) {
 }
 
 /* Builds the effective configuration from defaults, the file and the
- * overrides. Returns an exit code; *out is set on success. */
+ * overrides, recording every problem in it (finish_configuration prints
+ * them, together with the problems found once the plugins are known).
+ * Returns an exit code for what stops everything at once (no file, out of
+ * memory); *out is set on success. */
 static int load_configuration(const kc_cli_options *opts, kc_config **out) {
   kc_err err;
   *out = NULL;
@@ -89,21 +95,53 @@ static int load_configuration(const kc_cli_options *opts, kc_config **out) {
   /* Every override is tried even after a bad one, so all problems show at once. */
   for (size_t i = 0; i < opts->override_count; i++)
     kc_config_set_override(cfg, opts->overrides[i].assignment, opts->overrides[i].origin, NULL);
-  if (kc_config_error_count(cfg) > 0) {
-    int rc = config_errors(cfg);
-    kc_config_destroy(cfg);
-    return rc;
-  }
+  *out = cfg;
+  return KC_EXIT_OK;
+}
 
+/* Prints every problem recorded (exit 2), or applies the log level and the
+ * [cvars] of a configuration without any. */
+static int finish_configuration(kc_config *cfg) {
+  if (kc_config_error_count(cfg) > 0) return config_errors(cfg);
   kc_log_level level;
   if (!kc_log_level_from_env() && kc_log_parse_level(kc_config_get_string(cfg, "engine", "log_level"), &level))
     kc_log_set_level(level);
+  kc_err err;
   if (kc_config_apply_cvars(cfg, &err) != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
-    kc_config_destroy(cfg);
     return KC_EXIT_USAGE;
   }
-  *out = cfg;
+  return KC_EXIT_OK;
+}
+
+/* What --check-config adds under a value when the run will not use it as
+ * shown: whether the run is headless, and the frames it will make. */
+static void note_run(kc_config *cfg) {
+  char why[256];
+  bool headless = kc_engine_resolve_headless(cfg, -1);
+  if (strcmp(kc_config_get_string(cfg, "engine", "headless"), "auto") == 0) {
+    if (headless) {
+      kc_engine_window_available(why, sizeof why);
+      kc_config_note(cfg, "engine", "headless", "this run: headless (%s)", why);
+    } else {
+      kc_config_note(cfg, "engine", "headless", "this run: in a window");
+    }
+  }
+  uint64_t frames = kc_engine_resolve_frames(cfg, -1, headless);
+  if ((int64_t)frames != kc_config_get_int(cfg, "engine", "frames"))
+    kc_config_note(cfg, "engine", "frames",
+                   "this run: %llu frames (engine.frames is not set and the run is headless; 0 here or on the "
+                   "command line means until quit)",
+                   (unsigned long long)frames);
+}
+
+/* The checks that need the plugins on the search path (preflight.h). */
+static int preflight(kc_config *cfg, const kc_plugin_loader *loader, kc_plugin_catalog *catalog) {
+  kc_err err;
+  if (kc_app_preflight(cfg, loader, catalog, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    return KC_EXIT_FAILURE;
+  }
   return KC_EXIT_OK;
 }
 
@@ -145,7 +183,27 @@ fail:
   return KC_EXIT_USAGE;
 }
 
-static int list_plugins(const kc_plugin_loader *loader) {
+/* A plugin's settings under its entry: names only, or with --verbose one
+ * line each with type, valid values, default and help. */
+static void list_settings(const kc_plugin_info *p, bool verbose) {
+  if (!p->setting_count) return;
+  if (!verbose) {
+    printf("    settings:");
+    for (uint32_t i = 0; i < p->setting_count; i++) printf("%s %s", i ? "," : "", p->settings[i].name);
+    printf(" (--verbose for details)\n");
+    return;
+  }
+  printf("    settings ([plugin.%s] in engine.ini, --set plugin.%s.KEY=VALUE, the cvar %s.KEY while it runs):\n",
+         p->name, p->name, p->name);
+  for (uint32_t i = 0; i < p->setting_count; i++) {
+    const keel_setting *s = &p->settings[i];
+    char range[256];
+    printf("      %s = %s (%s, %s): %s\n", s->name, s->default_value, kc_setting_type_name(s->type),
+           kc_setting_describe(s, range, sizeof range), s->help);
+  }
+}
+
+static int list_plugins(const kc_plugin_loader *loader, bool verbose) {
   kc_plugin_catalog cat = {0};
   kc_err err;
   if (kc_plugin_list(loader, &cat, &err) != KEEL_OK) {
@@ -165,6 +223,7 @@ static int list_plugins(const kc_plugin_loader *loader) {
     if (p->status != KC_PLUGIN_OK && p->message[0]) printf("    %s\n", p->message);
     if (p->description[0]) printf("    %s\n", p->description);
     printf("    %s\n", p->file);
+    list_settings(p, verbose);
   }
   if (cat.count == 0) printf("(no keel_*.so plugin found)\n");
   kc_plugin_catalog_free(&cat);
@@ -325,27 +384,38 @@ int kc_app_main(int argc, char **argv) {
   kc_config *cfg = NULL;
   kc_plugin_loader loader;
   kc_plugin_loader_init(&loader);
+  kc_plugin_catalog catalog = {0};
   switch (opts.action) {
     case KC_APP_HELP: kc_cli_print_help(stdout); break;
     case KC_APP_VERSION: printf("keel %s (plugin ABI %d.%d)\n", KEEL_VERSION_STRING, KEEL_ABI_MAJOR, KEEL_ABI_MINOR); break;
     case KC_APP_CHECK_CONFIG:
       rc = load_configuration(&opts, &cfg);
-      if (rc == KC_EXIT_OK) rc = print_configuration(cfg);
+      if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);
+      if (rc == KC_EXIT_OK) rc = preflight(cfg, &loader, &catalog);
+      if (rc == KC_EXIT_OK) rc = finish_configuration(cfg);
+      if (rc == KC_EXIT_OK) {
+        note_run(cfg);
+        rc = print_configuration(cfg);
+      }
       break;
     case KC_APP_DUMP_SCHEDULE: rc = dump_schedule(); break;
     case KC_APP_LIST_PLUGINS:
       rc = load_configuration(&opts, &cfg);
+      if (rc == KC_EXIT_OK) rc = finish_configuration(cfg);
       if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);
-      if (rc == KC_EXIT_OK) rc = list_plugins(&loader);
+      if (rc == KC_EXIT_OK) rc = list_plugins(&loader, opts.verbose);
       break;
     case KC_APP_RUN:
       rc = load_configuration(&opts, &cfg);
       if (rc == KC_EXIT_OK) rc = build_loader(&opts, cfg, &loader);
+      if (rc == KC_EXIT_OK) rc = preflight(cfg, &loader, &catalog);
+      if (rc == KC_EXIT_OK) rc = finish_configuration(cfg);
       if (rc == KC_EXIT_OK) rc = run_engine(&opts, cfg, &loader);
       break;
   }
   kc_plugin_loader_free(&loader);
   kc_config_destroy(cfg);
+  kc_plugin_catalog_free(&catalog); /* after cfg, which borrows its settings */
   kc_cli_options_free(&opts);
   kc_cvar_shutdown();
   return rc;

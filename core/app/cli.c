@@ -43,6 +43,8 @@ static const opt k_options[] = {
     {.name = "list-plugins", .kind = OPT_ACTION, .action = KC_APP_LIST_PLUGINS,
      .help = "list every plugin on the search path with its name, kind, version, ABI and status, "
              "without initialising any, and exit"},
+    {.name = "verbose", .short_name = 'v', .kind = OPT_FLAG, .offset = offsetof(kc_cli_options, verbose),
+     .help = "with --list-plugins: each plugin's settings in full (type, valid values, default, help)"},
     {.name = "dump-schedule", .kind = OPT_ACTION, .action = KC_APP_DUMP_SCHEDULE,
      .help = "print the frame's schedule (stages, and the batches of systems that run in parallel) and exit"},
     {.name = "plugin-path", .short_name = 'p', .arg = "DIR", .kind = OPT_LIST,

@@ -39,6 +39,7 @@ typedef struct kc_cli_options {
   const char *stats_json;     /* --stats-json FILE; NULL = none */
   kc_cli_strings plugin_path; /* --plugin-path DIR, in order; searched first */
   kc_cli_strings exec;        /* --exec CODE, in order: one-off scripts run after init */
+  bool verbose;               /* --verbose: --list-plugins shows each plugin's settings in full */
   const char *screenshot;       /* --screenshot FILE.png; NULL = none */
   const char *screenshot_frame; /* --screenshot-frame N, unparsed; NULL = the last frame */
   const char *trace;            /* --trace FILE.json; NULL = no trace */

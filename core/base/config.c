@@ -8,6 +8,8 @@
 
 #include "base/cvar.h"
 #include "base/path.h"
+#include "base/setting.h"
+#include "base/suggest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -97,10 +99,20 @@ static int key_index(const char *section, const char *name) {
   return -1;
 }
 
+static bool is_ident(const char *s);
+
+/* "plugin.NAME": a plugin's settings section. */
+#define PLUGIN_SECTION_PREFIX "plugin."
+
+static bool is_plugin_section(const char *name) {
+  return strncmp(name, PLUGIN_SECTION_PREFIX, strlen(PLUGIN_SECTION_PREFIX)) == 0 &&
+         is_ident(name + strlen(PLUGIN_SECTION_PREFIX)) && strlen(name) < 64;
+}
+
 static bool known_section(const char *name) {
   for (size_t i = 0; k_sections[i]; i++)
     if (strcmp(k_sections[i], name) == 0) return true;
-  return false;
+  return is_plugin_section(name);
 }
 
 /* Appends "a, b, c" from a '|'-separated choice string. */
@@ -180,10 +192,29 @@ typedef struct cvar_entry {
   char *origin;
 } cvar_entry;
 
+/* A plugin's declared settings, borrowed from whoever read its manifest. */
+typedef struct plugin_schema {
+  char *plugin;
+  const keel_setting *settings;
+  uint32_t count;
+} plugin_schema;
+
+/* A line printed under a key by kc_config_write_effective. */
+typedef struct key_note {
+  char *key; /* "section.name" */
+  char *text;
+} key_note;
+
 struct kc_config {
   cfg_value values[KEY_COUNT];
   cvar_entry *cvars;
   size_t ncvars, cap_cvars;
+  cvar_entry *psets; /* [plugin.NAME] key = value, named "NAME.key" (the cvar it becomes) */
+  size_t npsets, cap_psets;
+  plugin_schema *schemas;
+  size_t nschemas;
+  key_note *notes;
+  size_t nnotes;
   char **errors;
   size_t nerrors, cap_errors;
   char **files;
@@ -403,6 +434,15 @@ void kc_config_destroy(kc_config *cfg) {
   for (size_t i = 0; i < KEY_COUNT; i++) value_free(&cfg->values[i]);
   for (size_t i = 0; i < cfg->ncvars; i++) cvar_entry_free(&cfg->cvars[i]);
   free(cfg->cvars);
+  for (size_t i = 0; i < cfg->npsets; i++) cvar_entry_free(&cfg->psets[i]);
+  free(cfg->psets);
+  for (size_t i = 0; i < cfg->nschemas; i++) free(cfg->schemas[i].plugin);
+  free(cfg->schemas);
+  for (size_t i = 0; i < cfg->nnotes; i++) {
+    free(cfg->notes[i].key);
+    free(cfg->notes[i].text);
+  }
+  free(cfg->notes);
   for (size_t i = 0; i < cfg->nerrors; i++) free(cfg->errors[i]);
   free(cfg->errors);
   for (size_t i = 0; i < cfg->nfiles; i++) free(cfg->files[i]);
@@ -482,28 +522,38 @@ static void assign(kc_config *cfg, size_t idx, cfg_value *nv) {
   memset(nv, 0, sizeof *nv);
 }
 
-static cvar_entry *find_cvar_entry(const kc_config *cfg, const char *name) {
-  for (size_t i = 0; i < cfg->ncvars; i++)
-    if (strcmp(cfg->cvars[i].name, name) == 0) return &cfg->cvars[i];
+static cvar_entry *find_entry(cvar_entry *list, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(list[i].name, name) == 0) return &list[i];
   return NULL;
 }
 
-static void set_cvar_entry(kc_config *cfg, const char *name, const char *value, kc_config_source source,
-                           const char *file, int line, const char *origin) {
-  cvar_entry *e = find_cvar_entry(cfg, name);
+static cvar_entry *find_cvar_entry(const kc_config *cfg, const char *name) {
+  return find_entry(cfg->cvars, cfg->ncvars, name);
+}
+
+static cvar_entry *find_pset_entry(const kc_config *cfg, const char *name) {
+  return find_entry(cfg->psets, cfg->npsets, name);
+}
+
+/* Sets name = value in an entry list ([cvars] or [plugin.NAME]), unless a
+ * command-line value already outranks it. */
+static void set_entry(kc_config *cfg, cvar_entry **list, size_t *n, size_t *capacity, const char *name,
+                      const char *value, kc_config_source source, const char *file, int line, const char *origin) {
+  cvar_entry *e = find_entry(*list, *n, name);
   if (e && e->source == KC_CONFIG_FROM_COMMAND_LINE && source != KC_CONFIG_FROM_COMMAND_LINE) return;
   if (!e) {
-    if (cfg->ncvars == cfg->cap_cvars) {
-      size_t cap = cfg->cap_cvars ? cfg->cap_cvars * 2 : 8;
-      cvar_entry *n = realloc(cfg->cvars, cap * sizeof *n);
-      if (!n) {
+    if (*n == *capacity) {
+      size_t cap = *capacity ? *capacity * 2 : 8;
+      cvar_entry *grown = realloc(*list, cap * sizeof *grown);
+      if (!grown) {
         cfg->oom = true;
         return;
       }
-      cfg->cvars = n;
-      cfg->cap_cvars = cap;
+      *list = grown;
+      *capacity = cap;
     }
-    e = &cfg->cvars[cfg->ncvars++];
+    e = &(*list)[(*n)++];
     memset(e, 0, sizeof *e);
     e->name = dup_str(cfg, name);
   }
@@ -514,6 +564,16 @@ static void set_cvar_entry(kc_config *cfg, const char *name, const char *value, 
   e->source = source;
   e->file = file;
   e->line = line;
+}
+
+static void set_cvar_entry(kc_config *cfg, const char *name, const char *value, kc_config_source source,
+                           const char *file, int line, const char *origin) {
+  set_entry(cfg, &cfg->cvars, &cfg->ncvars, &cfg->cap_cvars, name, value, source, file, line, origin);
+}
+
+static void set_pset_entry(kc_config *cfg, const char *name, const char *value, kc_config_source source,
+                           const char *file, int line, const char *origin) {
+  set_entry(cfg, &cfg->psets, &cfg->npsets, &cfg->cap_psets, name, value, source, file, line, origin);
 }
 
 /* "a, b, c" of the registered cvars, for "unknown cvar" messages. */
@@ -542,6 +602,7 @@ static void known_sections(char *buf, size_t cap) {
   buf[0] = '\0';
   for (size_t i = 0; k_sections[i] && off < cap; i++)
     off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", k_sections[i]);
+  if (off < cap) snprintf(buf + off, cap - off, ", plugin.NAME");
 }
 
 /* ---- loading ----------------------------------------------------------------- */
@@ -563,6 +624,8 @@ typedef struct load_ctx {
   int first_line[KEY_COUNT];
   seen_cvar *cvars_seen;
   size_t ncvars_seen, cap_cvars_seen;
+  seen_cvar *psets_seen; /* [plugin.NAME] keys as "NAME.key" */
+  size_t npsets_seen, cap_psets_seen;
 } load_ctx;
 
 static void line_error(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -691,6 +754,49 @@ static void handle_cvar(load_ctx *c, const char *name, const char *value) {
   set_cvar_entry(c->cfg, name, value, KC_CONFIG_FROM_FILE, c->file, c->line, NULL);
 }
 
+/* Records `name` as set at this line; false (with *first its first line)
+ * when the file set it before. */
+static bool first_time(load_ctx *c, seen_cvar **list, size_t *n, size_t *capacity, const char *name, int *first) {
+  for (size_t i = 0; i < *n; i++) {
+    if (strcmp((*list)[i].name, name) == 0) {
+      *first = (*list)[i].line;
+      return false;
+    }
+  }
+  if (*n == *capacity) {
+    size_t cap = *capacity ? *capacity * 2 : 8;
+    seen_cvar *grown = realloc(*list, cap * sizeof *grown);
+    if (!grown) {
+      c->cfg->oom = true;
+      return true;
+    }
+    *list = grown;
+    *capacity = cap;
+  }
+  seen_cvar *s = &(*list)[(*n)++];
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->line = c->line;
+  return true;
+}
+
+/* [plugin.NAME] key = value: only the shape is checked here; the value is
+ * checked against the plugin's declared settings once the plugins on the
+ * search path are known (kc_config_check_plugin_settings). */
+static void handle_plugin_setting(load_ctx *c, const char *plugin, const char *key, const char *value) {
+  if (!is_ident(key)) {
+    line_error(c, "'%s' is not a setting name (expected [a-z0-9_]+) in [plugin.%s]", key, plugin);
+    return;
+  }
+  char name[2 * KC_CVAR_NAME_MAX];
+  snprintf(name, sizeof name, "%s.%s", plugin, key);
+  int first = 0;
+  if (!first_time(c, &c->psets_seen, &c->npsets_seen, &c->cap_psets_seen, name, &first)) {
+    line_error(c, "duplicate key '%s' in [plugin.%s] (first set at line %d)", key, plugin, first);
+    return;
+  }
+  set_pset_entry(c->cfg, name, value, KC_CONFIG_FROM_FILE, c->file, c->line, NULL);
+}
+
 static int handle_pair(void *user, const char *section, const char *name, const char *value) {
   load_ctx *c = user;
   (void)section; /* ours is trimmed and validated; inih's is raw */
@@ -701,6 +807,10 @@ static int handle_pair(void *user, const char *section, const char *name, const 
   if (!c->section_known) return 1; /* the header was reported */
   if (strcmp(c->section, "cvars") == 0) {
     handle_cvar(c, name, value);
+    return 1;
+  }
+  if (is_plugin_section(c->section)) {
+    handle_plugin_setting(c, c->section + strlen(PLUGIN_SECTION_PREFIX), name, value);
     return 1;
   }
   int idx = key_index(c->section, name);
@@ -759,6 +869,7 @@ static keel_result load_text(kc_config *cfg, const char *text, size_t len, const
     cfg->oom = true;
   }
   free(c.cvars_seen);
+  free(c.psets_seen);
   free(c.base_dir);
   return report(cfg, first, err);
 }
@@ -809,6 +920,14 @@ keel_result kc_config_set_override(kc_config *cfg, const char *assignment, const
   char *value = dup_trim(eq + 1, strlen(eq + 1));
   if (!section || !name || !value) {
     cfg->oom = true;
+  } else if (strcmp(section, "plugin") == 0) {
+    const char *dot2 = strchr(name, '.');
+    char *plugin = dot2 ? dup_trim(name, (size_t)(dot2 - name)) : NULL;
+    if (!dot2 || !plugin || !is_ident(plugin) || !is_ident(dot2 + 1))
+      add_error(cfg, "%s %s: expected plugin.NAME.key=value (NAME and key made of [a-z0-9_])", origin, assignment);
+    else
+      set_pset_entry(cfg, name, value, KC_CONFIG_FROM_COMMAND_LINE, NULL, 0, origin);
+    free(plugin);
   } else if (!known_section(section)) {
     char valid[128];
     known_sections(valid, sizeof valid);
@@ -970,6 +1089,174 @@ keel_result kc_config_apply_cvars(const kc_config *cfg, kc_err *err) {
   return KEEL_OK;
 }
 
+/* ---- problems found after loading, and notes ------------------------------- */
+
+/* Where the value of section.name came from, as the start of a message:
+ * "file:line: ", "--set section.name=value: " or "default: ". */
+static void where_prefix(const kc_config *cfg, const char *section, const char *name, char *buf, size_t cap) {
+  kc_config_source src = KC_CONFIG_FROM_DEFAULT;
+  const char *file = NULL, *origin = NULL, *text = "";
+  int line = 0;
+  const cvar_entry *e = NULL;
+  if (strcmp(section, "cvars") == 0) {
+    e = find_cvar_entry(cfg, name);
+  } else if (is_plugin_section(section)) {
+    char full[2 * KC_CVAR_NAME_MAX];
+    snprintf(full, sizeof full, "%s.%s", section + strlen(PLUGIN_SECTION_PREFIX), name);
+    e = find_pset_entry(cfg, full);
+  } else {
+    int idx = key_index(section, name);
+    if (idx >= 0) {
+      const cfg_value *v = &cfg->values[idx];
+      src = v->source, file = v->file, line = v->line, origin = v->origin, text = v->text ? v->text : "";
+    }
+  }
+  if (e) src = e->source, file = e->file, line = e->line, origin = e->origin, text = e->value ? e->value : "";
+  switch (src) {
+    case KC_CONFIG_FROM_FILE: snprintf(buf, cap, "%s:%d: ", file ? file : "?", line); break;
+    case KC_CONFIG_FROM_COMMAND_LINE:
+      snprintf(buf, cap, "%s %s.%s=%s: ", origin ? origin : "--set", section, name, text);
+      break;
+    case KC_CONFIG_FROM_DEFAULT: snprintf(buf, cap, "default: "); break;
+  }
+}
+
+void kc_config_report(kc_config *cfg, const char *section, const char *name, const char *fmt, ...) {
+  char where[KC_PATH_MAX + 160], msg[KC_ERR_MSG_MAX];
+  where_prefix(cfg, section, name, where, sizeof where);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  add_error(cfg, "%.*s%s", (int)(KC_ERR_MSG_MAX / 2), where, msg);
+}
+
+void kc_config_note(kc_config *cfg, const char *section, const char *name, const char *fmt, ...) {
+  key_note *grown = realloc(cfg->notes, (cfg->nnotes + 1) * sizeof *grown);
+  if (!grown) {
+    cfg->oom = true;
+    return;
+  }
+  cfg->notes = grown;
+  char key[160], text[512];
+  snprintf(key, sizeof key, "%s.%s", section, name);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  key_note *n = &cfg->notes[cfg->nnotes];
+  n->key = dup_str(cfg, key);
+  n->text = dup_str(cfg, text);
+  if (n->key && n->text) {
+    cfg->nnotes++;
+  } else {
+    free(n->key);
+    free(n->text);
+  }
+}
+
+/* ---- [plugin.NAME] ----------------------------------------------------------- */
+
+keel_result kc_config_add_plugin_schema(kc_config *cfg, const char *plugin, const keel_setting *settings,
+                                        uint32_t count, kc_err *err) {
+  if (!plugin) return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "plugin schema: no plugin name");
+  for (size_t i = 0; i < cfg->nschemas; i++)
+    if (strcmp(cfg->schemas[i].plugin, plugin) == 0) return KEEL_OK; /* the first one found wins */
+  plugin_schema *grown = realloc(cfg->schemas, (cfg->nschemas + 1) * sizeof *grown);
+  if (!grown) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "out of memory");
+  cfg->schemas = grown;
+  char *name = strdup(plugin);
+  if (!name) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "out of memory");
+  cfg->schemas[cfg->nschemas++] = (plugin_schema){.plugin = name, .settings = settings, .count = settings ? count : 0};
+  return KEEL_OK;
+}
+
+static const plugin_schema *find_schema(const kc_config *cfg, const char *plugin, size_t len) {
+  for (size_t i = 0; i < cfg->nschemas; i++)
+    if (strlen(cfg->schemas[i].plugin) == len && strncmp(cfg->schemas[i].plugin, plugin, len) == 0)
+      return &cfg->schemas[i];
+  return NULL;
+}
+
+static const keel_setting *find_setting(const plugin_schema *s, const char *key) {
+  for (uint32_t i = 0; i < s->count; i++)
+    if (strcmp(s->settings[i].name, key) == 0) return &s->settings[i];
+  return NULL;
+}
+
+/* "a, b, c" of the plugins that declare settings; *names gets them too
+ * (up to cap), for suggestions. */
+static size_t plugins_with_settings(const kc_config *cfg, char *buf, size_t cap, const char **names, size_t ncap) {
+  size_t off = 0, n = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < cfg->nschemas; i++) {
+    if (n < ncap) names[n++] = cfg->schemas[i].plugin;
+    if (cfg->schemas[i].count == 0 || off >= cap) continue;
+    off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? ", " : "", cfg->schemas[i].plugin);
+  }
+  if (!buf[0]) snprintf(buf, cap, "none");
+  return n;
+}
+
+size_t kc_config_check_plugin_settings(kc_config *cfg) {
+  size_t before = cfg->nerrors;
+  for (size_t i = 0; i < cfg->npsets; i++) {
+    const cvar_entry *e = &cfg->psets[i];
+    const char *dot = strchr(e->name, '.');
+    if (!dot) continue;
+    size_t plen = (size_t)(dot - e->name);
+    char section[KC_CVAR_NAME_MAX + 16];
+    snprintf(section, sizeof section, PLUGIN_SECTION_PREFIX "%.*s", (int)plen, e->name);
+    const char *key = dot + 1;
+    const plugin_schema *schema = find_schema(cfg, e->name, plen);
+    if (!schema) {
+      char list[512], plugin[KC_CVAR_NAME_MAX];
+      const char *names[64];
+      size_t n = plugins_with_settings(cfg, list, sizeof list, names, 64);
+      snprintf(plugin, sizeof plugin, "%.*s", (int)plen, e->name);
+      const char *guess = kc_suggest(plugin, names, n);
+      char hint[128] = "";
+      if (guess) snprintf(hint, sizeof hint, "; did you mean '%s'?", guess);
+      kc_config_report(cfg, section, key,
+                       "[%s]: no plugin named '%s' on the plugin search path (plugins with settings: %s%s)", section,
+                       plugin, list, hint);
+      continue;
+    }
+    const keel_setting *s = find_setting(schema, key);
+    if (!s) {
+      char valid[512] = "";
+      const char *names[64];
+      size_t off = 0, n = 0;
+      for (uint32_t k = 0; k < schema->count; k++) {
+        if (n < 64) names[n++] = schema->settings[k].name;
+        if (off < sizeof valid)
+          off += (size_t)snprintf(valid + off, sizeof valid - off, "%s%s", off ? ", " : "", schema->settings[k].name);
+      }
+      const char *guess = kc_suggest(key, names, n);
+      char hint[128] = "";
+      if (guess) snprintf(hint, sizeof hint, "; did you mean '%s'?", guess);
+      if (schema->count == 0)
+        kc_config_report(cfg, section, key, "unknown setting '%s': plugin '%s' declares no settings", key,
+                         schema->plugin);
+      else
+        kc_config_report(cfg, section, key, "unknown setting '%s' of plugin '%s' (its settings: %s%s)", key,
+                         schema->plugin, valid, hint);
+      continue;
+    }
+    char why[512];
+    if (!kc_setting_check(s, e->value, why, sizeof why))
+      kc_config_report(cfg, section, key, "%s.%s: %s", section, key, why);
+  }
+  return cfg->nerrors - before;
+}
+
+const char *kc_config_plugin_value(const kc_config *cfg, const char *plugin, const char *key) {
+  char name[2 * KC_CVAR_NAME_MAX];
+  snprintf(name, sizeof name, "%s.%s", plugin ? plugin : "", key ? key : "");
+  const cvar_entry *e = find_pset_entry(cfg, name);
+  return e ? e->value : NULL;
+}
+
 /* ---- printing ------------------------------------------------------------------ */
 
 /* Values longer than this push their source column out rather than widen all. */
@@ -991,6 +1278,12 @@ keel_result kc_config_write_effective(const kc_config *cfg, FILE *out, kc_err *e
     if (n > name_w) name_w = n;
     if (strlen(v.text) > value_w) value_w = strlen(v.text);
   }
+  for (size_t i = 0; i < cfg->nschemas; i++) {
+    for (uint32_t k = 0; k < cfg->schemas[i].count; k++) {
+      size_t n = strlen(PLUGIN_SECTION_PREFIX) + strlen(cfg->schemas[i].plugin) + 1 + strlen(cfg->schemas[i].settings[k].name);
+      if (n > name_w) name_w = n;
+    }
+  }
   if (value_w > VALUE_COLUMN_MAX) value_w = VALUE_COLUMN_MAX;
 
   const char *file = kc_config_file(cfg);
@@ -1004,6 +1297,8 @@ keel_result kc_config_write_effective(const kc_config *cfg, FILE *out, kc_err *e
     snprintf(qual, sizeof qual, "%s.%s", k->section, k->name);
     kc_config_describe_source(cfg, k->section, k->name, src, sizeof src);
     fprintf(out, "%-*s = %-*s  [%s]\n", (int)name_w, qual, (int)value_w, cfg->values[i].text, src);
+    for (size_t n = 0; n < cfg->nnotes; n++)
+      if (strcmp(cfg->notes[n].key, qual) == 0) fprintf(out, "    # %s\n", cfg->notes[n].text);
   }
   if (ncv) fputc('\n', out);
   for (size_t i = 0; i < ncv; i++) {
@@ -1013,6 +1308,23 @@ keel_result kc_config_write_effective(const kc_config *cfg, FILE *out, kc_err *e
     snprintf(qual, sizeof qual, "cvars.%s", kc_cvar_name(cv));
     kc_config_describe_source(cfg, "cvars", kc_cvar_name(cv), src, sizeof src);
     fprintf(out, "%-*s = %-*s  [%s]\n", (int)name_w, qual, (int)value_w, v.text, src);
+  }
+  /* Every setting of every plugin found, whether or not the file sets it. */
+  for (size_t i = 0; i < cfg->nschemas; i++) {
+    const plugin_schema *sc = &cfg->schemas[i];
+    if (sc->count) fputc('\n', out);
+    for (uint32_t k = 0; k < sc->count; k++) {
+      const keel_setting *s = &sc->settings[k];
+      char name[2 * KC_CVAR_NAME_MAX];
+      snprintf(name, sizeof name, "%s.%s", sc->plugin, s->name);
+      snprintf(qual, sizeof qual, PLUGIN_SECTION_PREFIX "%s", name);
+      const cvar_entry *e = find_pset_entry(cfg, name);
+      if (e)
+        describe(e->source, e->file, e->line, e->origin, src, sizeof src);
+      else
+        snprintf(src, sizeof src, "default");
+      fprintf(out, "%-*s = %-*s  [%s]\n", (int)name_w, qual, (int)value_w, e ? e->value : s->default_value, src);
+    }
   }
   if (fflush(out) != 0 || ferror(out))
     return kc_err_set(err, KEEL_ERR_IO, "cannot write the configuration: %s", strerror(errno));

@@ -9,6 +9,7 @@
 #include "base/err.h"
 
 #include <keel/abi.h>
+#include <keel/plugin.h>
 #include <stdio.h>
 
 typedef enum kc_config_type {
@@ -140,9 +141,46 @@ bool kc_config_cvar_at(const kc_config *cfg, size_t index, const char **name, co
  * Main thread. */
 keel_result kc_config_apply_cvars(const kc_config *cfg, kc_err *err);
 
-/* Writes the effective configuration, one aligned line per key and then per
- * registered cvar: `engine.target_fps = 60   (default)`. The cvar values
- * are read from the registry. Main thread. KEEL_ERR_IO when writing fails. */
+/* ---- [plugin.NAME]: plugin settings. A file's `[plugin.NAME] key = value`
+ * and `--set plugin.NAME.key=value` are recorded as written (NAME and key
+ * must be [a-z0-9_]+, a key once per file); they are checked against the
+ * plugins' declared settings once those are known. */
+
+/* Declares plugin `plugin` and its settings (keel/plugin.h), as read from
+ * its manifest; count may be 0 (a plugin that declares none). The table is
+ * borrowed: it must outlive cfg. When two plugins share a name, the first
+ * declared wins. */
+keel_result kc_config_add_plugin_schema(kc_config *cfg, const char *plugin, const keel_setting *settings,
+                                        uint32_t count, kc_err *err);
+/* Checks every recorded plugin setting against the declared ones: an
+ * unknown plugin (with the plugins that have settings and a "did you
+ * mean"), an unknown key (with the plugin's keys), a bad value (with its
+ * range). Each problem joins the error list with its file:line or --set.
+ * Returns how many it added. */
+size_t kc_config_check_plugin_settings(kc_config *cfg);
+/* The text configured for plugin.key (file or --set), or NULL when the
+ * default applies. */
+const char *kc_config_plugin_value(const kc_config *cfg, const char *plugin, const char *key);
+
+/* ---- checks made after loading (the runner's, which need the plugin
+ * search path). Both are main thread. */
+
+/* Adds a problem about section.name to the error list, located where the
+ * value came from: "file:line: ", "--set section.name=value: " or
+ * "default: ", then the printf-style message. section may be "cvars" or
+ * "plugin.NAME". */
+void kc_config_report(kc_config *cfg, const char *section, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A line kc_config_write_effective prints under section.name, "# text":
+ * what the value means for this run when that is not the value itself. */
+void kc_config_note(kc_config *cfg, const char *section, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Writes the effective configuration, one aligned line per key, then per
+ * registered cvar, then per declared plugin setting:
+ * `engine.target_fps = 60   [default]`, each key's notes under it. The
+ * cvar values are read from the registry. Main thread. KEEL_ERR_IO when
+ * writing fails. */
 keel_result kc_config_write_effective(const kc_config *cfg, FILE *out, kc_err *err);
 
 #endif

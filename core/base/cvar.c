@@ -334,11 +334,15 @@ keel_result kc_cvar_check(const kc_cvar *cv, const char *text, kc_cvar_value *ou
 
 /* ---- registration ------------------------------------------------------ */
 
+/* [a-z_][a-z0-9_]*, then any number of ".[a-z0-9_]+" (a plugin setting's
+ * cvar is "plugin.key"). */
 static bool valid_name(const char *name) {
   if (!name || !name[0] || strlen(name) >= KC_CVAR_NAME_MAX) return false;
   if (!(islower((unsigned char)name[0]) || name[0] == '_')) return false;
-  for (const char *p = name; *p; p++)
+  for (const char *p = name; *p; p++) {
+    if (*p == '.' && p[1] && p[1] != '.') continue;
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')) return false;
+  }
   return true;
 }
 
@@ -356,7 +360,8 @@ static keel_result register_common(kc_cvar *proto, const char *name, const char 
   if (out) *out = NULL;
   if (!valid_name(name))
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
-                      "cvar name '%s' is not valid (expected [a-z_][a-z0-9_]*, at most %d bytes)",
+                      "cvar name '%s' is not valid (expected [a-z_][a-z0-9_]*, optionally followed by "
+                      ".[a-z0-9_]+ parts, at most %d bytes)",
                       name ? name : "(null)", KC_CVAR_NAME_MAX - 1);
   snprintf(proto->name, sizeof proto->name, "%s", name);
   snprintf(proto->help, sizeof proto->help, "%s", help ? help : "");
@@ -476,6 +481,28 @@ keel_result kc_cvar_register_engine(kc_err *err) {
     return r;
   return kc_cvar_register_string("r_debug_view", "none", debug_views, 0,
                                  "renderer debug view; a renderer that lacks one draws normally", NULL, err);
+}
+
+void kc_cvar_truncate(size_t count) {
+  pthread_mutex_lock(&g_mutex);
+  size_t n = atomic_load_explicit(&g_count, memory_order_relaxed);
+  if (count < n) {
+    size_t kept = 0;
+    for (size_t i = 0; i < g_handler_count; i++)
+      if (g_handlers[i].index < count) g_handlers[kept++] = g_handlers[i];
+    g_handler_count = kept;
+    /* Pending changes of the forgotten cvars go; the rest keep their order. */
+    size_t len = 0;
+    for (size_t i = 0; i < g_pending_len; i++) {
+      pending_change pc = g_pending[(g_pending_head + i) % KC_CVAR_PENDING_MAX];
+      if (pc.index < count) g_pending[(g_pending_head + len++) % KC_CVAR_PENDING_MAX] = pc;
+    }
+    g_pending_len = len;
+    atomic_store_explicit(&g_pending_count, len, memory_order_relaxed);
+    atomic_store_explicit(&g_count, count, memory_order_release);
+    for (size_t i = count; i < n; i++) g_cvars[i].name[0] = '\0';
+  }
+  pthread_mutex_unlock(&g_mutex);
 }
 
 void kc_cvar_shutdown(void) {

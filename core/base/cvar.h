@@ -55,7 +55,8 @@ typedef void (*kc_cvar_change_fn)(void *user, const char *name, const kc_cvar_va
 typedef struct kc_cvar kc_cvar;
 
 /* ---- registration. Main thread (serialised with a lock, so another thread
- * registering is safe too). Names match [a-z_][a-z0-9_]* and are at most
+ * registering is safe too). Names match [a-z_][a-z0-9_]*, optionally
+ * followed by ".[a-z0-9_]+" parts (a plugin setting is "plugin.key"), and are at most
  * KC_CVAR_NAME_MAX-1 bytes; the name, help and choices are copied. A
  * default outside its own range, a duplicate name or a full registry is
  * refused with KEEL_ERR_INVALID_ARGUMENT / KEEL_ERR_FULL. *out (may be NULL)
@@ -75,6 +76,13 @@ keel_result kc_cvar_register_string(const char *name, const char *def, const cha
  * see docs/configuration.md). Main thread, once, before engine.ini's
  * [cvars] is validated. */
 keel_result kc_cvar_register_engine(kc_err *err);
+
+/* Forgets the cvars registered after the first `count` (kc_cvar_count()
+ * taken before registering them), their handlers and their pending
+ * changes: how the engine takes back a plugin's setting cvars when that
+ * plugin fails to start. Main thread, while no other thread holds those
+ * cvars' handles. */
+void kc_cvar_truncate(size_t count);
 
 /* Forgets every cvar, handler and pending change, so tests can start over.
  * Main thread, when no other thread uses cvars; handles become invalid. */

@@ -23,6 +23,7 @@
 #include "frame/render.h"
 #include "frame/script_worker.h"
 #include "frame/stats.h"
+#include "plugin/settings.h"
 #include "sched/pool.h"
 #include "sched/schedule.h"
 #include "sync/action_queue.h"
@@ -208,8 +209,14 @@ static keel_validation validation_setting(const kc_config *cfg) {
   return KEEL_VALIDATION_AUTO_ON ? KEEL_VALIDATION_IF_AVAILABLE : KEEL_VALIDATION_OFF;
 }
 
+/* kc_plugin_select's create step for one candidate: its settings become
+ * cvars first (create may read them), and are taken back, with any handler
+ * it subscribed, when create fails and the next candidate is tried. */
 static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *err) {
   kc_engine *e = user;
+  size_t cvars_before = kc_cvar_count();
+  keel_result sr = kc_plugin_settings_register(plugin, e->cfg, err);
+  if (sr != KEEL_OK) return sr;
   kc_host_init(&e->renderer_host, &e->services, plugin->name, plugin->file);
   keel_renderer_desc desc = {
       .struct_size = KEEL_STRUCT_SIZE(keel_renderer_desc),
@@ -226,7 +233,12 @@ static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *
   };
   keel_renderer *r = NULL;
   keel_result res = kc_plugin_create_renderer(plugin, &desc, &r, err);
-  if (res == KEEL_OK) e->renderer = r;
+  if (res == KEEL_OK) {
+    e->renderer = r;
+  } else {
+    kc_host_release(&e->renderer_host);
+    kc_cvar_truncate(cvars_before);
+  }
   return res;
 }
 
@@ -304,6 +316,7 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
       return kc_err_set(err, KEEL_ERR_NOT_FOUND, "no script runtime could be started: %s (%s)", runtime,
                         kc_plugin_status_text(status));
     }
+    if ((r = kc_plugin_settings_register(e->script_plugin, e->cfg, err)) != KEEL_OK) return r;
     kc_host_init(&e->script_host, &e->services, e->script_plugin->name, e->script_plugin->file);
     e->script.api = e->script_plugin->interface;
     e->script.desc = (keel_script_desc){
@@ -962,6 +975,8 @@ void kc_engine_destroy(kc_engine *e) {
   kc_watch_destroy(e->watch);
   kc_schedule_destroy(e->schedule);
   kc_render_destroy(e->render);
+  kc_host_release(&e->script_host);
+  kc_host_release(&e->renderer_host);
   if (e->renderer) e->rapi->destroy(e->renderer);
   kc_plugin_close(e->renderer_plugin);
   kc_plugin_close(e->script_plugin);

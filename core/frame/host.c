@@ -69,10 +69,25 @@ static keel_result host_cvar_set(const keel_host *h, const char *name, const cha
 }
 
 static keel_result host_cvar_on_change(const keel_host *h, const char *name, keel_cvar_change_fn fn, void *user) {
-  (void)h;
+  kc_host *host = (kc_host *)host_of(h); /* the plugin sees it const; main thread only */
   if (!name || !fn) return KEEL_ERR_INVALID_ARGUMENT;
+  if (strlen(name) >= sizeof host->subs[0].name) return KEEL_ERR_NOT_FOUND;
+  if (host->nsubs == KC_HOST_SUBSCRIPTIONS_MAX) return KEEL_ERR_FULL;
   /* Same argument order and value layout, see the asserts above. */
-  return kc_cvar_on_change(name, (kc_cvar_change_fn)(void (*)(void))fn, user, NULL);
+  keel_result r = kc_cvar_on_change(name, (kc_cvar_change_fn)(void (*)(void))fn, user, NULL);
+  if (r == KEEL_OK) {
+    kc_host_subscription *s = &host->subs[host->nsubs++];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->fn = fn;
+    s->user = user;
+  }
+  return r;
+}
+
+void kc_host_release(kc_host *host) {
+  for (size_t i = 0; i < host->nsubs; i++)
+    kc_cvar_remove_handler(host->subs[i].name, (kc_cvar_change_fn)(void (*)(void))host->subs[i].fn, host->subs[i].user);
+  host->nsubs = 0;
 }
 
 static keel_result host_jobs_submit(const keel_host *h, const keel_job_desc *jobs, uint32_t count,

@@ -25,15 +25,31 @@ typedef struct kc_host_services {
   uint32_t (*jobs_worker_index)(void *jobs);
 } kc_host_services;
 
+/* Change handlers a plugin subscribed through its host table; removed when
+ * the plugin goes away, so no handler outlives the code it points to. */
+#define KC_HOST_SUBSCRIPTIONS_MAX 64
+
+typedef struct kc_host_subscription {
+  char name[64];
+  keel_cvar_change_fn fn;
+  void *user;
+} kc_host_subscription;
+
 typedef struct kc_host {
   keel_host pub;                   /* first: plugins get &pub */
   const kc_host_services *services; /* borrowed */
   char plugin_name[64];
   char plugin_dir[4096];           /* KEEL_PATH_PLUGIN */
+  kc_host_subscription subs[KC_HOST_SUBSCRIPTIONS_MAX];
+  size_t nsubs;
 } kc_host;
 
 /* Fills *host for the plugin `name` whose file is `plugin_file` (NULL for
  * built-ins). services must outlive the host. Thread: main. */
 void kc_host_init(kc_host *host, const kc_host_services *services, const char *name, const char *plugin_file);
+
+/* Removes every change handler the plugin subscribed through this host:
+ * after its create failed, or before it is destroyed. Main thread. */
+void kc_host_release(kc_host *host);
 
 #endif

@@ -4,6 +4,8 @@
  * whether a file would load. */
 #include "plugin/loader.h"
 
+#include "base/setting.h"
+
 #include <keel/script.h>
 
 #include <dirent.h>
@@ -84,6 +86,7 @@ const char *kc_plugin_status_text(kc_plugin_status status) {
     case KC_PLUGIN_WRONG_KIND: return "wrong kind";
     case KC_PLUGIN_INTERFACE_MISSING: return "interface missing";
     case KC_PLUGIN_CREATE_FAILED: return "create failed";
+    case KC_PLUGIN_BAD_SETTINGS: return "bad settings";
   }
   return "unknown status";
 }
@@ -167,6 +170,19 @@ static bool member_present(const void *table, const member_rule *m) {
   for (size_t i = 0; i < m->size; i++)
     if (bytes[i]) return true;
   return false;
+}
+
+/* The manifest's settings when it is large enough to have them (1.1). */
+static const keel_setting *manifest_settings(const keel_plugin_manifest *m, uint32_t *count) {
+  *count = 0;
+  if (!KEEL_HAS_MEMBER(m, keel_plugin_manifest, setting_count) || m->setting_count == 0) return NULL;
+  *count = m->setting_count;
+  return m->settings;
+}
+
+const keel_setting *kc_plugin_settings(const kc_plugin *plugin, uint32_t *count) {
+  *count = 0;
+  return plugin && plugin->manifest ? manifest_settings(plugin->manifest, count) : NULL;
 }
 
 /* Everything after dlopen: entry symbol, manifest, ABI, kind, interface.
@@ -263,6 +279,16 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
                  rule->members[i].name);
       return KC_PLUGIN_INTERFACE_MISSING;
     }
+  }
+  /* 1.1: the declared settings are the host's to read without creating
+   * the plugin, so a table that breaks the rules is refused here, where
+   * every listing and open sees it. */
+  uint32_t count = 0;
+  const keel_setting *settings = manifest_settings(m, &count);
+  char why[KC_ERR_MSG_MAX / 2];
+  if (!kc_setting_check_table(m->name, settings, count, why, sizeof why)) {
+    kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "%s: bad settings: %s", file, why);
+    return KC_PLUGIN_BAD_SETTINGS;
   }
   *interface = table;
   return KC_PLUGIN_OK;
@@ -498,6 +524,7 @@ keel_result kc_plugin_select(const kc_plugin_loader *loader, keel_plugin_kind ki
 
 void kc_plugin_catalog_free(kc_plugin_catalog *catalog) {
   if (!catalog) return;
+  for (size_t i = 0; i < catalog->count; i++) free(catalog->items[i].settings);
   free(catalog->items);
   catalog->items = NULL;
   catalog->count = catalog->capacity = 0;
@@ -532,6 +559,31 @@ static const char *base_name(const char *path) {
   return slash ? slash + 1 : path;
 }
 
+/* One allocation holding the table and every string it points to, so the
+ * copy outlives the plugin's dlclose and frees with one free(). */
+static keel_setting *settings_copy(const keel_setting *src, uint32_t count) {
+  size_t bytes = count * sizeof *src;
+  for (uint32_t i = 0; i < count; i++) {
+    const char *strs[] = {src[i].name, src[i].default_value, src[i].choices, src[i].help};
+    for (size_t k = 0; k < 4; k++) bytes += strs[k] ? strlen(strs[k]) + 1 : 0;
+  }
+  keel_setting *dst = malloc(bytes ? bytes : 1);
+  if (!dst) return NULL;
+  char *text = (char *)(dst + count);
+  for (uint32_t i = 0; i < count; i++) {
+    dst[i] = src[i];
+    const char **fields[] = {&dst[i].name, &dst[i].default_value, &dst[i].choices, &dst[i].help};
+    for (size_t k = 0; k < 4; k++) {
+      if (!*fields[k]) continue;
+      size_t n = strlen(*fields[k]) + 1;
+      memcpy(text, *fields[k], n);
+      *fields[k] = text;
+      text += n;
+    }
+  }
+  return dst;
+}
+
 static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, const char *base) {
   keel_plugin_kind want = kind_from_file_name(base, info->name, sizeof info->name);
   info->kind = want;
@@ -553,6 +605,16 @@ static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, cons
       info->kind = m->kind;
       copy_text(info->version, sizeof info->version, m->version);
       copy_text(info->description, sizeof info->description, m->description);
+    }
+  }
+  if (info->status == KC_PLUGIN_OK) {
+    if (info->kind == KEEL_PLUGIN_SCRIPT)
+      copy_text(info->file_extension, sizeof info->file_extension, ((const keel_script_api *)interface)->file_extension);
+    uint32_t count = 0;
+    const keel_setting *settings = manifest_settings(m, &count);
+    if (count) {
+      info->settings = settings_copy(settings, count);
+      info->setting_count = info->settings ? count : 0;
     }
   }
   if (handle) dlclose(handle);

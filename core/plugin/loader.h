@@ -29,11 +29,13 @@ typedef enum kc_plugin_status {
   KC_PLUGIN_ABI_REFUSED,       /* ABI major/minor rule, or a manifest too small to read */
   KC_PLUGIN_WRONG_KIND,        /* the manifest's kind is not the one asked for */
   KC_PLUGIN_INTERFACE_MISSING, /* the kind's interface is absent, too small or incomplete */
-  KC_PLUGIN_CREATE_FAILED      /* the caller's create step failed with the plugin's reason */
+  KC_PLUGIN_CREATE_FAILED,     /* the caller's create step failed with the plugin's reason */
+  KC_PLUGIN_BAD_SETTINGS       /* the manifest's settings table breaks a rule of keel/plugin.h */
 } kc_plugin_status;
 
 /* "ok", "not found", "not loadable", "no entry symbol", "ABI refused",
- * "wrong kind", "interface missing", "create failed". Never NULL. Any thread. */
+ * "wrong kind", "interface missing", "create failed", "bad settings".
+ * Never NULL. Any thread. */
 const char *kc_plugin_status_text(kc_plugin_status status);
 
 /* "renderer", "script", or "unknown". Never NULL. Any thread. */
@@ -81,6 +83,11 @@ typedef struct kc_plugin {
   const void *interface;
   void *handle; /* dlopen handle */
 } kc_plugin;
+
+/* The settings a loaded plugin declares (its manifest's, ABI 1.1; checked
+ * when it was opened): *count gets their number, 0 for a 1.0 plugin. The
+ * table is the plugin's, valid until kc_plugin_close. Any thread. */
+const keel_setting *kc_plugin_settings(const kc_plugin *plugin, uint32_t *count);
 
 /* Finds keel_<kind>_<name>.so in the first search directory that has it (later
  * directories are not tried: the path order decides which copy wins), dlopens
@@ -165,6 +172,12 @@ typedef struct kc_plugin_info {
   kc_plugin_status status;      /* what kc_plugin_open would decide for this file */
   char message[KC_ERR_MSG_MAX]; /* the one-line reason; "" when ok */
   bool shadowed;                /* an earlier directory has the same file name, so open never picks this */
+  char file_extension[16];      /* a usable script runtime's file_extension (".lua"); "" otherwise */
+  /* A usable plugin's declared settings (ABI 1.1), copied: they stay valid
+   * after the file is closed, until kc_plugin_catalog_free. NULL / 0 when
+   * it declares none. */
+  keel_setting *settings;
+  uint32_t setting_count;
 } kc_plugin_info;
 
 typedef struct kc_plugin_catalog {
@@ -177,7 +190,8 @@ typedef struct kc_plugin_catalog {
  * skipped), compatible or not, with the same checks as kc_plugin_open and the
  * kind taken from the file name (keel_renderer_* / keel_script_*). Per file it
  * dlopens, calls only keel_plugin_entry and get_interface (side-effect free by
- * the SDK's rule) and dlcloses: nothing is created. Note that dlopen itself
+ * the SDK's rule), copies what it reads (settings included) and dlcloses:
+ * nothing is created. Note that dlopen itself
  * runs a library's ELF constructors, which plugins should not have.
  * *catalog must be zeroed or freed; KEEL_ERR_OUT_OF_MEMORY is the only
  * failure. Owned by the caller: kc_plugin_catalog_free. Any thread. */

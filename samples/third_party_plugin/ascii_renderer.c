@@ -1,7 +1,13 @@
 /* A third-party renderer for keel that draws to the terminal: each entity
  * becomes a character at its projected screen position. It is the smallest
  * complete renderer plugin and uses nothing but the installed SDK headers
- * (and libc), as any plugin author's would. */
+ * (and libc), as any plugin author's would.
+ *
+ * It builds against every 1.x SDK, as a third party supporting old keels
+ * would: against 1.1 or later it declares settings (`[plugin.ascii]
+ * columns, rows, every` in engine.ini, read in create as the cvars
+ * "ascii.columns" ...); against 1.0, which has no settings, the grid is
+ * 64x20 and KEEL_ASCII_EVERY in the environment says how often to print. */
 #include <keel/plugin.h>
 #include <keel/renderer.h>
 
@@ -10,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The grid when nothing configures it (and always under SDK 1.0). */
 #define GRID_W 64
 #define GRID_H 20
+#define PRINT_EVERY 60
 
 struct keel_encoder {
   struct keel_renderer *owner;
@@ -24,19 +32,41 @@ struct keel_renderer {
   const keel_host *host;
   uint32_t max_workers, pass_count;
   struct keel_encoder *encoders; /* pass_count * max_workers */
-  char grid[GRID_H][GRID_W + 1];
+  int columns, rows;
+  char *grid; /* rows lines of columns characters and a NUL */
   _Atomic uint64_t draws;
   uint64_t frames, encoders_ended;
   uint32_t meshes;
   uint32_t print_every;
 };
 
+static char *grid_row(struct keel_renderer *r, int y) { return r->grid + (size_t)y * (size_t)(r->columns + 1); }
+
 static void grid_clear(struct keel_renderer *r) {
-  for (int y = 0; y < GRID_H; y++) {
-    memset(r->grid[y], '.', GRID_W);
-    r->grid[y][GRID_W] = '\0';
+  for (int y = 0; y < r->rows; y++) {
+    memset(grid_row(r, y), '.', (size_t)r->columns);
+    grid_row(r, y)[r->columns] = '\0';
   }
 }
+
+#if KEEL_ABI_MINOR >= 1
+/* The settings keel shows in --list-plugins and --check-config and checks
+ * in engine.ini, all without creating this renderer. */
+static const keel_setting ascii_settings[] = {
+    {.name = "columns", .type = KEEL_CVAR_INT, .default_value = "64", .min = 8, .max = 400,
+     .help = "characters per line of the picture"},
+    {.name = "rows", .type = KEEL_CVAR_INT, .default_value = "20", .min = 4, .max = 200,
+     .help = "lines of the picture"},
+    {.name = "every", .type = KEEL_CVAR_INT, .default_value = "60", .min = 0, .max = 1000000,
+     .help = "print the picture of frames 1, 1 + every, 1 + 2*every ...; 0 = never"},
+};
+
+/* A setting's value while the renderer runs: the cvar "ascii.<name>". */
+static int ascii_setting(const keel_host *host, const char *name, int fallback) {
+  keel_cvar_value v;
+  return host && host->cvar_get && host->cvar_get(host, name, &v) == KEEL_OK ? (int)v.i : fallback;
+}
+#endif
 
 static keel_result ascii_create(const keel_renderer_desc *desc, keel_renderer **out, keel_message *error) {
   *out = NULL;
@@ -54,8 +84,22 @@ static keel_result ascii_create(const keel_renderer_desc *desc, keel_renderer **
     free(r);
     return KEEL_ERR_OUT_OF_MEMORY;
   }
+#if KEEL_ABI_MINOR >= 1
+  r->columns = ascii_setting(desc->host, "ascii.columns", GRID_W);
+  r->rows = ascii_setting(desc->host, "ascii.rows", GRID_H);
+  r->print_every = (uint32_t)ascii_setting(desc->host, "ascii.every", PRINT_EVERY);
+#else
   const char *every = getenv("KEEL_ASCII_EVERY");
-  r->print_every = every ? (uint32_t)atoi(every) : 60;
+  r->columns = GRID_W;
+  r->rows = GRID_H;
+  r->print_every = every ? (uint32_t)atoi(every) : PRINT_EVERY;
+#endif
+  r->grid = malloc((size_t)r->rows * (size_t)(r->columns + 1));
+  if (!r->grid) {
+    free(r->encoders);
+    free(r);
+    return KEEL_ERR_OUT_OF_MEMORY;
+  }
   grid_clear(r);
   *out = r;
   return KEEL_OK;
@@ -63,6 +107,7 @@ static keel_result ascii_create(const keel_renderer_desc *desc, keel_renderer **
 
 static void ascii_destroy(keel_renderer *r) {
   if (!r) return;
+  free(r->grid);
   free(r->encoders);
   free(r);
 }
@@ -106,10 +151,11 @@ static keel_result ascii_draw(keel_encoder *e, const keel_draw *draws, uint32_t 
     }
     if (clip[3] <= 0.0f) continue;
     float x = clip[0] / clip[3], y = clip[1] / clip[3];
-    int gx = (int)((x * 0.5f + 0.5f) * GRID_W), gy = (int)((y * 0.5f + 0.5f) * GRID_H);
-    if (gx >= 0 && gx < GRID_W && gy >= 0 && gy < GRID_H) {
+    struct keel_renderer *r = e->owner;
+    int gx = (int)((x * 0.5f + 0.5f) * (float)r->columns), gy = (int)((y * 0.5f + 0.5f) * (float)r->rows);
+    if (gx >= 0 && gx < r->columns && gy >= 0 && gy < r->rows) {
       char c = draws[i].color.r > draws[i].color.b ? 'o' : '*';
-      ((volatile char *)e->owner->grid[gy])[gx] = c;
+      ((volatile char *)grid_row(r, gy))[gx] = c;
     }
   }
   atomic_fetch_add_explicit(&e->owner->draws, count, memory_order_relaxed);
@@ -130,9 +176,9 @@ static keel_result ascii_end_frame(keel_renderer *r) {
 }
 
 static keel_result ascii_present(keel_renderer *r) {
-  if (r->print_every && r->frames % r->print_every == 1) {
+  if (r->print_every && r->frames >= 1 && (r->frames - 1) % r->print_every == 0) {
     printf("ascii frame %llu\n", (unsigned long long)r->frames);
-    for (int y = 0; y < GRID_H; y++) printf("%s\n", r->grid[y]);
+    for (int y = 0; y < r->rows; y++) printf("%s\n", grid_row(r, y));
     fflush(stdout);
   }
   return KEEL_OK;
@@ -195,6 +241,10 @@ static const keel_plugin_manifest ascii_manifest = {
     .version = "1.0.0",
     .description = "Terminal renderer: entities as characters (third-party sample)",
     .get_interface = ascii_get_interface,
+#if KEEL_ABI_MINOR >= 1
+    .settings = ascii_settings,
+    .setting_count = sizeof ascii_settings / sizeof ascii_settings[0],
+#endif
 };
 
 KEEL_PLUGIN_ENTRY(&ascii_manifest)

@@ -60,12 +60,47 @@ static void tp_log_paths(const keel_host *h) {
 }
 #endif
 
+#if defined(TP_SETTINGS) || defined(TP_BAD_SETTINGS)
+/* One setting of each type. TP_BAD_SETTINGS breaks the table's rules (a
+ * default outside its range), which the loader must refuse. */
+static const keel_setting tp_settings[] = {
+    {.name = "level", .type = KEEL_CVAR_INT, .min = 1, .max = 5, .help = "how much",
+#if defined(TP_BAD_SETTINGS)
+     .default_value = "9"},
+#else
+     .default_value = "2"},
+#endif
+    {.name = "mode", .type = KEEL_CVAR_STRING, .default_value = "fast", .choices = "fast, exact", .help = "which way"},
+    {.name = "gain", .type = KEEL_CVAR_FLOAT, .default_value = "0.5", .min = 0, .max = 1, .help = "scale"},
+    {.name = "verbose", .type = KEEL_CVAR_BOOL, .default_value = "false", .help = "say more"},
+};
+
+/* What create reads of its own settings, through the host's cvars. */
+static __attribute__((unused)) void tp_log_settings(const keel_host *h) {
+  static const char *const keys[] = {"level", "mode", "gain", "verbose"};
+  char line[512];
+  size_t off = 0;
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", TP_NAME, keys[i]);
+    keel_cvar_value v;
+    keel_result r = h->cvar_get(h, name, &v);
+    off += (size_t)snprintf(line + off, sizeof line - off, "%s%s=%s", i ? " " : "", keys[i],
+                            r == KEEL_OK ? v.text : keel_result_name(r));
+  }
+  h->log(h, KEEL_LOG_INFO, "settings read in create: %s", line);
+}
+#endif
+
 static keel_result tp_renderer_create(const keel_renderer_desc *desc, keel_renderer **out, keel_message *error) {
   (void)desc;
   *out = NULL;
   tp_mark_created();
 #if defined(TP_LOG_PATHS)
   tp_log_paths(desc->host);
+#endif
+#if defined(TP_SETTINGS)
+  tp_log_settings(desc->host);
 #endif
 #if defined(TP_CREATE_FAILS)
   if (error) snprintf(error->text, sizeof error->text, "%s", TP_CREATE_FAILS_MESSAGE);
@@ -226,6 +261,10 @@ static const keel_plugin_manifest tp_manifest = {
     .version = "0.0.1",
     .description = "keel test plugin " TP_NAME,
     .get_interface = tp_get_interface,
+#if defined(TP_SETTINGS) || defined(TP_BAD_SETTINGS)
+    .settings = tp_settings,
+    .setting_count = sizeof tp_settings / sizeof tp_settings[0],
+#endif
 };
 
 #if defined(TP_NO_ENTRY)

@@ -52,7 +52,7 @@ static void expect_one_error(const char *text, const char *want, int line) {
 static void test_unknown_section(void) {
   /* The keys of an unknown section are not reported again one by one. */
   EXPECT_ONE_ERROR("[engine]\n[bogus]\nx = 1\ny = 2\n",
-                   "engine.ini:2: unknown section [bogus] (valid sections: engine, renderer, script, cvars, plugins)");
+                   "engine.ini:2: unknown section [bogus] (valid sections: engine, renderer, script, cvars, plugins, plugin.NAME)");
 }
 
 static void test_unknown_key(void) {
@@ -360,7 +360,7 @@ static void test_override_errors(void) {
                        "frames, headless, stats_interval_s, log_level)");
   CU_ASSERT_EQUAL(kc_config_set_override(cfg, "video.width=1", NULL, &err), KEEL_ERR_PARSE);
   EXPECT_TEXT(err.msg, "--set video.width=1: unknown section [video] (valid sections: engine, renderer, script, cvars, "
-                       "plugins)");
+                       "plugins, plugin.NAME)");
   CU_ASSERT_EQUAL(kc_config_set_override(cfg, "width=1", NULL, &err), KEEL_ERR_PARSE);
   EXPECT_TEXT(err.msg, "--set width=1: expected section.key=value");
   CU_ASSERT_EQUAL(kc_config_set_override(cfg, "cvars.sim_speed=11", NULL, &err), KEEL_ERR_PARSE);

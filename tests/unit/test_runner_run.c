@@ -42,17 +42,102 @@ static void test_exit_2_bad_config(void) {
   CU_ASSERT_PTR_NULL(strstr(out, "frames in"));
 }
 
+/* Renderers that exist on the path but cannot start: exit 3, each reason. */
 static void test_exit_3_no_renderer_lists_attempts(void) {
-  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.backend=nope --set renderer.fallback=gone"), 3);
-  KT_ASSERT_CONTAINS(out, "renderer 'nope': keel_renderer_nope.so: not found (searched ");
-  KT_ASSERT_CONTAINS(out, "renderer 'gone': keel_renderer_gone.so: not found (searched ");
-  KT_ASSERT_CONTAINS(out, "keel: no renderer could be started; tried: nope (not found), gone (not found)");
+  char args[1024];
+  snprintf(args, sizeof args,
+           "--frames 3 --plugin-path %s/test-plugins --set renderer.backend=create_fails --set "
+           "renderer.fallback=abi_major",
+           KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 3);
+  KT_ASSERT_CONTAINS(out, "renderer 'create_fails': ");
+  KT_ASSERT_CONTAINS(out, "create failed: no device here (test plugin create_fails)");
+  KT_ASSERT_CONTAINS(out, "renderer 'abi_major': ");
+  KT_ASSERT_CONTAINS(out, "keel: no renderer could be started; tried: create_fails (create failed), abi_major (ABI refused)");
 }
 
 static void test_exit_3_no_script_runtime(void) {
-  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.backend=null --set script.runtime=cobol"), 3);
-  KT_ASSERT_CONTAINS(out, "script runtime 'cobol': keel_script_cobol.so: not found (searched ");
-  KT_ASSERT_CONTAINS(out, "keel: no script runtime could be started: cobol (not found)");
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 3 --plugin-path %s/test-plugins --set renderer.backend=null --set script.runtime=abi_newer",
+           KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 3);
+  KT_ASSERT_CONTAINS(out, "script runtime 'abi_newer': ");
+  KT_ASSERT_CONTAINS(out, "the minor must not be newer than the host's");
+  KT_ASSERT_CONTAINS(out, "keel: no script runtime could be started: abi_newer (ABI refused)");
+}
+
+/* A name that no plugin on the path has, and keel does not ship, is a
+ * configuration error before anything starts: exit 2, each with where it
+ * was set, what exists, and the likely intended name. */
+static void test_exit_2_plugin_names_that_do_not_exist(void) {
+  CU_ASSERT_EQUAL(keel("--frames 3 --set renderer.backend=vulcan --set renderer.fallback=gl,nul --set script.runtime=luaa"),
+                  2);
+  KT_ASSERT_CONTAINS(out, "--set renderer.backend=vulcan: renderer.backend: no renderer plugin 'vulcan' "
+                          "(keel_renderer_vulcan.so) on the plugin search path (renderers found: null");
+  KT_ASSERT_CONTAINS(out, "did you mean 'vulkan'?)\n");
+  KT_ASSERT_CONTAINS(out, "renderer.fallback: item 2: no renderer plugin 'nul' ");
+  KT_ASSERT_CONTAINS(out, "did you mean 'null'?)\n");
+  KT_ASSERT_CONTAINS(out, "--set script.runtime=luaa: script.runtime: no script plugin 'luaa' ");
+  KT_ASSERT_CONTAINS(out, "(script runtimes found: js, lua; did you mean 'lua'?)\n");
+  KT_ASSERT_CONTAINS(out, "keel: 3 configuration errors\n");
+  CU_ASSERT_PTR_NULL(strstr(out, "job workers"));
+  /* The same from a file names its line; --check-config finds it too. */
+  const char *ini = kt_write_temp("typo.ini", "[renderer]\nbackend = nulll\nfallback = \n[script]\nruntime = native\n");
+  char args[1024], want[1024];
+  snprintf(args, sizeof args, "--check-config --config %s", ini);
+  CU_ASSERT_EQUAL(keel(args), 2);
+  snprintf(want, sizeof want, "%s:2: renderer.backend: no renderer plugin 'nulll' ", ini);
+  KT_ASSERT_CONTAINS(out, want);
+  KT_ASSERT_CONTAINS(out, "did you mean 'null'?)");
+  /* A renderer keel ships but this build lacks is not a typo: a note, and the run skips it. */
+  CU_ASSERT_EQUAL(keel("--check-config --set renderer.backend=vulkan --set renderer.fallback=null"), 0);
+  KT_ASSERT_CONTAINS(out, "renderer.backend          = vulkan");
+  if (!strstr(out, "keel_renderer_vulkan.so)"))
+    KT_ASSERT_CONTAINS(out, "    # vulkan: keel_renderer_vulkan.so is not on the plugin search path; the run will skip it\n");
+}
+
+/* [script] main must be a file in the runtime's language; a relative path
+ * starts at the current directory on the command line and at the file's
+ * directory in engine.ini. */
+static void test_exit_2_script_main(void) {
+  char args[2048], want[2048];
+  CU_ASSERT_EQUAL(keel("--frames 3 --set script.main=no/such/main.lua"), 2);
+  KT_ASSERT_CONTAINS(out, "--set script.main=no/such/main.lua: script.main: ");
+  KT_ASSERT_CONTAINS(out, "/no/such/main.lua does not exist; a relative path on the command line starts at the current "
+                          "directory; set script.main to the game's entry script\n");
+  /* In a file: relative to that file, so the file's own directory is in the message. */
+  const char *ini = kt_write_temp("main_rel.ini", "[script]\nmain = game/main.lua\n");
+  snprintf(args, sizeof args, "--frames 3 --config %s", ini);
+  CU_ASSERT_EQUAL(keel(args), 2);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", ini);
+  *strrchr(dir, '/') = '\0';
+  snprintf(want, sizeof want, "%s:2: script.main: %s/game/main.lua does not exist; a relative path in engine.ini starts at "
+           "that file's directory", ini, dir);
+  KT_ASSERT_CONTAINS(out, want);
+  /* The runtime's extension, and the fix when the same game exists in its language. */
+  snprintf(args, sizeof args, "--frames 3 --set script.runtime=js --set script.main=%s/samples/orbit/main.lua",
+           KEEL_TEST_SOURCE_DIR);
+  CU_ASSERT_EQUAL(keel(args), 2);
+  snprintf(want, sizeof want, "script.main: %s/samples/orbit/main.lua is a '.lua' file, but script.runtime 'js' runs "
+           "'.js' files; set script.main=%s/samples/orbit/main.js\n", KEEL_TEST_SOURCE_DIR, KEEL_TEST_SOURCE_DIR);
+  KT_ASSERT_CONTAINS(out, want);
+  /* The README's example, from the source tree: relative to the current directory. */
+  snprintf(args, sizeof args, "cd %s && %s --frames 3 --set engine.target_fps=0 --set script.runtime=js "
+           "--set script.main=samples/orbit/main.js", KEEL_TEST_SOURCE_DIR, KEEL_TEST_KEEL_EXE);
+  CU_ASSERT_EQUAL(kt_run(args, out, sizeof out), 0);
+  KT_ASSERT_CONTAINS(out, "renderer null, script js");
+}
+
+/* --check-config says what the run will really do where the value alone
+ * does not: a headless run whose frames are not set stops after 300. */
+static void test_check_config_shows_the_run(void) {
+  CU_ASSERT_EQUAL(keel("--check-config --set script.runtime=native"), 0);
+  KT_ASSERT_CONTAINS(out, "engine.frames             = 0                       [default]\n"
+                          "    # this run: 300 frames (engine.frames is not set and the run is headless");
+  KT_ASSERT_CONTAINS(out, "engine.headless           = auto                    [default]\n    # this run: headless (");
+  CU_ASSERT_EQUAL(keel("--check-config --set engine.frames=0"), 0);
+  CU_ASSERT_PTR_NULL(strstr(out, "# this run: 300 frames"));
 }
 
 /* Each candidate that fails says why in one line, in order, and the next
@@ -225,6 +310,9 @@ static CU_TestInfo run_tests[] = {
     {"exit 2: bad configuration", test_exit_2_bad_config},
     {"exit 3: no renderer, every attempt listed", test_exit_3_no_renderer_lists_attempts},
     {"exit 3: no script runtime", test_exit_3_no_script_runtime},
+    {"exit 2: plugin names that do not exist", test_exit_2_plugin_names_that_do_not_exist},
+    {"exit 2: script.main missing or in another language", test_exit_2_script_main},
+    {"--check-config shows the frames of the run", test_check_config_shows_the_run},
     {"fallback order and reasons", test_fallback_order_and_reasons},
     {"--list-plugins", test_list_plugins},
     {"a renderer's create: KEEL_PATH_GAME, KEEL_PATH_PLUGIN, one name prefix", test_renderer_create_paths_and_log_prefix},

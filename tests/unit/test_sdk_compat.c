@@ -17,13 +17,17 @@
 static char out_old[1 << 16], out_new[1 << 16];
 
 /* Runs keel on the native demo game with the ascii renderer found in
- * test-plugins/sdk_<sdk>, printing frames 1, 3 and 5. */
+ * test-plugins/sdk_<sdk>, printing frames 1, 3 and 5: through its setting
+ * when it has settings (1.1), through the environment when built against
+ * 1.0, which has none. */
 static int run_ascii(const char *sdk, char *out, size_t cap) {
   char cmd[2048];
+  bool settings = strcmp(sdk, "1_0") != 0;
   snprintf(cmd, sizeof cmd,
-           "KEEL_ASCII_EVERY=2 %s --frames 6 --lockstep --plugin-path %s/test-plugins/sdk_%s "
+           "%s %s --frames 6 --lockstep --plugin-path %s/test-plugins/sdk_%s %s "
            "--set renderer.backend=ascii --set renderer.fallback= --set script.runtime=native 2>&1",
-           KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR, sdk);
+           settings ? "" : "KEEL_ASCII_EVERY=2", KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR, sdk,
+           settings ? "--set plugin.ascii.every=2" : "");
   int rc = kt_run(cmd, out, cap);
   if (rc != 0) fprintf(stderr, "\n$ %s\n%s\n", cmd, out);
   return rc;
@@ -69,9 +73,36 @@ static void test_list_shows_both_minors(void) {
   if (!strstr(out_old, "1.0   ok") || !strstr(out_new, want)) fprintf(stderr, "\n%s\n%s\n", out_old, out_new);
 }
 
+/* The 1.1 build's settings change its picture (a 32x8 grid); the 1.0 build
+ * has no settings, so setting one is a configuration error naming it. */
+static void test_settings_only_in_the_1_1_build(void) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "%s --frames 2 --lockstep --plugin-path %s/test-plugins/sdk_current --set renderer.backend=ascii "
+           "--set renderer.fallback= --set script.runtime=native --set plugin.ascii.columns=32 "
+           "--set plugin.ascii.rows=8 --set plugin.ascii.every=1",
+           KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(kt_run(cmd, out_new, sizeof out_new), 0);
+  const char *pic = strstr(out_new, "ascii frame 1\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(pic);
+  pic = strchr(pic, '\n') + 1;
+  CU_ASSERT_EQUAL(strcspn(pic, "\n"), 32); /* 32 columns */
+  int lines = 0;
+  for (const char *p = pic; *p && *p != 'a' && *p != 'k' && *p != '['; p = strchr(p, '\n') + 1) lines++;
+  CU_ASSERT_EQUAL(lines, 8);
+  snprintf(cmd, sizeof cmd,
+           "%s --check-config --plugin-path %s/test-plugins/sdk_1_0 --set plugin.ascii.columns=32 "
+           "--set script.runtime=native",
+           KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(kt_run(cmd, out_old, sizeof out_old), 2);
+  KT_ASSERT_CONTAINS(out_old, "--set plugin.ascii.columns=32: unknown setting 'columns': plugin 'ascii' declares no "
+                              "settings");
+}
+
 static CU_TestInfo compat_tests[] = {
     {"a plugin built against SDK 1.0 draws like one built against 1.1", test_sdk_1_0_plugin_draws_like_a_1_1_build},
     {"--list-plugins shows each plugin's ABI", test_list_shows_both_minors},
+    {"settings exist only in the 1.1 build", test_settings_only_in_the_1_1_build},
     CU_TEST_INFO_NULL,
 };
 

@@ -65,18 +65,31 @@ static void test_install_build_out_of_tree_and_run(void) {
   snprintf(ini, sizeof ini,
            "[engine]\nframes = 61\ntarget_fps = 0\n[renderer]\nbackend = ascii\nfallback = null\n"
            "[script]\nruntime = lua\nmain = %s/share/keel/samples/orbit/main.lua\ntick_budget_ms = 10000\n"
-           "[plugins]\npath = %s\n",
+           "[plugins]\npath = %s\n[plugin.ascii]\nevery = 60\ncolumns = 48\n",
            prefix, build);
   const char *ini_path = kt_write_temp("third_party.ini", ini);
-  snprintf(cmd, sizeof cmd, "KEEL_ASCII_EVERY=60 %%s/bin/keel --config %%s");
+  snprintf(cmd, sizeof cmd, "%%s/bin/keel --config %%s");
   CU_ASSERT_EQUAL_FATAL(sh(cmd, prefix, ini_path), 0);
   KT_ASSERT_CONTAINS(out, "info  main: renderer: ascii 1.0.0 (");
   KT_ASSERT_CONTAINS(out, "keel_renderer_ascii.so)");
   KT_ASSERT_CONTAINS(out, "ascii frame 61\n");
   KT_ASSERT_CONTAINS(out, "keel: renderer ascii, script lua");
   KT_ASSERT_CONTAINS(out, "keel: 300 entities");
-  /* Entities drawn as characters: the grid is not all dots. */
+  /* Entities drawn as characters: the grid is not all dots, and it is as
+   * wide as [plugin.ascii] columns says. */
   CU_ASSERT(strchr(out, 'o') != NULL || strchr(out, '*') != NULL);
+  const char *pic = strstr(out, "ascii frame 61\n");
+  if (pic) CU_ASSERT_EQUAL(strcspn(pic + strlen("ascii frame 61\n"), "\n"), 48);
+  /* Its settings, known without creating it. */
+  CU_ASSERT_EQUAL(sh("%s/bin/keel --list-plugins --verbose --plugin-path %s", prefix, build), 0);
+  KT_ASSERT_CONTAINS(out, "      columns = 64 (int, an integer in 8..400): characters per line of the picture\n");
+  /* The README's JavaScript example, from the install: the path is the
+   * installed sample's (a relative --set path starts at the current directory). */
+  snprintf(cmd, sizeof cmd, "%%s/bin/keel --frames 30 --set script.runtime=js --set script.main=%%s/share/keel/samples/orbit/main.js");
+  char prefix2[700];
+  snprintf(prefix2, sizeof prefix2, "%s", prefix);
+  CU_ASSERT_EQUAL(sh(cmd, prefix, prefix2), 0);
+  KT_ASSERT_CONTAINS(out, "keel: renderer null, script js");
   sh("rm -rf %s %s", work, "");
 }
 

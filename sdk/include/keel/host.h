@@ -98,7 +98,10 @@ struct keel_host {
    * fills *error with the variable's valid range) and takes effect at
    * once for readers; handlers run later on the main thread.
    * on_change: main thread only; `user` is owned by the caller and must
-   * outlive the subscription (until the plugin is destroyed). */
+   * outlive the subscription. The host removes the plugin's subscriptions
+   * when it destroys the plugin (or when its create fails); at most 64 per
+   * plugin (KEEL_ERR_FULL), KEEL_ERR_NOT_FOUND for an unknown cvar. A
+   * plugin's own settings are the cvars "NAME.key" (keel/plugin.h). */
   keel_result (*cvar_get)(const keel_host *host, const char *name, keel_cvar_value *out);
   keel_result (*cvar_set)(const keel_host *host, const char *name, const char *value, keel_message *error);
   keel_result (*cvar_on_change)(const keel_host *host, const char *name, keel_cvar_change_fn fn, void *user);

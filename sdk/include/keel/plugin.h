@@ -43,16 +43,23 @@ typedef enum keel_plugin_kind {
 /* 1.1: one setting a plugin declares. The host knows it without creating
  * the plugin: `[plugin.NAME] key = value` in engine.ini and
  * `--set plugin.NAME.key=value` are checked against it, `--check-config` and
- * `--list-plugins --verbose` show it, and while the plugin runs it is the
- * cvar "NAME.key" (read it with host->cvar_get). Everything is static and
- * owned by the plugin. */
+ * `--list-plugins --verbose` show it, and from just before the plugin's
+ * create until exit it is the cvar "NAME.key" (read it with
+ * host->cvar_get), holding the configured value. The host takes the cvars
+ * back if create fails. Everything is static and owned by the plugin; the
+ * host reads the table on any thread, and copies what it keeps.
+ * The loader refuses a table ("bad settings") unless: name is [a-z0-9_]+,
+ * unique, and "NAME.name" fits in KEEL_NAME_MAX - 1 (31) bytes; type is a
+ * keel_cvar_type; INT/FLOAT have min <= max (whole numbers for INT);
+ * STRING choices are NULL or at most 16 names of up to 31 bytes; help is
+ * set; default_value is valid for the setting. See docs/plugins.md §8. */
 typedef struct keel_setting {
   const char *name;          /* [a-z0-9_]+, unique within the plugin */
   keel_cvar_type type;
   const char *default_value; /* as it would be written in engine.ini */
   double min, max;           /* KEEL_CVAR_INT / FLOAT: the valid range (inclusive) */
-  const char *choices;       /* KEEL_CVAR_STRING: comma-separated valid values, or NULL for any */
-  const char *help;          /* one line */
+  const char *choices;       /* KEEL_CVAR_STRING: comma-separated valid values, or NULL for any text */
+  const char *help;          /* one line, shown by --list-plugins --verbose */
 } keel_setting;
 
 /* The manifest. Its first four members (struct_size, abi_major, abi_minor,
@@ -72,8 +79,8 @@ typedef struct keel_plugin_manifest {
    * stays loaded. */
   const void *(*get_interface)(const char *id);
   /* ---- 1.1 */
-  const keel_setting *settings; /* the plugin's settings, or NULL */
-  uint32_t setting_count;
+  const keel_setting *settings; /* the plugin's settings (static), or NULL */
+  uint32_t setting_count;       /* entries in settings; 0 = none */
 } keel_plugin_manifest;
 
 /* The one exported symbol. Any thread; no side effects; the manifest is
