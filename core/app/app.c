@@ -14,6 +14,7 @@
 #include "base/trace.h"
 #include "cli.h"
 #include "frame/engine.h"
+#include "platform/input_record.h"
 #include "plugin/loader.h"
 #include "sched/schedule.h"
 
@@ -307,9 +308,30 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   if (opts->trace_frames && !opts->trace) return usage_error("--trace-frames needs --trace FILE.json");
   if (opts->trace_frames && kc_trace_parse_frames(opts->trace_frames, &tc, &err) != KEEL_OK)
     return usage_error(err.msg);
+  /* Both input files are checked before anything starts: a recording that
+   * cannot be read, is not one or is cut short is a usage error. */
+  kc_input_replay replay = {0};
+  kc_input_recorder *recorder = NULL;
+  if (opts->replay_input) {
+    if (kc_input_replay_load(opts->replay_input, &replay, &err) != KEEL_OK) {
+      fprintf(stderr, "keel: --replay-input %s\n", err.msg);
+      return KC_EXIT_USAGE;
+    }
+    eo.replay_input = &replay;
+  }
+  if (opts->record_input) {
+    if (kc_input_recorder_open(opts->record_input, &recorder, &err) != KEEL_OK) {
+      fprintf(stderr, "keel: --record-input %s\n", err.msg);
+      kc_input_replay_free(&replay);
+      return KC_EXIT_USAGE;
+    }
+    eo.record_input = recorder;
+  }
   /* Started before the engine, so start-up (the game's init) is in a trace from frame 0. */
   if (opts->trace && kc_trace_start(&tc, &err) != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
+    kc_input_recorder_close(recorder, NULL);
+    kc_input_replay_free(&replay);
     return KC_EXIT_FAILURE;
   }
   kc_engine *engine = NULL;
@@ -317,6 +339,8 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   if (r != KEEL_OK) {
     kc_trace_stop();
     fprintf(stderr, "keel: %s\n", err.msg);
+    kc_input_recorder_close(recorder, NULL);
+    kc_input_replay_free(&replay);
     /* No renderer, no script runtime, or no window for a headless = false run. */
     return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
   }
@@ -338,6 +362,8 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     if (why) {
       kc_engine_destroy(engine);
       kc_trace_stop();
+      kc_input_recorder_close(recorder, NULL);
+      kc_input_replay_free(&replay);
       return usage_error(why);
     }
   }
@@ -369,6 +395,11 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     }
     kc_trace_stop();
   }
+  if (kc_input_recorder_close(recorder, &err) != KEEL_OK) {
+    fprintf(stderr, "keel: %s\n", err.msg);
+    rc = KC_EXIT_FAILURE;
+  }
+  kc_input_replay_free(&replay);
   return rc;
 }
 

@@ -73,6 +73,11 @@ static const opt k_options[] = {
              "each thread's stages, systems, jobs and script ticks, frame by frame"},
     {.name = "trace-frames", .arg = "A:B", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, trace_frames),
      .help = "trace only frames A to B (the first frame is 0; A: = from A to the end; A = that frame)"},
+    {.name = "record-input", .arg = "FILE", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, record_input),
+     .help = "write every frame's keyboard and mouse input to FILE, for --replay-input"},
+    {.name = "replay-input", .arg = "FILE", .kind = OPT_STRING, .offset = offsetof(kc_cli_options, replay_input),
+     .help = "feed the input recorded in FILE to the game instead of the window's (headless too); the run "
+             "stops where the recording ends. With --lockstep it ends with the recorded world hash"},
 };
 #define OPT_COUNT (sizeof k_options / sizeof k_options[0])
 

@@ -44,6 +44,8 @@ typedef struct kc_cli_options {
   const char *screenshot_frame; /* --screenshot-frame N, unparsed; NULL = the last frame */
   const char *trace;            /* --trace FILE.json; NULL = no trace */
   const char *trace_frames;     /* --trace-frames A:B, unparsed; NULL = every frame */
+  const char *record_input;   /* --record-input FILE; NULL = none */
+  const char *replay_input;   /* --replay-input FILE; NULL = none */
 } kc_cli_options;
 
 /* Parses argv into *opts (zeroed first). Strings point into argv, which

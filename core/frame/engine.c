@@ -24,6 +24,9 @@
 #include "frame/script_worker.h"
 #include "frame/stats.h"
 #include "plugin/settings.h"
+#include "platform/input.h"
+#include "platform/input_record.h"
+#include "platform/platform.h"
 #include "sched/pool.h"
 #include "sched/schedule.h"
 #include "sync/action_queue.h"
@@ -80,9 +83,21 @@ struct kc_engine {
   keel_result frame_result;
   uint32_t native_entities;
 
+  /* the window (NULL when headless) and the input it, or a replay, gives */
+  kc_platform *platform;
+  kc_input in;
+  kc_input_recorder *recorder;    /* borrowed from the options; NULL = not recording */
+  const kc_input_replay *replay;  /* borrowed from the options; NULL = the window's input */
+  bool recorder_failed;
+  bool minimised;                 /* nothing is drawn; the game keeps ticking */
+  uint32_t draw_width, draw_height; /* the renderer's current size */
+  uint64_t title_t0, title_frames;
+
   /* settings */
   uint64_t frames_limit; /* 0 = until quit */
-  bool headless, lockstep;
+  bool headless;         /* no window: nothing to close, no input (a replay aside) */
+  bool window_required;  /* [engine] headless = false */
+  bool lockstep;
   uint64_t frame_ns;     /* 0 = unthrottled */
   double tick_interval_s;
   double stats_interval_s;
@@ -94,7 +109,7 @@ struct kc_engine {
   uint64_t last_tick_start_ns, next_tick_ns;
   double game_time;      /* of the last tick triggered */
   double published_time; /* of the last tick whose state is published: what a frame draws */
-  keel_input_state input; /* handed to each tick; the platform layer fills it */
+  keel_input_state input; /* handed to each tick: kc_input's state at the trigger */
   uint64_t run_ns;
   uint64_t ticks_published; /* end markers whose state has been published (init's included) */
   uint64_t frame_t0;        /* start of the current frame */
@@ -211,9 +226,27 @@ static keel_validation validation_setting(const kc_config *cfg) {
 
 /* kc_plugin_select's create step for one candidate: its settings become
  * cvars first (create may read them), and are taken back, with any handler
- * it subscribed, when create fails and the next candidate is tried. */
+ * it subscribed, when create fails and the next candidate is tried. A
+ * windowed run opens the window the candidate needs first (a GL renderer's
+ * context comes with its window); a renderer that draws into no window
+ * (KEEL_GRAPHICS_NONE, the null renderer) runs headless while the window,
+ * opened after selection, still gives input and quit. */
 static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *err) {
   kc_engine *e = user;
+  keel_graphics_api api = ((const keel_renderer_api *)plugin->interface)->api;
+  bool windowed = !e->headless && api != KEEL_GRAPHICS_NONE;
+  e->services.platform = NULL;
+  uint32_t width = e->services.width, height = e->services.height;
+  if (windowed) {
+    keel_result wr = kc_platform_open_window(e->platform, api, err);
+    if (wr != KEEL_OK) return wr;
+    e->services.platform = e->platform;
+    uint32_t fw, fh;
+    kc_platform_framebuffer_size(e->platform, &fw, &fh);
+    if (fw && fh) width = fw, height = fh;
+  }
+  e->draw_width = width;
+  e->draw_height = height;
   size_t cvars_before = kc_cvar_count();
   keel_result sr = kc_plugin_settings_register(plugin, e->cfg, err);
   if (sr != KEEL_OK) return sr;
@@ -221,9 +254,9 @@ static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *
   keel_renderer_desc desc = {
       .struct_size = KEEL_STRUCT_SIZE(keel_renderer_desc),
       .host = &e->renderer_host.pub,
-      .width = e->services.width,
-      .height = e->services.height,
-      .headless = e->headless,
+      .width = width,
+      .height = height,
+      .headless = !windowed,
       .vsync = kc_config_get_bool(e->cfg, "renderer", "vsync"),
       .frames_in_flight = (uint32_t)kc_config_get_int(e->cfg, "renderer", "frames_in_flight"),
       .max_workers = kc_pool_worker_count(e->pool),
@@ -238,6 +271,7 @@ static keel_result create_renderer(void *user, const kc_plugin *plugin, kc_err *
   } else {
     kc_host_release(&e->renderer_host);
     kc_cvar_truncate(cvars_before);
+    e->services.platform = NULL;
   }
   return res;
 }
@@ -352,19 +386,33 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
   return KEEL_OK;
 }
 
-/* The one place that decides whether a window can be opened. This build has
- * no windowing platform yet, so the answer is always no: `headless = auto`
- * then runs headless, and `headless = false` is refused (exit 3) instead of
- * running forever with no window to close. The platform layer (core/platform,
- * GLFW) replaces this body with its real check. */
-bool kc_engine_window_available(char *why, size_t cap) {
-  const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
-  if (!(x && *x) && !(wl && *wl))
-    snprintf(why, cap, "no display (DISPLAY and WAYLAND_DISPLAY are unset), and this build has no windowing platform");
+/* The one place that decides whether a window can be opened: a display,
+ * and GLFW starting on it. With `keep`, the started platform is handed to
+ * the run (the window itself opens with the renderer, which decides its
+ * kind); else it is stopped again. On failure *why says what is missing. */
+static bool window_check(const kc_config *cfg, kc_platform **keep, char *why, size_t cap) {
+  kc_platform_config pc = {.title = "keel"};
+  if (cfg) {
+    pc.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
+    pc.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
+    pc.vsync = kc_config_get_bool(cfg, "renderer", "vsync");
+    pc.gl_debug = validation_setting(cfg) != KEEL_VALIDATION_OFF;
+  }
+  kc_platform *p = NULL;
+  kc_err err;
+  kc_err_clear(&err);
+  if (kc_platform_create(&pc, &p, &err) != KEEL_OK) {
+    kc_copy_text(why, cap, err.msg);
+    return false;
+  }
+  if (keep)
+    *keep = p;
   else
-    snprintf(why, cap, "this build has no windowing platform (no renderer it ships draws to a window yet)");
-  return false;
+    kc_platform_destroy(p);
+  return true;
 }
+
+bool kc_engine_window_available(char *why, size_t cap) { return window_check(NULL, NULL, why, cap); }
 
 bool kc_engine_resolve_headless(const kc_config *cfg, int override) {
   if (override >= 0) return override != 0;
@@ -385,6 +433,51 @@ uint64_t kc_engine_resolve_frames(const kc_config *cfg, int64_t override, bool h
   return (uint64_t)frames;
 }
 
+static keel_result no_window_error(kc_engine *e, const char *why, kc_err *err) {
+  char src[KC_PATH_MAX + 64];
+  return kc_err_set(err, KEEL_ERR_UNSUPPORTED,
+                    "cannot open a window: %s (engine.headless = false, from %s); set engine.headless to auto or "
+                    "true, or run with --headless",
+                    why, e->opts.headless >= 0 ? "the caller"
+                                               : kc_config_describe_source(e->cfg, "engine", "headless", src, sizeof src));
+}
+
+/* [engine] headless (kc_engine_resolve_headless's rule, deciding once and
+ * keeping the platform it started): `true` never opens a window; `auto`
+ * opens one when it can, else runs headless and says why in one line;
+ * `false` without a window is an error (the runner exits 3), never a
+ * silent headless run. */
+static keel_result choose_headless(kc_engine *e, kc_err *err) {
+  const char *mode = kc_config_get_string(e->cfg, "engine", "headless");
+  int forced = e->opts.headless >= 0 ? e->opts.headless : strcmp(mode, "true") == 0 ? 1 : strcmp(mode, "false") == 0 ? 0 : -1;
+  if (forced == 1) {
+    e->headless = true;
+    return KEEL_OK;
+  }
+  e->window_required = forced == 0;
+  char why[KC_ERR_MSG_MAX];
+  e->headless = !window_check(e->cfg, &e->platform, why, sizeof why);
+  if (!e->headless) return KEEL_OK;
+  if (e->window_required) return no_window_error(e, why, err);
+  kc_log_write(KC_LOG_INFO, "no window (%s): running headless", why);
+  return KEEL_OK;
+}
+
+/* After selection: a renderer that draws into no window still gets one
+ * when the run is windowed, for input, the title and quitting. */
+static keel_result open_input_window(kc_engine *e, kc_err *err) {
+  if (e->headless || kc_platform_has_window(e->platform)) return KEEL_OK;
+  kc_err werr;
+  kc_err_clear(&werr);
+  if (kc_platform_open_window(e->platform, KEEL_GRAPHICS_NONE, &werr) == KEEL_OK) return KEEL_OK;
+  if (e->window_required) return no_window_error(e, werr.msg, err);
+  kc_log_write(KC_LOG_INFO, "no window (%s): running headless", werr.msg);
+  kc_platform_destroy(e->platform);
+  e->platform = NULL;
+  e->headless = true;
+  return KEEL_OK;
+}
+
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
   *out = NULL;
   size_t size = (sizeof(kc_engine) + KC_CACHE_LINE - 1) / KC_CACHE_LINE * KC_CACHE_LINE;
@@ -397,9 +490,13 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   e->native_entities = opts->native_entities;
   const kc_config *cfg = e->cfg;
 
-  e->headless = kc_engine_resolve_headless(cfg, opts->headless);
+  e->recorder = opts->record_input;
+  e->replay = opts->replay_input;
+  keel_result r;
+  if ((r = choose_headless(e, err)) != KEEL_OK) goto fail;
   e->lockstep = opts->lockstep >= 0 ? opts->lockstep != 0 : kc_config_get_bool(cfg, "engine", "lockstep");
-  e->frames_limit = kc_engine_resolve_frames(cfg, opts->frames, e->headless);
+  /* A replay runs as long as its recording, headless or not. */
+  e->frames_limit = kc_engine_resolve_frames(cfg, opts->frames, e->headless && !e->replay);
   int64_t fps = kc_config_get_int(cfg, "engine", "target_fps");
   e->frame_ns = fps > 0 ? 1000000000ull / (uint64_t)fps : 0;
   e->tick_interval_s = 1.0 / kc_config_get_float(cfg, "script", "tick_rate");
@@ -409,23 +506,11 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
 
   e->services.width = (uint32_t)kc_config_get_int(cfg, "renderer", "width");
   e->services.height = (uint32_t)kc_config_get_int(cfg, "renderer", "height");
-  e->services.has_window = false; /* see kc_engine_window_available() */
   kc_path_data_dir(e->services.data_dir, sizeof e->services.data_dir, NULL);
   char config_dir[KC_PATH_MAX];
   if (kc_config_file(cfg) && kc_path_dirname(kc_config_file(cfg), config_dir, sizeof config_dir, NULL) == KEEL_OK)
     kc_path_absolute(config_dir, e->services.config_dir, sizeof e->services.config_dir, NULL);
 
-  keel_result r;
-  if (!e->headless) {
-    char why[256], src[KC_PATH_MAX + 64];
-    if (!kc_engine_window_available(why, sizeof why)) {
-      r = kc_err_set(err, KEEL_ERR_UNSUPPORTED,
-                     "cannot open a window: %s (engine.headless = false, from %s); set engine.headless to auto or "
-                     "true, or run with --headless",
-                     why, opts->headless >= 0 ? "the caller" : kc_config_describe_source(cfg, "engine", "headless", src, sizeof src));
-      goto fail;
-    }
-  }
   /* The game's directory is known before any plugin is created, so a
    * renderer's create can resolve KEEL_PATH_GAME too. */
   const char *main_rel = kc_config_get_string(cfg, "script", "main");
@@ -445,6 +530,8 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   kc_log_write(KC_LOG_INFO, "job workers: %u (the main thread included)", kc_pool_worker_count(e->pool));
 
   if ((r = select_renderer(e, err)) != KEEL_OK) goto fail;
+  if ((r = open_input_window(e, err)) != KEEL_OK) goto fail;
+  kc_input_init(&e->in, !e->headless || e->replay, e->draw_width, e->draw_height);
 
   kc_world_config wc = {.swap_timeout_ns = (uint64_t)kc_config_get_int(cfg, "renderer", "swap_timeout_ms") * 1000000u};
   if ((r = kc_world_create(&wc, &e->world, err)) != KEEL_OK) goto fail;
@@ -505,6 +592,7 @@ static void publish_ended_ticks(kc_engine *e) {
 
 static void trigger_tick(kc_engine *e, uint64_t now, double dt) {
   e->game_time += dt;
+  kc_input_take(&e->in, &e->input); /* the worker copies it: stable for the whole tick */
   keel_tick_info info = {.struct_size = KEEL_STRUCT_SIZE(keel_tick_info), .tick = e->ticks_triggered,
                          .frame = e->frame, .dt = dt, .time = e->game_time, .input = &e->input};
   kc_script_worker_trigger(e->worker, &info);
@@ -596,31 +684,37 @@ static keel_result sys_actions(const kc_system_ctx *ctx) {
 
 static keel_result sys_extract(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK; /* nothing to draw into; the game still ticks */
   return kc_render_extract(e->render, e->world, e->frame);
 }
 
 static keel_result sys_prepare(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK;
   return kc_render_prepare(e->render);
 }
 
 static keel_result sys_begin_frame(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK;
   return kc_render_begin(e->render, e->clear, e->published_time);
 }
 
 static keel_result sys_record(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK;
   return kc_render_record_all(e->render);
 }
 
 static keel_result sys_submit(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK;
   return kc_render_submit(e->render);
 }
 
 static keel_result sys_present(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  if (e->minimised) return KEEL_OK;
   return kc_render_present(e->render);
 }
 
@@ -732,6 +826,92 @@ static void trace_counters(kc_engine *e, uint64_t before) {
   KC_TRACE_COUNTER("commands", (double)(commands_drained(e) - before));
 }
 
+/* ---- step 1: the window, input, record and replay ---- */
+
+/* The renderer and the screen layer follow the window's framebuffer; while
+ * it is minimised (or 0 x 0) nothing is drawn and the game keeps ticking. */
+static void follow_window_size(kc_engine *e) {
+  bool minimised = kc_platform_minimised(e->platform);
+  if (minimised != e->minimised)
+    kc_log_write(KC_LOG_INFO, minimised ? "window minimised: drawing paused, the game keeps ticking"
+                                        : "window restored: drawing resumed");
+  e->minimised = minimised;
+  uint32_t w, h;
+  kc_platform_framebuffer_size(e->platform, &w, &h);
+  if (!w || !h || (w == e->draw_width && h == e->draw_height)) return;
+  kc_log_write(KC_LOG_DEBUG, "window resized to %ux%u", w, h);
+  keel_result r = e->rapi->resize ? e->rapi->resize(e->renderer, w, h) : KEEL_OK;
+  if (r != KEEL_OK)
+    kc_log_write(KC_LOG_ERROR, "renderer %s: resize to %ux%u failed: %s", e->renderer_name, w, h,
+                 keel_result_name(r));
+  kc_render_set_size(e->render, w, h);
+  e->draw_width = w;
+  e->draw_height = h;
+}
+
+/* DESIGN §3 step 1: the window's events (or the replay's next frame) become
+ * this frame's input sample, which is recorded and added into the next
+ * tick's input. Returns false when the run stops before this frame: the
+ * window was closed, Escape was pressed, or the replay has no more frames
+ * (so a replay stops where the recorded run stopped). */
+static bool begin_frame(kc_engine *e) {
+  if (e->platform) {
+    kc_platform_poll(e->platform, e->replay ? NULL : &e->in);
+    const char *why = kc_platform_quit_reason(e->platform);
+    if (why) {
+      kc_log_write(KC_LOG_INFO, "quit: %s, after %" PRIu64 " frames", why, e->frame);
+      return false;
+    }
+    follow_window_size(e);
+  }
+  if (e->replay) {
+    if (e->frame >= e->replay->count) {
+      kc_log_write(KC_LOG_INFO, "input replay finished after %" PRIu64 " frames (%s)", e->frame, e->replay->path);
+      return false;
+    }
+    kc_input_set_frame(&e->in, &e->replay->frames[e->frame]);
+  }
+  keel_input_state sample;
+  kc_input_end_frame(&e->in, &sample);
+  if (e->recorder && !e->recorder_failed) {
+    kc_err rerr;
+    if (kc_input_recorder_write(e->recorder, e->frame, &sample, &rerr) != KEEL_OK) {
+      e->recorder_failed = true;
+      kc_log_write(KC_LOG_ERROR, "%s", rerr.msg);
+    }
+  }
+  return true;
+}
+
+/* The game's name for the title: its directory (samples/orbit → orbit). */
+static void game_name(const kc_engine *e, char *out, size_t cap) {
+  if (!e->script_plugin || !e->script_main[0]) {
+    snprintf(out, cap, "%s", e->script_name);
+    return;
+  }
+  char dir[KC_PATH_MAX];
+  kc_path_dirname(e->script_main, dir, sizeof dir, NULL);
+  const char *slash = strrchr(dir, '/');
+  snprintf(out, cap, "%s", slash && slash[1] ? slash + 1 : dir);
+}
+
+/* "orbit - keel (lua, vulkan) - 59.9 fps", refreshed once a second. */
+static void update_title(kc_engine *e, uint64_t now, bool force) {
+  if (!kc_platform_has_window(e->platform)) return;
+  double secs = (double)(now - e->title_t0) / 1e9;
+  if (!force && secs < 1.0) return;
+  char game[128], title[400];
+  game_name(e, game, sizeof game);
+  if (force)
+    snprintf(title, sizeof title, "%s - keel (%s, %s)", game, e->script_name, e->renderer_name);
+  else
+    snprintf(title, sizeof title, "%s - keel (%s, %s) - %.1f fps", game, e->script_name, e->renderer_name,
+             (double)(e->frame - e->title_frames) / secs);
+  kc_platform_set_title(e->platform, title);
+  e->title_t0 = now;
+  e->title_frames = e->frame;
+}
+
 keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   uint64_t start = kc_clock_now_ns();
   e->next_tick_ns = start;
@@ -739,13 +919,15 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
   uint64_t stats_every = e->stats_interval_s > 0 ? (uint64_t)(e->stats_interval_s * 1e9) : 0;
   uint64_t deadline = start;
   keel_result result = KEEL_OK;
+  update_title(e, start, true);
   while (e->frames_limit == 0 || e->frame < e->frames_limit) {
     if (e->opts.quit && *e->opts.quit) {
       kc_log_write(KC_LOG_INFO, "quit requested after %" PRIu64 " frames", e->frame);
       break;
     }
     uint64_t t0 = kc_clock_now_ns();
-    /* 1. begin: no windowing platform to poll yet. 2-6: the schedule. */
+    /* 1. begin: events and input; 2-6: the schedule. */
+    if (!begin_frame(e)) break;
     e->frame_t0 = t0;
     e->frame_due = e->frame_ns ? deadline : t0;
     e->frame_result = KEEL_OK;
@@ -768,6 +950,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
     uint64_t t1 = kc_clock_now_ns();
     kc_frame_stats_add(&e->stats, t1 - t0);
     if (stats_every && t1 - e->stats.interval_start_ns >= stats_every) stats_line(e, t1);
+    update_title(e, t1, false);
     if (e->frame_ns) {
       deadline += e->frame_ns;
       if (deadline < t1) deadline = t1; /* late: do not try to catch up */
@@ -978,6 +1161,7 @@ void kc_engine_destroy(kc_engine *e) {
   kc_host_release(&e->script_host);
   kc_host_release(&e->renderer_host);
   if (e->renderer) e->rapi->destroy(e->renderer);
+  kc_platform_destroy(e->platform); /* after the renderer: its surface or context lives on the window */
   kc_plugin_close(e->renderer_plugin);
   kc_plugin_close(e->script_plugin);
   kc_world_destroy(e->world);

@@ -30,6 +30,12 @@ typedef struct kc_engine_options {
    * checks kc_engine_has_readback before running. */
   const char *screenshot_path;
   uint64_t screenshot_frame;
+  /* --record-input: every frame's input is written here (the caller opens
+   * and closes it). NULL = not recording. Borrowed. */
+  struct kc_input_recorder *record_input;
+  /* --replay-input: the frames fed to the game instead of the window's
+   * input; the run stops when they run out. NULL = none. Borrowed. */
+  const struct kc_input_replay *replay_input;
 } kc_engine_options;
 
 typedef struct kc_engine kc_engine;

@@ -1,5 +1,5 @@
 /* See host.h. Every entry checks its arguments and returns an error result
- * rather than trusting a plugin; entries this build cannot provide (a window
+ * rather than trusting a plugin; entries a run cannot provide (a window
  * when headless) say so with KEEL_ERR_UNSUPPORTED or NULL. */
 #include "frame/host.h"
 
@@ -12,6 +12,7 @@
 #include "base/cvar.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "platform/platform.h"
 
 static const kc_host *host_of(const keel_host *h) { return (const kc_host *)h; }
 
@@ -181,37 +182,58 @@ static keel_result host_path_resolve(const keel_host *h, keel_path_root root, co
   return n < 0 || (uint32_t)n >= capacity ? KEEL_ERR_FULL : KEEL_OK;
 }
 
-static bool host_has_window(const keel_host *h) { return host_of(h)->services->has_window; }
+/* The platform entries reach the window only when the renderer draws into
+ * one; headless, they refuse plainly. */
+static struct kc_platform *window_of(const keel_host *h) {
+  struct kc_platform *p = host_of(h)->services->platform;
+  return kc_platform_has_window(p) ? p : NULL;
+}
+
+static bool host_has_window(const keel_host *h) { return window_of(h) != NULL; }
 
 static keel_result host_framebuffer_size(const keel_host *h, uint32_t *w, uint32_t *ht) {
   if (!w || !ht) return KEEL_ERR_INVALID_ARGUMENT;
-  *w = host_of(h)->services->width;
-  *ht = host_of(h)->services->height;
+  struct kc_platform *p = window_of(h);
+  if (p) {
+    kc_platform_framebuffer_size(p, w, ht);
+  } else {
+    *w = host_of(h)->services->width;
+    *ht = host_of(h)->services->height;
+  }
   return KEEL_OK;
 }
 
-/* No windowing platform is linked in this build yet: everything a window
- * would provide is refused plainly. */
 static const char *const *host_vk_extensions(const keel_host *h, uint32_t *count) {
-  (void)h;
-  if (count) *count = 0;
-  return NULL;
+  struct kc_platform *p = window_of(h);
+  if (!p) {
+    if (count) *count = 0;
+    return NULL;
+  }
+  return kc_platform_vulkan_extensions(p, count);
 }
 
 static keel_result host_vk_surface(const keel_host *h, void *instance, const void *allocator, uint64_t *out) {
-  (void)h, (void)instance, (void)allocator;
-  if (out) *out = 0;
-  return KEEL_ERR_UNSUPPORTED;
+  struct kc_platform *p = window_of(h);
+  if (!p) {
+    if (out) *out = 0;
+    return KEEL_ERR_UNSUPPORTED;
+  }
+  return kc_platform_vulkan_create_surface(p, instance, allocator, out);
 }
 
 static void *host_gl_proc(const keel_host *h, const char *name) {
-  (void)h, (void)name;
-  return NULL;
+  struct kc_platform *p = window_of(h);
+  return p ? kc_platform_gl_proc_address(p, name) : NULL;
 }
 
-static keel_result host_gl_unsupported(const keel_host *h) {
-  (void)h;
-  return KEEL_ERR_UNSUPPORTED;
+static keel_result host_gl_make_current(const keel_host *h) {
+  struct kc_platform *p = window_of(h);
+  return p ? kc_platform_gl_make_current(p) : KEEL_ERR_UNSUPPORTED;
+}
+
+static keel_result host_gl_swap_buffers(const keel_host *h) {
+  struct kc_platform *p = window_of(h);
+  return p ? kc_platform_gl_swap_buffers(p) : KEEL_ERR_UNSUPPORTED;
 }
 
 void kc_host_init(kc_host *host, const kc_host_services *services, const char *name, const char *plugin_file) {
@@ -247,6 +269,6 @@ void kc_host_init(kc_host *host, const kc_host_services *services, const char *n
   p->platform_vulkan_instance_extensions = host_vk_extensions;
   p->platform_vulkan_create_surface = host_vk_surface;
   p->platform_gl_get_proc_address = host_gl_proc;
-  p->platform_gl_make_current = host_gl_unsupported;
-  p->platform_gl_swap_buffers = host_gl_unsupported;
+  p->platform_gl_make_current = host_gl_make_current;
+  p->platform_gl_swap_buffers = host_gl_swap_buffers;
 }

@@ -14,8 +14,10 @@ typedef struct kc_host_services {
   char game_dir[4096];   /* KEEL_PATH_GAME */
   char data_dir[4096];   /* KEEL_PATH_DATA */
   char config_dir[4096]; /* KEEL_PATH_CONFIG */
-  uint32_t width, height;
-  bool has_window;
+  uint32_t width, height; /* the offscreen image's size when there is no renderer window */
+  /* The window the renderer draws into; NULL when headless or when the
+   * renderer draws into no window (KEEL_GRAPHICS_NONE). */
+  struct kc_platform *platform;
   /* Job system hooks (the scheduler); NULL = inline on the caller. */
   void *jobs;
   keel_result (*jobs_submit)(void *jobs, const keel_job_desc *descs, uint32_t count, keel_job_counter *out);

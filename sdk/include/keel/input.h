@@ -56,6 +56,10 @@ typedef struct keel_input_state {
   float mouse_x, mouse_y;      /* cursor in window pixels from the top-left */
   uint32_t buttons_down, buttons_pressed, buttons_released;
   float wheel_x, wheel_y;      /* scroll since the game's previous tick (y > 0: away from the user) */
+  /* The drawable's size in pixels, the space mouse_x/y and the screen layer
+   * are in: the window's framebuffer, or the offscreen image when headless
+   * (a replay: the recorded window's). 0 from a host that does not say. */
+  uint32_t screen_width, screen_height;
 } keel_input_state;
 
 static inline bool keel_input_key_bit(const uint64_t set[2], keel_key key) {
