@@ -91,6 +91,10 @@ typedef struct keel_script {
   atomic_uint_fast64_t tick_frame;
   atomic_uint_fast64_t tick_time_bits;
   atomic_uint_fast64_t tick_dt_bits;
+  /* The current tick's input (game heap, worker only) and its screen size
+   * (width in the high 32 bits; engine.screen() reads it on any heap). */
+  keel_input_state input;
+  atomic_uint_fast64_t screen_size;
 
   /* One-off heaps: checked out under the lock, used by one thread. */
   pthread_mutex_t pool_lock;
@@ -152,5 +156,13 @@ void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev);
 /* Drops one event without running script code (the tick's budget is gone):
  * a completion's callback slot is freed. */
 void kjs_api_drop(kjs_vm *vm, const keel_script_event *ev);
+
+/* ---- kjs_input.c ---- */
+
+/* Adds `input` (the game heap only) and engine.screen(). Inside a safe call,
+ * after kjs_api_install. */
+void kjs_input_install(duk_context *ctx, bool pool);
+/* Copies the tick's input for the input.* functions (worker thread). */
+void kjs_input_tick(keel_script *s, const keel_tick_info *tick);
 
 #endif /* KJS_INTERNAL_H */

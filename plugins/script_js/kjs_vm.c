@@ -290,6 +290,7 @@ static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
   duk_put_prop_string(ctx, -2, "random");
   duk_pop(ctx);
   kjs_api_install(ctx, vm->pool);
+  kjs_input_install(ctx, vm->pool);
   return 0;
 }
 

@@ -296,6 +296,7 @@ static keel_result kjs_tick(keel_script *s, const keel_tick_info *tick, const ke
   atomic_store_explicit(&s->tick_frame, tick->frame, memory_order_relaxed);
   kjs_store_double(&s->tick_time_bits, tick->time);
   kjs_store_double(&s->tick_dt_bits, tick->dt);
+  kjs_input_tick(s, tick);
   kjs_tick_args a = {tick, events, event_count};
   int rc = kjs_enter(s->game, kjs_tick_body, &a);
   return kjs_finish(s, s->game, rc, error);

@@ -100,6 +100,10 @@ struct klua_script {
   _Atomic uint64_t tick_frame;
   _Atomic uint64_t tick_time_bits;
   _Atomic uint64_t tick_dt_bits;
+  /* the current tick's input (worker only) and its screen size (width in
+   * the high 32 bits; engine.screen() reads it on pool VMs too) */
+  keel_input_state input;
+  _Atomic uint64_t screen_size;
 
   klua_cv_handler *cv;
   uint32_t cv_count, cv_cap;
@@ -172,6 +176,12 @@ keel_result klua_reload(keel_script *script, const char *const *paths, uint32_t 
 void klua_api_open(lua_State *L, klua_vm *vm);
 /* Runs the tick's events from s->ev_pos on (protected by the caller). */
 int klua_dispatch_body(lua_State *L);
+
+/* ---- klua_input.c */
+/* Adds `input` (game VM only) and engine.screen(); the stack is kept. */
+void klua_input_open(lua_State *L, klua_vm *vm);
+/* Copies the tick's input for the input.* functions (worker thread). */
+void klua_input_tick(klua_script *s, const keel_tick_info *tick);
 
 /* ---- klua_pool.c */
 keel_result klua_pool_init(klua_script *s, keel_message *error);

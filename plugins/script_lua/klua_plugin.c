@@ -199,6 +199,7 @@ static keel_result klua_create(const keel_script_desc *desc, keel_script **out, 
   atomic_init(&s->tick_frame, 0);
   atomic_init(&s->tick_time_bits, 0);
   atomic_init(&s->tick_dt_bits, 0);
+  atomic_init(&s->screen_size, 0);
   atomic_init(&s->pool_calls, 0);
   atomic_init(&s->pool_errors, 0);
   atomic_init(&s->pool_interrupts, 0);
@@ -368,6 +369,7 @@ static keel_result klua_tick(keel_script *script, const keel_tick_info *tick, co
   atomic_store_explicit(&s->tick_frame, tick->frame, memory_order_relaxed);
   atomic_store_explicit(&s->tick_time_bits, klua_double_bits(tick->time), memory_order_relaxed);
   atomic_store_explicit(&s->tick_dt_bits, klua_double_bits(tick->dt), memory_order_relaxed);
+  klua_input_tick(s, tick);
   klua_entry_begin(s, error);
   lua_State *L = s->vm.L;
   klua_call_begin(s);

@@ -516,6 +516,7 @@ static int klua_setup(lua_State *L) {
   lua_settop(L, 0);
 
   klua_api_open(L, vm);
+  klua_input_open(L, vm);
   return lua_gettop(L);
 }
 
