@@ -839,7 +839,7 @@ static void follow_window_size(kc_engine *e) {
   uint32_t w, h;
   kc_platform_framebuffer_size(e->platform, &w, &h);
   if (!w || !h || (w == e->draw_width && h == e->draw_height)) return;
-  kc_log_write(KC_LOG_DEBUG, "window resized to %ux%u", w, h);
+  kc_log_write(KC_LOG_INFO, "window resized to %ux%u", w, h);
   keel_result r = e->rapi->resize ? e->rapi->resize(e->renderer, w, h) : KEEL_OK;
   if (r != KEEL_OK)
     kc_log_write(KC_LOG_ERROR, "renderer %s: resize to %ux%u failed: %s", e->renderer_name, w, h,

@@ -194,8 +194,9 @@ static keel_result refuse(kc_err *err, const char *path, const char *fmt, ...) {
 }
 
 static keel_result check_header(const uint8_t *d, size_t size, const char *path, kc_err *err) {
+  if (size == 0) return refuse(err, path, "truncated: the file is empty (no header)");
   size_t cmp = size < 8 ? size : 8;
-  if (memcmp(d, k_magic, cmp) != 0 || size == 0)
+  if (memcmp(d, k_magic, cmp) != 0)
     return refuse(err, path, "not a keel input recording (it does not start with \"KEELINPT\")");
   if (size < HEADER_SIZE)
     return refuse(err, path, "truncated: %zu bytes, shorter than the %u-byte header", size, HEADER_SIZE);
