@@ -10,7 +10,7 @@ PACKAGES=(
   libepoxy-dev libegl-dev libgl-dev libglfw3-dev
   liblua5.4-dev duktape-dev
   libcunit1-dev libinih-dev libpng-dev libcglm-dev libjansson-dev
-  xvfb xauth
+  libx11-dev xdotool xvfb xauth
 )
 
 missing=()

@@ -40,9 +40,9 @@ typedef struct kc_engine_options {
 
 typedef struct kc_engine kc_engine;
 
-/* Whether this build can open a window now; when not, *why (caller's
- * buffer) says why in a few words. The one place that decides it (the
- * platform layer replaces its body). Main thread. */
+/* Whether a window can be opened now: a display, and GLFW starting on it
+ * (started and stopped again: kc_engine_create keeps the one it starts).
+ * When not, *why (caller's buffer) says why in a few words. Main thread. */
 bool kc_engine_window_available(char *why, size_t cap);
 /* Whether a run is headless: `override` >= 0 wins (0 = no), else
  * [engine] headless, where auto means "when no window can be opened". */
@@ -52,8 +52,9 @@ bool kc_engine_resolve_headless(const kc_config *cfg, int override);
  * whose frames are not set anywhere. --check-config shows the same. */
 uint64_t kc_engine_resolve_frames(const kc_config *cfg, int64_t override, bool headless);
 
-/* Loads and creates the renderer (backend, then the fallback list, each
- * failure logged as one line), the script runtime, the world and the worker.
+/* Opens the window unless the run is headless (DESIGN §7a), loads and
+ * creates the renderer (backend, then the fallback list, each failure
+ * logged as one line), the script runtime, the world and the worker.
  * KEEL_ERR_NOT_FOUND when no renderer or no script runtime could be started
  * (err then summarises every attempt), KEEL_ERR_UNSUPPORTED when the run is
  * not headless and no window can be opened: the runner exits 3 for both.

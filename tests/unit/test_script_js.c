@@ -752,9 +752,9 @@ static void test_sandbox(void) {
   JT_ASSERT_LOG(&t, "INFO: globals: TextEncoder,TypeError,URIError,Uint16Array,Uint32Array,Uint8Array,"
                     "Uint8ClampedArray,camera,cvar,decodeURI");
   JT_ASSERT_LOG(&t, "INFO: globals: decodeURIComponent,encodeURI,encodeURIComponent,engine,entity,escape,eval,"
-                    "globalThis,init,isFinite");
-  JT_ASSERT_LOG(&t, "INFO: globals: isNaN,light,log,names,parseFloat,parseInt,performance,ticks,undefined,unescape");
-  JT_ASSERT_LOG(&t, "INFO: globals: update");
+                    "globalThis,init,input");
+  JT_ASSERT_LOG(&t, "INFO: globals: isFinite,isNaN,light,log,names,parseFloat,parseInt,performance,ticks,undefined");
+  JT_ASSERT_LOG(&t, "INFO: globals: unescape,update");
   static const char *const want[] = {
       NULL,
       "main.js:22: ReferenceError: identifier 'require' undefined",
