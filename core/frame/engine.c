@@ -892,7 +892,7 @@ static void game_name(const kc_engine *e, char *out, size_t cap) {
   char dir[KC_PATH_MAX];
   kc_path_dirname(e->script_main, dir, sizeof dir, NULL);
   const char *slash = strrchr(dir, '/');
-  snprintf(out, cap, "%s", slash && slash[1] ? slash + 1 : dir);
+  kc_copy_text(out, cap, slash && slash[1] ? slash + 1 : dir);
 }
 
 /* "orbit - keel (lua, vulkan) - 59.9 fps", refreshed once a second. */
