@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,8 @@ struct kc_world {
   keel_id active_camera_back; /* main thread's idea of the active camera */
   char meshes[KC_WORLD_MESH_MAX][KEEL_NAME_MAX];
   uint32_t mesh_count;
-  uint64_t applied, failed, refused;
+  uint64_t applied, failed; /* main thread */
+  _Atomic uint64_t refused; /* counted by the script worker, read by main's stats */
 };
 
 static const char *const kind_names[KIND_COUNT] = {"entity", "camera", "light"};
@@ -155,12 +157,12 @@ keel_result kc_world_check(kc_world *w, const keel_command *cmd) {
   id_view *v = view_lookup(w, cmd->id, cmd->kind, &slot);
   if (cmd->type < KEEL_CMD_CREATE || cmd->type > KEEL_CMD_SET_ACTIVE ||
       (cmd->type == KEEL_CMD_SET_ACTIVE && cmd->kind != KEEL_OBJECT_CAMERA)) {
-    w->refused++;
+    atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
     return KEEL_ERR_INVALID_ARGUMENT;
   }
   uint8_t want = cmd->type == KEEL_CMD_CREATE ? VIEW_RESERVED : VIEW_LIVE;
   if (!v || v->state[slot] != want) {
-    w->refused++;
+    atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
     return KEEL_ERR_STALE_ID;
   }
   if (cmd->type == KEEL_CMD_CREATE) {
@@ -370,7 +372,7 @@ void kc_world_metrics_get(const kc_world *w, kc_world_metrics *out) {
   }
   out->commands_applied = w->applied;
   out->commands_failed = w->failed;
-  out->commands_refused = w->refused;
+  out->commands_refused = atomic_load_explicit(&w->refused, memory_order_relaxed);
 }
 
 void kc_world_inject_fault(kc_world *w, unsigned faults) { kc_state_inject_fault(w->buf[0], faults); }
