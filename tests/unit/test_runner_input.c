@@ -154,12 +154,69 @@ static void test_record_headless_then_replay(void) {
   CU_ASSERT_STRING_EQUAL(recorded, replayed);
 }
 
+/* The orbit sample, played from a recording: arrows and the wheel steer
+ * the camera, a click on an entity paints it (one far from all paints
+ * nothing), space pauses and resumes. Lua and JS play it identically. */
+static void test_orbit_sample_plays(void) {
+  const char *path = kt_write_temp("orbit.keelinput", "");
+  kc_input_recorder *rec = NULL;
+  kc_err err;
+  CU_ASSERT_EQUAL_FATAL(kc_input_recorder_open(path, &rec, &err), KEEL_OK);
+  kc_input in;
+  kc_input_init(&in, true, 800, 600);
+  for (uint64_t f = 0; f < 120; f++) {
+    /* The entity of ring 0 at angle 0, (4, 0, 0), seen from the first
+     * camera (0, 14, 26), 60 degrees, 800x600: x = 400 * (1 + 4 * sqrt(3) /
+     * (4/3) / |eye|) = 470.4, y = 300. Ring 0 first moves at tick 5. */
+    if (f == 2) kc_input_mouse(&in, 470, 300), kc_input_button(&in, KEEL_MOUSE_LEFT, true);
+    if (f == 3) kc_input_button(&in, KEEL_MOUSE_LEFT, false), kc_input_mouse(&in, 5, 5);
+    if (f == 4) kc_input_button(&in, KEEL_MOUSE_LEFT, true);
+    if (f == 5) kc_input_button(&in, KEEL_MOUSE_LEFT, false);
+    if (f == 10) kc_input_key(&in, KEEL_KEY_LEFT, true);
+    if (f == 20) kc_input_key(&in, KEEL_KEY_LEFT, false), kc_input_key(&in, KEEL_KEY_UP, true);
+    if (f == 25) kc_input_key(&in, KEEL_KEY_UP, false), kc_input_wheel(&in, 0, 2);
+    if (f == 30 || f == 60) kc_input_key(&in, KEEL_KEY_SPACE, true);
+    if (f == 31 || f == 61) kc_input_key(&in, KEEL_KEY_SPACE, false);
+    keel_input_state s;
+    kc_input_end_frame(&in, &s);
+    CU_ASSERT_EQUAL(kc_input_recorder_write(rec, f, &s, &err), KEEL_OK);
+  }
+  CU_ASSERT_EQUAL(kc_input_recorder_close(rec, &err), KEEL_OK);
+  char args[2048], lua[32], js[32], none[32];
+  static char lua_out[1 << 17];
+  for (int l = 0; l < 2; l++) {
+    const char *rt = l ? "js" : "lua";
+    snprintf(args, sizeof args,
+             "--lockstep --set script.runtime=%s --set script.main=%s/samples/orbit/main.%s --replay-input %s", rt,
+             KEEL_TEST_SOURCE_DIR, rt, path);
+    CU_ASSERT_EQUAL(keel(args), 0);
+    snprintf(l ? js : lua, 32, "%s", hash_in(out));
+    KT_ASSERT_CONTAINS(out, "orbit: painted entity ");
+    const char *painted = strstr(out, "orbit: painted entity ");
+    CU_ASSERT_PTR_NULL(painted ? strstr(painted + 1, "orbit: painted entity ") : NULL); /* the far click: none */
+    KT_ASSERT_CONTAINS(out, "orbit: sim_speed is now 0");
+    KT_ASSERT_CONTAINS(out, "orbit: sim_speed is now 1");
+    KT_ASSERT_CONTAINS(out, "orbit: done after 90 ticks"); /* paused for frames 30 to 59 */
+    if (!l) snprintf(lua_out, sizeof lua_out, "%s", out);
+  }
+  /* The same entity painted in both languages. */
+  const char *a = strstr(lua_out, "orbit: painted entity "), *b = strstr(out, "orbit: painted entity ");
+  CU_ASSERT(a && b && strncmp(a, b, strcspn(a, "\n")) == 0);
+  CU_ASSERT_STRING_EQUAL(lua, js);
+  snprintf(args, sizeof args, "--lockstep --frames 120 --set script.runtime=lua --set script.main=%s/samples/orbit/main.lua",
+           KEEL_TEST_SOURCE_DIR);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  snprintf(none, sizeof none, "%s", hash_in(out));
+  CU_ASSERT_STRING_NOT_EQUAL(none, lua);
+}
+
 static CU_TestInfo tests[] = {
     {"headless = false without a display exits 3", test_headless_false_without_display_exits_3},
     {"auto without a display runs headless and says why", test_auto_without_display_runs_headless},
     {"bad recordings exit 2", test_bad_recordings_exit_2},
     {"a replay headless in lockstep: one hash in Lua and JS", test_replay_headless_lockstep},
     {"record headless, replay, same hash", test_record_headless_then_replay},
+    {"the orbit sample plays from a recording", test_orbit_sample_plays},
     CU_TEST_INFO_NULL,
 };
 
