@@ -927,14 +927,20 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
     }
     uint64_t t0 = kc_clock_now_ns();
     /* 1. begin: events and input; 2-6: the schedule. */
-    if (!begin_frame(e)) break;
+    kc_trace_frame(e->frame);
+    bool traced = KC_TRACE_BEGIN_ARG("frame", "frame", e->frame);
+    bool traced_events = KC_TRACE_BEGIN("events");
+    bool go_on = begin_frame(e);
+    KC_TRACE_END(traced_events);
+    if (!go_on) {
+      KC_TRACE_END(traced);
+      break;
+    }
     e->frame_t0 = t0;
     e->frame_due = e->frame_ns ? deadline : t0;
     e->frame_result = KEEL_OK;
     /* A failing system is counted where it failed (renderer, world, script);
      * the frame goes on. */
-    kc_trace_frame(e->frame);
-    bool traced = KC_TRACE_BEGIN_ARG("frame", "frame", e->frame);
     uint64_t commands_before = traced ? commands_drained(e) : 0;
     kc_schedule_run(e->schedule, e->pool, e, NULL);
     if (traced) trace_counters(e, commands_before);

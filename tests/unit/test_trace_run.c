@@ -41,7 +41,7 @@ static void test_range_threads_and_names(void) {
   CU_ASSERT_EQUAL_FATAL(sum.n_frames, 21);
   for (size_t i = 0; i < sum.n_frames; i++) CU_ASSERT_EQUAL(sum.frames[i], 20 + i);
   /* Every stage and every system of the schedule (keel --dump-schedule). */
-  const char *on_main[] = {"frame", "Update", "Extract", "Prepare", "Record", "Submit", "Present",
+  const char *on_main[] = {"frame", "events", "Update", "Extract", "Prepare", "Record", "Submit", "Present",
                            "script_handoff", "cvar_dispatch", "main_jobs_and_results", "prepare",
                            "begin_frame", "submit", "present", "swap"};
   for (size_t i = 0; i < sizeof on_main / sizeof on_main[0]; i++) {
