@@ -235,7 +235,7 @@ keel_result kc_platform_open_window(kc_platform *p, keel_graphics_api api, kc_er
   GLFWwindow *w = glfwCreateWindow((int)p->width, (int)p->height, p->title, NULL, NULL);
   if (!w) {
     if (api == KEEL_GRAPHICS_GL)
-      return kc_err_set(err, KEEL_ERR_UNSUPPORTED, "cannot open a window with an OpenGL %d.%d core context: %s",
+      return kc_err_set(err, KEEL_ERR_UNSUPPORTED, "cannot open a window with an OpenGL %d.%d (or newer) core context: %s",
                         KC_PLATFORM_GL_MAJOR, KC_PLATFORM_GL_MINOR, glfw_error_text());
     return kc_err_set(err, KEEL_ERR_UNSUPPORTED, "cannot open a window: %s", glfw_error_text());
   }

@@ -3,7 +3,7 @@
  * engine and the host table see this interface, and renderers reach the
  * window through the host's platform entries. The window follows the
  * renderer's graphics API: a Vulkan renderer gets a window without a client
- * API to put its surface on, a GL renderer a window with a GL 4.5 core
+ * API to put its surface on, a GL renderer a window with a GL 3.3+ core
  * context. Everything here runs on the main thread (GLFW's rule). */
 #ifndef KC_PLATFORM_H
 #define KC_PLATFORM_H
@@ -13,10 +13,10 @@
 #include "base/err.h"
 #include "platform/input.h"
 
-/* The GL context a GL window carries: what keel's GL renderer is written
- * against (the version EGL surfaceless gives it headless, too). */
-#define KC_PLATFORM_GL_MAJOR 4
-#define KC_PLATFORM_GL_MINOR 5
+/* The least GL a GL window's context offers: what keel's GL renderer needs
+ * (core profile; drivers give their newest core version, 4.5 on Mesa). */
+#define KC_PLATFORM_GL_MAJOR 3
+#define KC_PLATFORM_GL_MINOR 3
 
 typedef struct kc_platform_config {
   const char *title;      /* copied */
