@@ -156,8 +156,8 @@ static kc_schedule *build_schedule(void) {
   return s;
 }
 
-#define TRACE_BLOCK 50
-#define TRACE_ROUNDS 16
+#define TRACE_BLOCK 10
+#define TRACE_ROUNDS 80
 
 /* One frame as kc_engine_run frames it: the frame slice, the schedule, the
  * counters. Returns its duration in µs. */
