@@ -7,6 +7,7 @@
  * appear (with a generous deadline), never a measured duration. */
 #include <keel_test.h>
 
+#include "../unit/trace_check.h"
 #include "frame/engine.h"
 
 #include <errno.h>
@@ -198,7 +199,9 @@ static long tick_before(const proc *p, size_t at) {
  * with the tick count carried on; on_reload() runs. */
 static void run_save_styles(const lang *l) {
   proc p;
-  start_game(&p, l, "--set script.hot_reload=true");
+  char extra[1024];
+  snprintf(extra, sizeof extra, "--set script.hot_reload=true --trace %s", game_file("trace.json"));
+  start_game(&p, l, extra);
   size_t at = proc_wait(&p, " v1\n", 0);
   CU_ASSERT_FATAL(at != 0);
   save_truncate(main_name(l), l->main("v2"));
@@ -221,6 +224,13 @@ static void run_save_styles(const lang *l) {
   KT_ASSERT_CONTAINS(stats(), "\"hot_reload\": true, \"reloads\": 2, \"reload_errors\": 0}");
   KT_ASSERT_CONTAINS(p.out, "keel: hot reload: 2 reloads, 0 of them failed and kept the old code");
   proc_free(&p);
+  /* The reloads are slices on the script worker's track, beside the ticks. */
+  static tc_summary sum;
+  if (!tc_check_file(game_file("trace.json"), &sum)) fprintf(stderr, "\n%s\n", sum.error);
+  CU_ASSERT_TRUE(sum.ok);
+  CU_ASSERT(tc_thread(&sum, "script") >= 0);
+  CU_ASSERT_EQUAL(tc_name_tid(&sum, "reload"), tc_thread(&sum, "script"));
+  CU_ASSERT_EQUAL(tc_name_tid(&sum, "tick"), tc_thread(&sum, "script"));
 }
 
 /* A syntax error, then a top level that raises: each is logged with

@@ -36,13 +36,13 @@ typedef struct tc_summary {
   int64_t dropped_frames, first_frame_kept;
 } tc_summary;
 
-static void tc_fail(tc_summary *s, const char *fmt, const char *a, long long b) {
+static inline void tc_fail(tc_summary *s, const char *fmt, const char *a, long long b) {
   if (!s->ok) return;
   s->ok = false;
   snprintf(s->error, sizeof s->error, fmt, a, b);
 }
 
-static void tc_add_name(char (*list)[64], size_t *n, const char *name, int64_t *tids, int64_t tid) {
+static inline void tc_add_name(char (*list)[64], size_t *n, const char *name, int64_t *tids, int64_t tid) {
   for (size_t i = 0; i < *n; i++)
     if (strcmp(list[i], name) == 0) return;
   if (*n < TC_MAX_NAMES) {
@@ -58,7 +58,7 @@ typedef struct tc_thread_state {
   size_t depth;
 } tc_thread_state;
 
-static bool tc_check_file(const char *path, tc_summary *s) {
+static inline bool tc_check_file(const char *path, tc_summary *s) {
   memset(s, 0, sizeof *s);
   s->ok = true;
   s->dropped_frames = s->first_frame_kept = -1;
@@ -148,20 +148,20 @@ static bool tc_check_file(const char *path, tc_summary *s) {
   return s->ok;
 }
 
-static int64_t tc_thread(const tc_summary *s, const char *name) {
+static inline int64_t tc_thread(const tc_summary *s, const char *name) {
   for (size_t i = 0; i < s->threads; i++)
     if (strcmp(s->thread_names[i], name) == 0) return s->tids[i];
   return -1;
 }
 
 /* The thread a slice name was first seen on, -1 when never. */
-static int64_t tc_name_tid(const tc_summary *s, const char *name) {
+static inline int64_t tc_name_tid(const tc_summary *s, const char *name) {
   for (size_t i = 0; i < s->n_names; i++)
     if (strcmp(s->names[i], name) == 0) return s->name_tid[i];
   return -1;
 }
 
-static bool tc_has_counter(const tc_summary *s, const char *name) {
+static inline bool tc_has_counter(const tc_summary *s, const char *name) {
   for (size_t i = 0; i < s->n_counter_names; i++)
     if (strcmp(s->counter_names[i], name) == 0) return true;
   return false;
