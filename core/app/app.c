@@ -224,6 +224,7 @@ static int list_plugins(const kc_plugin_loader *loader, bool verbose) {
     if (p->status != KC_PLUGIN_OK && p->message[0]) printf("    %s\n", p->message);
     if (p->description[0]) printf("    %s\n", p->description);
     printf("    %s\n", p->file);
+    if (p->language[0]) printf("    runs %s games: [script] main is a %s file\n", p->language, p->file_extension);
     list_settings(p, verbose);
   }
   if (cat.count == 0) printf("(no keel_*.so plugin found)\n");

@@ -608,7 +608,7 @@ static void known_sections(char *buf, size_t cap) {
 /* ---- loading ----------------------------------------------------------------- */
 
 typedef struct seen_cvar {
-  char name[KC_CVAR_NAME_MAX];
+  char name[2 * KC_CVAR_NAME_MAX]; /* a cvar name, or "NAME.key" of [plugin.NAME] */
   int line;
 } seen_cvar;
 

@@ -1056,7 +1056,7 @@ static void report_fill(const kc_engine *e, report *r) {
   r->fps = r->seconds > 0 ? (double)e->frame / r->seconds : 0;
   r->script_errors = atomic_load(&((kc_engine *)e)->script.errors);
   r->interrupts = atomic_load(&((kc_engine *)e)->script.interrupts);
-  r->errors_total = r->ws.tick_errors + r->ws.commands_failed + r->wm.swap_errors + r->wm.swap_timeouts +
+  r->errors_total = r->ws.init_errors + r->ws.tick_errors + r->ws.commands_failed + r->wm.swap_errors + r->wm.swap_timeouts +
                     r->rs.errors + r->renderer.errors;
 }
 
@@ -1075,7 +1075,7 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
           " refused because the queue was full); %" PRIu64 " callbacks\n"
           "keel: world state: %" PRIu64 " buffer swaps published, %" PRIu64
           " skipped because nothing had changed; %" PRIu64 " records copied, %.1f%% of entities changed per swap\n"
-          "keel: errors: %" PRIu64 " in all = %" PRIu64 " failed ticks + %" PRIu64 " failed commands + %" PRIu64
+          "keel: errors: %" PRIu64 " in all = %" PRIu64 " failed ticks (init included) + %" PRIu64 " failed commands + %" PRIu64
           " failed state swaps + %" PRIu64 " render errors\n"
           "keel: world hash %016" PRIx64 "\n",
           e->frame, r.seconds, r.fps, kc_frame_stats_percentile_ms(&e->stats, 0.5),
@@ -1083,7 +1083,7 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
           e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, r.script_errors, e->skips,
           kc_world_count(e->world, KEEL_OBJECT_ENTITY), r.ws.commands, r.ws.commands_failed, r.ws.commands_full,
           r.ws.callbacks_posted, r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied,
-          100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.tick_errors, r.ws.commands_failed,
+          100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.init_errors + r.ws.tick_errors, r.ws.commands_failed,
           r.wm.swap_errors + r.wm.swap_timeouts, r.rs.errors + r.renderer.errors, e->final_hash);
   if (e->watch)
     fprintf(out, "keel: hot reload: %" PRIu64 " reloads, %" PRIu64 " of them failed and kept the old code\n",

@@ -608,8 +608,11 @@ static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, cons
     }
   }
   if (info->status == KC_PLUGIN_OK) {
-    if (info->kind == KEEL_PLUGIN_SCRIPT)
-      copy_text(info->file_extension, sizeof info->file_extension, ((const keel_script_api *)interface)->file_extension);
+    if (info->kind == KEEL_PLUGIN_SCRIPT) {
+      const keel_script_api *api = interface;
+      copy_text(info->language, sizeof info->language, api->language);
+      copy_text(info->file_extension, sizeof info->file_extension, api->file_extension);
+    }
     uint32_t count = 0;
     const keel_setting *settings = manifest_settings(m, &count);
     if (count) {

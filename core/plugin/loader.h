@@ -172,6 +172,7 @@ typedef struct kc_plugin_info {
   kc_plugin_status status;      /* what kc_plugin_open would decide for this file */
   char message[KC_ERR_MSG_MAX]; /* the one-line reason; "" when ok */
   bool shadowed;                /* an earlier directory has the same file name, so open never picks this */
+  char language[32];            /* a usable script runtime's language ("lua"); "" otherwise */
   char file_extension[16];      /* a usable script runtime's file_extension (".lua"); "" otherwise */
   /* A usable plugin's declared settings (ABI 1.1), copied: they stay valid
    * after the file is closed, until kc_plugin_catalog_free. NULL / 0 when
