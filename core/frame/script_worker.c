@@ -29,7 +29,7 @@ typedef struct worker_msg {
   keel_command cmd;
 } worker_msg;
 
-#define OVERFLOW_MAX 4096
+#define OVERFLOW_MAX KEEL_SCRIPT_EVENT_QUEUE /* keel/script.h states it */
 
 /* Waking a thread asleep in a futex costs the waker a system call and, when
  * the sleeper's CPU is idle, an inter-processor interrupt: 10-30 us of the
@@ -290,9 +290,9 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
   pthread_mutex_init(&sw->lock, NULL);
   pthread_cond_init(&sw->cond, NULL);
   sw->overflow = malloc(sizeof *sw->overflow * OVERFLOW_MAX);
-  keel_result r = kc_spsc_init(&sw->commands, sizeof(worker_msg), cfg->command_capacity ? cfg->command_capacity : 16384, err);
+  keel_result r = kc_spsc_init(&sw->commands, sizeof(worker_msg), cfg->command_capacity ? cfg->command_capacity : KEEL_SCRIPT_COMMAND_QUEUE, err);
   if (r == KEEL_OK)
-    r = kc_spsc_init(&sw->events, sizeof(keel_script_event), cfg->event_capacity ? cfg->event_capacity : 4096, err);
+    r = kc_spsc_init(&sw->events, sizeof(keel_script_event), cfg->event_capacity ? cfg->event_capacity : KEEL_SCRIPT_EVENT_QUEUE, err);
   if (r == KEEL_OK && !sw->overflow) r = kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "script worker: out of memory");
   if (r != KEEL_OK) {
     worker_free(sw);

@@ -60,7 +60,8 @@ typedef enum keel_result {
   KEEL_ERR_DEVICE_LOST = -15      /* 1.1: the graphics device is gone; the renderer cannot go on */
 } keel_result;
 
-/* A short, stable name for a result ("KEEL_ERR_FULL"); never NULL. */
+/* A short, stable name for a result ("KEEL_ERR_FULL"); never NULL. Any
+ * thread; the string is static. */
 static inline const char *keel_result_name(keel_result r) {
   switch (r) {
     case KEEL_OK: return "KEEL_OK";

@@ -47,12 +47,13 @@ typedef struct keel_cvar_value {
 typedef void (*keel_cvar_change_fn)(void *user, const char *name, const keel_cvar_value *old_value,
                                     const keel_cvar_value *new_value);
 
-/* A job: fn(user, worker) runs once on some job worker (worker 0 is the main
- * thread helping). */
+/* A job: fn(user, worker) runs once on some job worker thread (worker 0 is
+ * the main thread helping); `user` is the submitter's. */
 typedef void (*keel_job_fn)(void *user, uint32_t worker);
-/* A slice [begin, end) of a parallel-for, run on `worker`. Workers are
- * numbered 0..worker_count-1, so per-worker partial results can live in an
- * array indexed by worker without locks. */
+/* A slice [begin, end) of a parallel-for, run on the job worker thread
+ * `worker`; `user` is the caller's. Workers are numbered
+ * 0..worker_count-1, so per-worker partial results can live in an array
+ * indexed by worker without locks. */
 typedef void (*keel_range_fn)(void *user, uint32_t begin, uint32_t end, uint32_t worker);
 
 typedef struct keel_job_desc {

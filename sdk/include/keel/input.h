@@ -62,6 +62,7 @@ typedef struct keel_input_state {
   uint32_t screen_width, screen_height;
 } keel_input_state;
 
+/* Whether `key` is in a key set of keel_input_state. Any thread. */
 static inline bool keel_input_key_bit(const uint64_t set[2], keel_key key) {
   return (unsigned)key < KEEL_KEY_COUNT && ((set[(unsigned)key / 64u] >> ((unsigned)key % 64u)) & 1u) != 0;
 }
@@ -87,6 +88,7 @@ static inline const char *keel_mouse_button_name(int button) {
   return button >= 0 && button < KEEL_MOUSE_BUTTON_COUNT ? names[button] : "";
 }
 
+/* Internal to the two lookups below: exact string compare. Any thread. */
 static inline bool keel_input_name_equal_(const char *a, const char *b) {
   while (*a && *a == *b) {
     a++;

@@ -91,7 +91,7 @@ typedef const keel_plugin_manifest *(*keel_plugin_entry_fn)(void);
 #define KEEL_PLUGIN_ENTRY(manifest_ptr) \
   KEEL_EXPORT const keel_plugin_manifest *keel_plugin_entry(void) { return (manifest_ptr); }
 
-/* String compare for interface ids without <string.h>. */
+/* String compare for interface ids without <string.h>. Any thread. */
 static inline bool keel_interface_is(const char *id, const char *want) {
   if (!id || !want) return false;
   while (*id && *id == *want) {

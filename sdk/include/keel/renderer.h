@@ -195,35 +195,54 @@ typedef struct keel_renderer_api {
   uint32_t struct_size;
   keel_graphics_api api;
 
-  /* Creates a renderer. On failure returns an error, leaves *out NULL and
-   * explains in *error (may be NULL). */
+  /* Main thread (the one that calls it becomes the renderer's main thread).
+   * Creates a renderer. `desc` is borrowed for the call (copy what you
+   * keep); desc->host is lent until destroy returns. *out is the plugin's
+   * until destroy. On failure returns an error, leaves *out NULL and
+   * explains in *error (caller-owned, may be NULL). */
   keel_result (*create)(const keel_renderer_desc *desc, keel_renderer **out, keel_message *error);
-  /* Waits for the GPU and frees everything, meshes included. NULL is fine. */
+  /* Main thread. Waits for the GPU and frees everything, meshes included.
+   * NULL is fine. */
   void (*destroy)(keel_renderer *renderer);
 
-  /* The frame desc (and what it points to) is valid until end_frame returns. */
+  /* Main thread. The frame desc (and what it points to, the lights) is the
+   * host's, valid until end_frame returns. */
   keel_result (*begin_frame)(keel_renderer *renderer, const keel_frame_desc *frame);
+  /* Any thread, between begin_frame and end_frame, once per (pass, worker).
+   * *out is the renderer's, used by the calling thread only, until
+   * encoder_end. */
   keel_result (*encoder_begin)(keel_renderer *renderer, uint32_t pass, uint32_t worker, keel_encoder **out);
-  /* The camera used by the draws recorded after it in this encoder. The
-   * struct is copied. A 1.1 host sets it first in every encoder: the
-   * scene's perspective camera in pass 0, the screen camera in pass 1. */
+  /* The encoder's thread. The camera used by the draws recorded after it in
+   * this encoder. The struct is copied. A 1.1 host sets it first in every
+   * encoder: the scene's perspective camera in pass 0, the screen camera in
+   * pass 1. */
   keel_result (*encoder_set_camera)(keel_encoder *encoder, const keel_camera *camera);
-  /* Records `count` draws; the array is copied before the call returns. */
+  /* The encoder's thread. Records `count` draws; the array (the caller's)
+   * is copied before the call returns. */
   keel_result (*encoder_draw)(keel_encoder *encoder, const keel_draw *draws, uint32_t count);
+  /* The encoder's thread. Ends the encoder; it may not be used again. */
   keel_result (*encoder_end)(keel_encoder *encoder);
-  /* Submits every ended encoder in pass order, then worker order. An
-   * encoder still open is an error (its work is dropped and counted). */
-  /* KEEL_ERR_DEVICE_LOST (1.1) when the device is gone: the host then stops
-   * the run with exit status 1 instead of calling it again. */
+  /* Main thread. Submits every ended encoder in pass order, then worker
+   * order. An encoder still open is an error (its work is dropped and
+   * counted). KEEL_ERR_DEVICE_LOST (1.1) when the device is gone: the host
+   * then stops the run with exit status 1 instead of calling it again. */
   keel_result (*end_frame)(keel_renderer *renderer);
+  /* Main thread, after end_frame: shows the frame (a no-op when headless). */
   keel_result (*present)(keel_renderer *renderer);
-  /* The drawable is now width x height pixels (a window resize); 0 x 0 is
-   * never passed (the host skips frames while minimised). */
+  /* Main thread, between frames. The drawable is now width x height pixels
+   * (a window resize); 0 x 0 is never passed (the host skips frames while
+   * minimised). */
   keel_result (*resize)(keel_renderer *renderer, uint32_t width, uint32_t height);
 
+  /* Main thread. The desc and its arrays are the caller's, copied before
+   * the call returns; *out is a handle the renderer owns until
+   * mesh_destroy (or destroy). */
   keel_result (*mesh_create)(keel_renderer *renderer, const keel_mesh_desc *desc, keel_mesh *out);
+  /* Main thread. */
   keel_result (*mesh_destroy)(keel_renderer *renderer, keel_mesh mesh);
 
+  /* Main thread. *out is the caller's; write at most out->struct_size
+   * bytes (a host built against an older SDK passes a smaller struct). */
   keel_result (*stats)(keel_renderer *renderer, keel_renderer_stats *out);
 } keel_renderer_api;
 

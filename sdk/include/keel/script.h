@@ -82,6 +82,13 @@ typedef struct keel_command {
   keel_object_fields fields;
 } keel_command;
 
+/* Events reach the runtime at the start of each tick, in the order they
+ * arrived: a COMPLETED for each command with a callback id that the main
+ * thread applied (or refused) since the last tick, and a CVAR_CHANGED for
+ * each change of any cvar registered when the runtime started: the
+ * engine's (sim_speed, show_stats, r_debug_view) and every plugin
+ * setting's "NAME.key", whoever set it (engine.ini's [cvars] at start,
+ * a script, the console, a plugin). See KEEL_SCRIPT_EVENT_QUEUE. */
 typedef enum keel_event_type {
   KEEL_EVENT_COMPLETED = 1,    /* a command with a callback id finished */
   KEEL_EVENT_CVAR_CHANGED = 2  /* a cvar changed (dispatched on the main thread first) */
@@ -105,8 +112,20 @@ typedef struct keel_object_snapshot {
   keel_object_fields fields; /* mask = every field the object has */
 } keel_object_snapshot;
 
-/* What the core lends a script runtime besides keel_host. Thread rule:
- * id_reserve and command_push on the script worker thread only (the thread
+/* The host's capacities, for planning (not part of the ABI: a host may
+ * give more). Commands: 16384 queued from the worker to the main thread
+ * (each tick's end marker takes one of the slots), which drains them
+ * every frame; when the queue is full command_push
+ * refuses at once with KEEL_ERR_FULL and queues nothing (the host counts
+ * it; try again next tick). Events: 4096 queued for the next tick; beyond
+ * that up to 4096 more wait on the main thread (delivered in order at a
+ * later tick), and then each further event is dropped and logged. */
+#define KEEL_SCRIPT_COMMAND_QUEUE 16384u
+#define KEEL_SCRIPT_EVENT_QUEUE 4096u
+
+/* What the core lends a script runtime besides keel_host, from create until
+ * destroy returns; the table and ctx are the host's. Thread rule: id_reserve,
+ * command_push and file_loaded on the script worker thread only (the thread
  * that calls create, init, tick, shutdown); object_get and object_count on
  * any thread (the worker reads without locks; another thread, e.g. a one-off
  * script, briefly holds the snapshot so a publish cannot change it under
@@ -114,11 +133,14 @@ typedef struct keel_object_snapshot {
 typedef struct keel_script_world {
   uint32_t struct_size;
   void *ctx;
-  /* Reserves a fresh id of `kind` for a CREATE command pushed afterwards, so
-   * scripts get ids at once. KEEL_ID_INVALID when the kind's table is full. */
+  /* Script worker only. Reserves a fresh id of `kind` for a CREATE command
+   * pushed afterwards, so scripts get ids at once. KEEL_ID_INVALID when the
+   * kind's table is full. */
   keel_id (*id_reserve)(void *ctx, keel_object_kind kind);
-  /* Queues a command for the main thread. Refused at once, with nothing
-   * queued: KEEL_ERR_FULL when the queue is full (the core counts it);
+  /* Script worker only. Queues a copy of *command (the caller keeps it)
+   * for the main thread. Refused at once, with nothing queued:
+   * KEEL_ERR_FULL when the queue is full (KEEL_SCRIPT_COMMAND_QUEUE; the
+   * core counts it);
    * KEEL_ERR_STALE_ID when `id` is not, as far as this thread's own earlier
    * commands go, a live id of `kind` (CREATE needs a reserved, not yet
    * created id; the others need a created, not destroyed one), so a script
@@ -127,15 +149,18 @@ typedef struct keel_script_world {
    * here can still fail on the main thread (an unknown mesh, say): that is
    * reported through the callback id, or logged when there is none. */
   keel_result (*command_push)(void *ctx, const keel_command *command);
-  /* Reads the last published snapshot (on the worker without locks: the
-   * core publishes only between ticks). KEEL_ERR_NOT_FOUND /
-   * KEEL_ERR_STALE_ID for ids that are not live in it. */
+  /* Any thread. Copies the object from the last published snapshot into
+   * *out (the caller's); on the worker without locks (the core publishes
+   * only between ticks, so tick k sees every command of the ticks before
+   * it). KEEL_ERR_NOT_FOUND / KEEL_ERR_STALE_ID for ids that are not live
+   * in it. object_count: any thread, the same snapshot. */
   keel_result (*object_get)(void *ctx, keel_id id, keel_object_snapshot *out);
   uint32_t (*object_count)(void *ctx, keel_object_kind kind);
   /* ---- 1.1 */
-  /* Tells the core that the game loaded the source file `path` (absolute;
-   * copied): the main script and every module it requires, so the core can
-   * watch them for hot reload. Script worker only. */
+  /* Script worker only. Tells the core that the game loaded the source file
+   * `path` (absolute; copied): the main script and every module it
+   * requires, so the core can watch them for hot reload. Check
+   * KEEL_HAS_MEMBER(world, keel_script_world, file_loaded) first. */
   void (*file_loaded)(void *ctx, const char *path);
 } keel_script_world;
 
@@ -174,12 +199,6 @@ typedef struct keel_script_stats {
   uint64_t memory_refusals; /* allocations refused by the memory cap */
 } keel_script_stats;
 
-/* Thread rules: create, init, tick, shutdown, destroy and stats run on the
- * script worker thread only. interrupt: any thread. oneoff_run: any thread;
- * runs on a separate VM from the runtime's pool (Lua: a pool of ready
- * states; JS: a heap used by one thread at a time), never the game's VM.
- * Errors come back as KEEL_ERR_SCRIPT with "file:line: message" and the
- * stack in *error (may be NULL). */
 /* The random sequence every runtime gives scripts (math.random,
  * Math.random), so one game draws the same numbers in Lua and in JS:
  * splitmix64 over a 64-bit state seeded with keel_script_desc.seed, and a
@@ -197,33 +216,51 @@ static inline double keel_script_random_unit(uint64_t *state) {
 
 typedef struct keel_script keel_script; /* opaque, owned by the plugin */
 
+/* Thread rules: create, init, tick, reload, shutdown, destroy and stats run
+ * on the script worker thread only, one at a time. interrupt: any thread.
+ * oneoff_run: any thread, also while a tick runs; it uses a separate VM
+ * from the runtime's pool (Lua: a pool of ready states; JS: a heap used by
+ * one thread at a time), never the game's VM.
+ * Errors of init, tick, reload and shutdown: the runtime logs each one
+ * (host->log, "file:line: message" and the stack; the host adds the
+ * plugin's name), counts it in stats, and returns KEEL_ERR_SCRIPT with the
+ * first one in *error (caller-owned, may be NULL); the host counts the
+ * failed call and does not log it again. docs/runtimes.md is the guide. */
 typedef struct keel_script_api {
   uint32_t struct_size;
-  const char *language;       /* "lua", "js" */
-  const char *file_extension; /* ".lua", ".js" */
+  /* The language's name ("lua", "js"), shown by keel --list-plugins. Static. */
+  const char *language;
+  /* The extension of the game's files (".lua", ".js"): before a run keel
+   * refuses a [script] main without it. Static. */
+  const char *file_extension;
 
-  /* Creates the game VM with the sandbox, the memory cap and the API
-   * globals, but runs no game code yet. */
+  /* Script worker. Creates the game VM with the sandbox, the memory cap
+   * and the API globals, but runs no game code yet. `desc` is borrowed for
+   * the call (copy it); what it points to (host, world, paths) is lent
+   * until destroy returns. *out is the plugin's until destroy. */
   keel_result (*create)(const keel_script_desc *desc, keel_script **out, keel_message *error);
-  /* Frees the VM and every pool VM. NULL is fine. */
+  /* Script worker. Frees the VM and every pool VM. NULL is fine. */
   void (*destroy)(keel_script *script);
-  /* Loads main_path and calls its init(). */
+  /* Script worker. Loads main_path and calls its init(). */
   keel_result (*init)(keel_script *script, keel_message *error);
-  /* Delivers `events` (callbacks run, cvar handlers run) then calls
-   * update(dt). The events array is the caller's and is read during the call
-   * only. An error in one callback is reported and the rest still run. */
+  /* Script worker. Delivers `events` (callbacks run, cvar handlers run)
+   * then calls update(dt). `tick`, its input and the events array are the
+   * caller's, read during the call only. An error in one callback is
+   * reported and the rest still run. */
   keel_result (*tick)(keel_script *script, const keel_tick_info *tick, const keel_script_event *events,
                       uint32_t event_count, keel_message *error);
-  /* Calls shutdown() if the game defines it. */
+  /* Script worker. Calls shutdown() if the game defines it. */
   keel_result (*shutdown)(keel_script *script, keel_message *error);
-  /* Asks the running call to stop as soon as it can (it then returns
-   * KEEL_ERR_SCRIPT "interrupted"). Any thread; harmless when idle. */
+  /* Any thread; harmless when idle. Asks the running call to stop as soon
+   * as it can (it then returns KEEL_ERR_SCRIPT "interrupted"). */
   void (*interrupt)(keel_script *script);
-  /* Runs `code` on a pool VM and writes its result (or error) as text into
-   * *result (caller owns). Any thread. An error is returned (KEEL_ERR_SCRIPT,
+  /* Any thread. Runs `code` (the caller's, read during the call) on a pool
+   * VM and writes its result (or error) as text into *result (caller owns). An error is returned (KEEL_ERR_SCRIPT,
    * "file:line: message" and the stack in *result) and not logged: the host
    * reports it once, with the request it answers. */
   keel_result (*oneoff_run)(keel_script *script, const char *code, keel_message *result);
+  /* Script worker. *out is the caller's; write at most out->struct_size
+   * bytes. */
   keel_result (*stats)(keel_script *script, keel_script_stats *out);
   /* ---- 1.1 */
   /* Hot reload, called at the start of a tick, before its events: re-runs

@@ -18,6 +18,7 @@ typedef uint64_t keel_id;
 #define KEEL_ID_INDEX_BITS 32u
 #define KEEL_ID_GENERATION_MAX ((1u << KEEL_ID_GENERATION_BITS) - 1u)
 
+/* Packing and unpacking ids: pure functions, any thread. */
 static inline keel_id keel_id_make(uint32_t index, uint32_t generation) {
   return ((keel_id)index << KEEL_ID_GENERATION_BITS) | (keel_id)(generation & KEEL_ID_GENERATION_MAX);
 }
