@@ -95,7 +95,7 @@ static void test_the_guide_builds_and_runs(void) {
   KT_ASSERT_CONTAINS(out, "[exec 1] ");
   KT_ASSERT_CONTAINS(out, "[exec 2] error: exec:1: mini one-offs know only 'count'\n");
   KT_ASSERT_CONTAINS(out, "[mini] turned 180 degrees\n");
-  KT_ASSERT_CONTAINS(out, "keel: renderer null, script mini (lockstep): 60 ticks, 0 script errors");
+  KT_ASSERT_CONTAINS(out, ", script mini (lockstep): 60 ticks, 0 script errors");
   KT_ASSERT_CONTAINS(out, "keel: 4 entities; ");
 
   /* A line mini does not know: logged with file:line, counted, the run goes on. */
