@@ -46,6 +46,9 @@ static const kc_config_key k_keys[] = {
               "seconds between frame statistics reports; 0 = only at exit"),
     ENUM_KEY("engine", "log_level", "error|warn|info|debug|trace", "info",
              "most verbose log level written; KEEL_LOG in the environment overrides it"),
+    BOOL_KEY("engine", "malloc_tuning", "true",
+             "raise glibc's malloc mmap and trim thresholds at startup, so software renderers do not return and "
+             "re-fault their large blocks every frame (docs/rendering.md)"),
 
     STRING_KEY("renderer", "backend", KC_CONFIG_IDENT, "vulkan|gl|null", "vulkan",
                "renderer plugin to use: vulkan, gl, null or a third-party renderer's name"),

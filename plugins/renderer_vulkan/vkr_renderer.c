@@ -159,7 +159,8 @@ struct keel_renderer {
   _Atomic uint64_t errors;
 
   vkr_fault fault;
-  uint64_t fault_frame;
+  uint64_t fault_frame; /* the end_frame call (1 = the first) whose submission fails */
+  uint64_t end_frame_calls;
 };
 
 /* ---- threads and refusals ---- */
@@ -1017,7 +1018,7 @@ static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *li
                      .pCommandBuffers = &f->primary,
                      .signalSemaphoreCount = signal ? 1u : 0u,
                      .pSignalSemaphores = signal ? &signal : NULL};
-  if (r->fault && r->frames_done + 1 == r->fault_frame)
+  if (r->fault && r->end_frame_calls == r->fault_frame)
     res = r->fault == FAULT_DEVICE_LOST ? VK_ERROR_DEVICE_LOST : VK_ERROR_OUT_OF_DEVICE_MEMORY;
   else
     res = vkQueueSubmit(r->dev.queue, 1, &si, f->fence);
@@ -1034,6 +1035,7 @@ static keel_result vkr_end_frame(keel_renderer *r) {
   if (!atomic_load_explicit(&r->in_frame, memory_order_relaxed))
     return refuse(r, KEEL_ERR_WRONG_STATE, "end_frame: no frame is open (end_frame called twice, or before begin_frame)");
   atomic_store_explicit(&r->in_frame, false, memory_order_release);
+  r->end_frame_calls++;
   keel_result result = KEEL_OK;
   VkCommandBuffer lists[KEEL_RENDERER_MAX_PASSES * KEEL_RENDERER_MAX_WORKERS];
   uint32_t counts[KEEL_RENDERER_MAX_PASSES] = {0}, n = 0;

@@ -58,7 +58,7 @@ static void test_unknown_section(void) {
 static void test_unknown_key(void) {
   EXPECT_ONE_ERROR("[engine]\ntarget_fsp = 60\n",
                    "engine.ini:2: unknown key 'target_fsp' in [engine] (valid keys: target_fps, threads, lockstep, "
-                   "frames, headless, stats_interval_s, log_level)");
+                   "frames, headless, stats_interval_s, log_level, malloc_tuning)");
 }
 
 static void test_bad_int(void) {
@@ -357,7 +357,7 @@ static void test_override_errors(void) {
                        "of: auto, true, false)");
   CU_ASSERT_EQUAL(kc_config_set_override(cfg, "engine.fps=1", NULL, &err), KEEL_ERR_PARSE);
   EXPECT_TEXT(err.msg, "--set engine.fps=1: unknown key 'fps' in [engine] (valid keys: target_fps, threads, lockstep, "
-                       "frames, headless, stats_interval_s, log_level)");
+                       "frames, headless, stats_interval_s, log_level, malloc_tuning)");
   CU_ASSERT_EQUAL(kc_config_set_override(cfg, "video.width=1", NULL, &err), KEEL_ERR_PARSE);
   EXPECT_TEXT(err.msg, "--set video.width=1: unknown section [video] (valid sections: engine, renderer, script, cvars, "
                        "plugins, plugin.NAME)");
