@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git file binutils
-  libvulkan-dev mesa-vulkan-drivers vulkan-tools glslc
+  libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers glslc
   libepoxy-dev libegl-dev libgl-dev libegl-mesa0 libgl1-mesa-dri libglfw3-dev
   liblua5.4-dev duktape-dev
   libcunit1-dev libinih-dev libpng-dev libcglm-dev libjansson-dev

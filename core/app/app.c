@@ -9,6 +9,7 @@
 #include "base/config.h"
 #include "base/cvar.h"
 #include "base/log.h"
+#include "base/malloc_tune.h"
 #include "base/path.h"
 #include "base/setting.h"
 #include "base/trace.h"
@@ -19,8 +20,6 @@
 #include "sched/schedule.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <malloc.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -286,28 +285,18 @@ static void on_signal(int sig) {
   quit_requested = 1;
 }
 
-/* DESIGN §7: lavapipe and llvmpipe free large blocks every frame; with
- * glibc's default (dynamic) thresholds each one goes back to the kernel
- * through munmap or a heap trim and is faulted in again next frame, which
- * costs more than the drawing on this kind of machine. Fixed thresholds
- * keep them in the heap. Measured in docs/rendering.md#malloc-tuning. */
-#define KC_MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024) /* glibc's largest allowed value on 64-bit */
-#define KC_MALLOC_TRIM_THRESHOLD INT_MAX            /* ~2 GiB: never trim in practice */
-
+/* DESIGN §7, measured in docs/rendering.md#6-malloc-tuning. */
 static void tune_malloc(const kc_config *cfg) {
-  if (!kc_config_get_bool(cfg, "engine", "malloc_tuning")) {
-    KC_LOG_INFO("malloc: glibc's default thresholds ([engine] malloc_tuning = false)");
-    return;
+  switch (kc_malloc_tune(kc_config_get_bool(cfg, "engine", "malloc_tuning"))) {
+    case KC_MALLOC_TUNED:
+      KC_LOG_INFO("malloc: mmap threshold 32 MiB, trim threshold 2 GiB ([engine] malloc_tuning = true)");
+      break;
+    case KC_MALLOC_OFF: KC_LOG_INFO("malloc: glibc's default thresholds ([engine] malloc_tuning = false)"); break;
+    case KC_MALLOC_TUNABLES_SET:
+      KC_LOG_INFO("malloc: GLIBC_TUNABLES sets malloc tunables; [engine] malloc_tuning leaves them alone");
+      break;
+    case KC_MALLOC_REFUSED: KC_LOG_WARN("malloc: mallopt refused the thresholds; running with the defaults"); break;
   }
-  const char *tunables = getenv("GLIBC_TUNABLES");
-  if (tunables && strstr(tunables, "glibc.malloc.")) {
-    KC_LOG_INFO("malloc: GLIBC_TUNABLES sets malloc tunables; [engine] malloc_tuning leaves them alone");
-    return;
-  }
-  if (mallopt(M_MMAP_THRESHOLD, KC_MALLOC_MMAP_THRESHOLD) != 1 || mallopt(M_TRIM_THRESHOLD, KC_MALLOC_TRIM_THRESHOLD) != 1)
-    KC_LOG_WARN("malloc: mallopt refused the thresholds; running with glibc's defaults");
-  else
-    KC_LOG_INFO("malloc: mmap threshold 32 MiB, trim threshold 2 GiB ([engine] malloc_tuning = true)");
 }
 
 static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc_plugin_loader *loader) {

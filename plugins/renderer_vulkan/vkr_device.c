@@ -4,6 +4,10 @@
  * names), and the refusal, with the reason, of a device that lacks what
  * keel needs. */
 #include <ctype.h>
+#if defined(KEEL_SANITIZER_ASAN)
+#include <dlfcn.h>
+#include <link.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +342,24 @@ static void describe_device(vkr_device *d) {
            VK_API_VERSION_PATCH(p->apiVersion), driver);
 }
 
+#if defined(KEEL_SANITIZER_ASAN)
+/* ASan builds only: the Vulkan loader unloads the driver and the layers at
+ * vkDestroyInstance, and LeakSanitizer then sees what their globals still
+ * held as leaks from "<unknown module>", which no suppression can name.
+ * Pinned, they stay loaded until exit, their globals stay reachable, and
+ * the validation layer's own leaks can be suppressed by its name
+ * (tests/sanitizers/lsan.supp). */
+static int pin_vulkan_module(struct dl_phdr_info *info, size_t size, void *user) {
+  (void)size, (void)user;
+  const char *name = info->dlpi_name;
+  if (name && (strstr(name, "libvulkan") || strstr(name, "libVkLayer"))) {
+    void *h = dlopen(name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    if (h) dlclose(h); /* NODELETE stays */
+  }
+  return 0;
+}
+#endif
+
 keel_result vkr_device_create(vkr_device *d, const keel_host *host, const char *device_pref,
                               keel_validation validation, keel_message *error) {
   memset(d, 0, sizeof *d);
@@ -370,6 +392,10 @@ keel_result vkr_device_create(vkr_device *d, const keel_host *host, const char *
 }
 
 void vkr_device_destroy(vkr_device *d) {
+#if defined(KEEL_SANITIZER_ASAN)
+  /* Everything the loader will unload is loaded now. */
+  if (d->instance) dl_iterate_phdr(pin_vulkan_module, NULL);
+#endif
   if (d->device) vkDestroyDevice(d->device, NULL);
   if (d->messenger) {
     PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =

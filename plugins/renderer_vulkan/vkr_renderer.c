@@ -45,12 +45,12 @@ static const uint32_t vkr_spv_screen_frag[] =
 #define VKR_INSTANCES_MAX (1u << 24)
 #define VKR_RETIRED_MAX 24u
 /* A fence that does not signal within this is a hung device. */
-#define VKR_FENCE_TIMEOUT_NS 10000000000ull
+#define VKR_FENCE_TIMEOUT_NS 60000000000ull
 #define VKR_MAX_FRAMES 4u
 
-/* Same layout as world.frag's Lights block (std140). */
+/* Same layout as world.frag's Lights buffer (std430); the count is the
+ * pipeline's specialization constant. */
 typedef struct vkr_lights_ubo {
-  uint32_t count[4];
   float data[KEEL_RENDERER_MAX_LIGHTS * 3][4];
 } vkr_lights_ubo;
 
@@ -129,7 +129,12 @@ struct keel_renderer {
   VkDescriptorSetLayout set_layout;
   VkPipelineLayout layout;
   VkDescriptorPool descriptor_pool;
-  VkPipeline world_pipeline, screen_pipeline;
+  /* The world pipeline for each light count, made the first time a frame
+   * has that many lights (begin_frame, main thread); read by encoders. */
+  VkPipeline world_pipelines[KEEL_RENDERER_MAX_LIGHTS + 1];
+  VkPipeline screen_pipeline;
+  VkShaderModule world_vert, world_frag;
+  uint32_t light_count; /* of the open frame */
 
   vkr_frame frames[VKR_MAX_FRAMES];
   uint32_t slot;          /* frame slot of the open (or last) frame */
@@ -341,12 +346,15 @@ static VkResult shader_create(keel_renderer *r, const uint32_t *code, size_t byt
 }
 
 static VkResult pipeline_create(keel_renderer *r, VkShaderModule vert, VkShaderModule frag, bool lit,
-                                VkRenderPass rp, VkPipeline *out) {
+                                uint32_t light_count, VkRenderPass rp, VkPipeline *out) {
+  VkSpecializationMapEntry entry = {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)};
+  VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &entry, .dataSize = sizeof light_count,
+                               .pData = &light_count};
   VkPipelineShaderStageCreateInfo stages[2] = {
       {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_VERTEX_BIT,
        .module = vert, .pName = "main"},
       {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_FRAGMENT_BIT,
-       .module = frag, .pName = "main"},
+       .module = frag, .pName = "main", .pSpecializationInfo = lit ? &spec : NULL},
   };
   VkVertexInputBindingDescription bindings[2] = {
       {.binding = 0, .stride = 24, .inputRate = VK_VERTEX_INPUT_RATE_VERTEX},
@@ -432,7 +440,7 @@ static VkResult pipelines_create(keel_renderer *r, const char **failed) {
   if (res != VK_SUCCESS) return res;
 
   VkDescriptorSetLayoutBinding b = {.binding = 0,
-                                    .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER,
+                                    .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                     .descriptorCount = 1,
                                     .stageFlags = VK_SHADER_STAGE_FRAGMENT_BIT};
   VkDescriptorSetLayoutCreateInfo sl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
@@ -449,18 +457,19 @@ static VkResult pipelines_create(keel_renderer *r, const char **failed) {
   *failed = "vkCreatePipelineLayout";
   if ((res = vkCreatePipelineLayout(r->dev.device, &pl, NULL, &r->layout)) != VK_SUCCESS) return res;
 
-  VkShaderModule m[4] = {VK_NULL_HANDLE, VK_NULL_HANDLE, VK_NULL_HANDLE, VK_NULL_HANDLE};
+  VkShaderModule m[2] = {VK_NULL_HANDLE, VK_NULL_HANDLE};
   *failed = "vkCreateShaderModule";
-  res = shader_create(r, vkr_spv_world_vert, sizeof vkr_spv_world_vert, &m[0]);
-  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_world_frag, sizeof vkr_spv_world_frag, &m[1]);
-  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_screen_vert, sizeof vkr_spv_screen_vert, &m[2]);
-  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_screen_frag, sizeof vkr_spv_screen_frag, &m[3]);
+  res = shader_create(r, vkr_spv_world_vert, sizeof vkr_spv_world_vert, &r->world_vert);
+  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_world_frag, sizeof vkr_spv_world_frag, &r->world_frag);
+  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_screen_vert, sizeof vkr_spv_screen_vert, &m[0]);
+  if (res == VK_SUCCESS) res = shader_create(r, vkr_spv_screen_frag, sizeof vkr_spv_screen_frag, &m[1]);
   if (res == VK_SUCCESS) {
     *failed = "vkCreateGraphicsPipelines";
-    res = pipeline_create(r, m[0], m[1], true, r->rp_world, &r->world_pipeline);
-    if (res == VK_SUCCESS) res = pipeline_create(r, m[2], m[3], false, r->rp_overlay, &r->screen_pipeline);
+    /* The world pipeline without lights now; others when a frame needs them. */
+    res = pipeline_create(r, r->world_vert, r->world_frag, true, 0, r->rp_world, &r->world_pipelines[0]);
+    if (res == VK_SUCCESS) res = pipeline_create(r, m[0], m[1], false, 0, r->rp_overlay, &r->screen_pipeline);
   }
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 2; i++)
     if (m[i]) vkDestroyShaderModule(r->dev.device, m[i], NULL);
   return res;
 }
@@ -468,7 +477,7 @@ static VkResult pipelines_create(keel_renderer *r, const char **failed) {
 static VkResult frames_create(keel_renderer *r, const char **failed) {
   VkDevice dev = r->dev.device;
   VkResult res;
-  VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, r->frames_in_flight};
+  VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, r->frames_in_flight};
   VkDescriptorPoolCreateInfo dp = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                    .maxSets = r->frames_in_flight,
                                    .poolSizeCount = 1,
@@ -498,7 +507,7 @@ static VkResult frames_create(keel_renderer *r, const char **failed) {
     *failed = "vkAllocateCommandBuffers";
     if ((res = vkAllocateCommandBuffers(dev, &ai, &f->primary)) != VK_SUCCESS) return res;
     *failed = "vkCreateBuffer (lights)";
-    res = vkr_buffer_create(&r->dev, sizeof(vkr_lights_ubo), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
+    res = vkr_buffer_create(&r->dev, sizeof(vkr_lights_ubo), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                             VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0,
                             &f->lights);
     if (res != VK_SUCCESS) return res;
@@ -514,7 +523,7 @@ static VkResult frames_create(keel_renderer *r, const char **failed) {
                               .dstSet = f->set,
                               .dstBinding = 0,
                               .descriptorCount = 1,
-                              .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER,
+                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                               .pBufferInfo = &bi};
     vkUpdateDescriptorSets(dev, 1, &w, 0, NULL);
   }
@@ -577,7 +586,10 @@ static void vkr_destroy(keel_renderer *r) {
     if (r->once_pool) vkDestroyCommandPool(dev, r->once_pool, NULL);
     if (r->once_fence) vkDestroyFence(dev, r->once_fence, NULL);
     if (r->descriptor_pool) vkDestroyDescriptorPool(dev, r->descriptor_pool, NULL);
-    if (r->world_pipeline) vkDestroyPipeline(dev, r->world_pipeline, NULL);
+    for (uint32_t i = 0; i <= KEEL_RENDERER_MAX_LIGHTS; i++)
+      if (r->world_pipelines[i]) vkDestroyPipeline(dev, r->world_pipelines[i], NULL);
+    if (r->world_vert) vkDestroyShaderModule(dev, r->world_vert, NULL);
+    if (r->world_frag) vkDestroyShaderModule(dev, r->world_frag, NULL);
     if (r->screen_pipeline) vkDestroyPipeline(dev, r->screen_pipeline, NULL);
     if (r->layout) vkDestroyPipelineLayout(dev, r->layout, NULL);
     if (r->set_layout) vkDestroyDescriptorSetLayout(dev, r->set_layout, NULL);
@@ -712,10 +724,9 @@ static keel_result check_lights(keel_renderer *r, const keel_frame_desc *frame) 
   return KEEL_OK;
 }
 
-static void lights_write(vkr_frame *f, const keel_frame_desc *frame) {
+static uint32_t lights_write(vkr_frame *f, const keel_frame_desc *frame) {
   vkr_lights_ubo *u = f->lights.mapped;
   uint32_t n = KEEL_HAS_MEMBER(frame, keel_frame_desc, light_count) ? frame->light_count : 0;
-  u->count[0] = n;
   for (uint32_t i = 0; i < n; i++) {
     const keel_light *l = &frame->lights[i];
     float *pk = u->data[i * 3], *dr = u->data[i * 3 + 1], *ci = u->data[i * 3 + 2];
@@ -724,6 +735,7 @@ static void lights_write(vkr_frame *f, const keel_frame_desc *frame) {
     dr[0] = l->direction.x, dr[1] = l->direction.y, dr[2] = l->direction.z, dr[3] = l->range;
     ci[0] = l->color.r, ci[1] = l->color.g, ci[2] = l->color.b, ci[3] = l->intensity;
   }
+  return n;
 }
 
 static keel_result vkr_begin_frame(keel_renderer *r, const keel_frame_desc *frame) {
@@ -744,7 +756,14 @@ static keel_result vkr_begin_frame(keel_renderer *r, const keel_frame_desc *fram
   VkResult res = vkResetFences(r->dev.device, 1, &f->fence);
   if (res != VK_SUCCESS) return vk_failed(r, "begin_frame", "vkResetFences", res);
   garbage_collect(r, false);
-  lights_write(f, frame);
+  uint32_t lights = lights_write(f, frame);
+  if (!r->world_pipelines[lights]) {
+    /* Once per light count: a compile on the main thread, before any
+     * encoder of this frame can need it. */
+    res = pipeline_create(r, r->world_vert, r->world_frag, true, lights, r->rp_world, &r->world_pipelines[lights]);
+    if (res != VK_SUCCESS) return vk_failed(r, "begin_frame", "vkCreateGraphicsPipelines", res);
+  }
+  r->light_count = lights;
   r->slot = slot;
   r->frames_begun++;
   r->clear = frame->clear_color;
@@ -795,7 +814,8 @@ static keel_result encoder_start(struct keel_encoder *e) {
                                  .pInheritanceInfo = &inherit};
   if ((res = vkBeginCommandBuffer(e->cb, &bi)) != VK_SUCCESS)
     return vk_failed(r, "encoder_begin", "vkBeginCommandBuffer", res);
-  vkCmdBindPipeline(e->cb, VK_PIPELINE_BIND_POINT_GRAPHICS, world ? r->world_pipeline : r->screen_pipeline);
+  vkCmdBindPipeline(e->cb, VK_PIPELINE_BIND_POINT_GRAPHICS,
+                    world ? r->world_pipelines[r->light_count] : r->screen_pipeline);
   vkCmdBindDescriptorSets(e->cb, VK_PIPELINE_BIND_POINT_GRAPHICS, r->layout, 0, 1, &f->set, 0, NULL);
   VkExtent2D ext = r->target->extent;
   VkViewport vp = {0.0f, 0.0f, (float)ext.width, (float)ext.height, 0.0f, 1.0f};
