@@ -285,7 +285,7 @@ static void on_signal(int sig) {
   quit_requested = 1;
 }
 
-/* DESIGN §7, measured in docs/rendering.md#6-malloc-tuning. */
+/* DESIGN §7, measured in docs/rendering.md#malloc-tuning. */
 static void tune_malloc(const kc_config *cfg) {
   switch (kc_malloc_tune(kc_config_get_bool(cfg, "engine", "malloc_tuning"))) {
     case KC_MALLOC_TUNED:

@@ -686,7 +686,7 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
       e->worker = w;
     }
   for (uint32_t i = 0; i < VKR_MESH_SLOTS; i++) r->meshes[i].next_free = i + 1;
-  vkr_log(host, KEEL_LOG_INFO, "vulkan: device %s; validation %s; %u frames in flight; %s target %ux%u",
+  vkr_log(host, KEEL_LOG_INFO, "device %s; validation %s; %u frames in flight; %s target %ux%u",
           r->dev.description, r->dev.validation ? "on (Khronos layer, synchronization included)" : "off",
           r->frames_in_flight, r->target->ops->name, desc->width, desc->height);
   *out = r;

@@ -71,7 +71,6 @@ function init() {
     entity.create({mesh: "cube", layer: "screen", position: {x: 40 + 36 * s, y: 684, z: 0},
                    scale: {x: 28, y: 28, z: 1}, color: hue(s / 8)});
   }
-  log.info("gallery:", entity.count(), "entities");
 }
 
 function update(dt) {

@@ -329,7 +329,7 @@ int main(int argc, char **argv) {
   kc_log_init();
   kc_log_set_level(KC_LOG_WARN);
   kc_cvar_register_engine(NULL);
-  /* As the runner does (docs/rendering.md §6); the anchor runs with the
+  /* As the runner does (docs/rendering.md, Malloc tuning); the anchor runs with the
    * same thresholds through GLIBC_TUNABLES. */
   kc_malloc_tune(true);
   const char *only = argc > 1 ? argv[1] : "";

@@ -42,7 +42,7 @@ static char *slurp(const char *path) {
 
 /* Every run through keel: it ran on Vulkan, and the layer said nothing. */
 static void expect_vulkan_clean(const char *json) {
-  KT_ASSERT_CONTAINS(out, "vulkan: device ");
+  KT_ASSERT_CONTAINS(out, "[vulkan] device ");
   KT_ASSERT_CONTAINS(out, "validation on (Khronos layer");
   CU_ASSERT_PTR_NULL(strstr(out, "vulkan validation"));
   if (json) {
@@ -191,7 +191,7 @@ static void test_stats_match_scene(void) {
 
 static void test_default_config_runs_on_vulkan(void) {
   CU_ASSERT_EQUAL(kt_run(KEEL_TEST_KEEL_EXE " --frames 3 --set engine.target_fps=0", out, sizeof out), 0);
-  KT_ASSERT_CONTAINS(out, "[vulkan] vulkan: device llvmpipe");
+  KT_ASSERT_CONTAINS(out, "[vulkan] device llvmpipe");
   KT_ASSERT_CONTAINS(out, "(CPU, Vulkan 1.");
   KT_ASSERT_CONTAINS(out, "driver llvmpipe");
   KT_ASSERT_CONTAINS(out, "info  main: renderer: vulkan ");
@@ -206,9 +206,9 @@ static void test_list_plugins_shows_vulkan_ok(void) {
 
 static void test_device_choice(void) {
   CU_ASSERT_EQUAL(keel("--frames 2 --set script.runtime=native --set renderer.device=LLVMPIPE"), 0);
-  KT_ASSERT_CONTAINS(out, "vulkan: device llvmpipe");
+  KT_ASSERT_CONTAINS(out, "[vulkan] device llvmpipe");
   CU_ASSERT_EQUAL(keel("--frames 2 --set script.runtime=native --set renderer.device=0"), 0);
-  KT_ASSERT_CONTAINS(out, "vulkan: device llvmpipe");
+  KT_ASSERT_CONTAINS(out, "[vulkan] device llvmpipe");
   /* A device that is not there: refused with the list, and the fallback
    * chain goes on. */
   CU_ASSERT_EQUAL(keel("--frames 2 --set script.runtime=native --set renderer.device=radeon9000 "
