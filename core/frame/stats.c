@@ -8,7 +8,7 @@
 
 bool kc_frame_stats_init(kc_frame_stats *s, uint64_t now_ns) {
   memset(s, 0, sizeof *s);
-  s->histogram = calloc(KC_STATS_BUCKETS, sizeof *s->histogram);
+  s->histogram = calloc(KC_STATS_BUCKETS + KC_STATS_SLOW_BUCKETS, sizeof *s->histogram);
   s->interval_start_ns = now_ns;
   return s->histogram != NULL;
 }
@@ -23,8 +23,11 @@ void kc_frame_stats_add(kc_frame_stats *s, uint64_t frame_ns) {
   s->frames++;
   s->total_ns += frame_ns;
   if (frame_ns > s->max_ns) s->max_ns = frame_ns;
+  uint64_t slow = us / 1000u - KC_STATS_BUCKETS / 1000u; /* only read when us >= KC_STATS_BUCKETS */
   if (us < KC_STATS_BUCKETS)
     s->histogram[us]++;
+  else if (slow < KC_STATS_SLOW_BUCKETS)
+    s->histogram[KC_STATS_BUCKETS + slow]++;
   else
     s->overflow++;
   if (s->interval_count < KC_STATS_INTERVAL_MAX) s->interval_us[s->interval_count++] = (uint32_t)(us > UINT32_MAX ? UINT32_MAX : us);
@@ -37,6 +40,10 @@ double kc_frame_stats_percentile_ms(const kc_frame_stats *s, double p) {
   for (uint32_t b = 0; b < KC_STATS_BUCKETS; b++) {
     seen += s->histogram[b];
     if (seen >= rank) return (double)b / 1000.0 + 0.0005; /* bucket middle */
+  }
+  for (uint32_t b = 0; b < KC_STATS_SLOW_BUCKETS; b++) {
+    seen += s->histogram[KC_STATS_BUCKETS + b];
+    if (seen >= rank) return (double)(KC_STATS_BUCKETS / 1000u + b) + 0.5;
   }
   return (double)s->max_ns / 1e6;
 }
