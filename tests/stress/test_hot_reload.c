@@ -142,7 +142,8 @@ static const char *lua_main(const char *version) {
            "  n = n + 1\n"
            "  log.info(\"tick\", n, \"%s\")\n"
            "end\n"
-           "function on_reload() log.info(\"on_reload at\", n) end\n",
+           "function on_reload() log.info(\"on_reload at\", n) end\n"
+           "function init() for i = 1, 3 do entity.create({mesh = \"cube\"}) end end\n",
            version);
   return text;
 }
@@ -155,7 +156,8 @@ static const char *js_main(const char *version) {
            "  n = n + 1;\n"
            "  log.info(\"tick\", n, \"%s\");\n"
            "}\n"
-           "function on_reload() { log.info(\"on_reload at\", n); }\n",
+           "function on_reload() { log.info(\"on_reload at\", n); }\n"
+           "function init() { for (var i = 0; i < 3; i++) entity.create({mesh: \"cube\"}); }\n",
            version);
   return text;
 }
@@ -222,6 +224,8 @@ static void run_save_styles(const lang *l) {
   CU_ASSERT_PTR_NULL(strstr(p.out + v3, " v2\n"));
   CU_ASSERT_EQUAL(proc_stop(&p), 0);
   KT_ASSERT_CONTAINS(stats(), "\"hot_reload\": true, \"reloads\": 2, \"reload_errors\": 0}");
+  /* init() is not run again: the world still has its three entities. */
+  KT_ASSERT_CONTAINS(stats(), "\"world\": {\"entities\": 3,");
   KT_ASSERT_CONTAINS(p.out, "keel: hot reload: 2 reloads, 0 of them failed and kept the old code");
   proc_free(&p);
   /* The reloads are slices on the script worker's track, beside the ticks. */
@@ -243,7 +247,7 @@ static void run_errors_keep_old_code(const lang *l) {
   char text[1024], expect[128];
   snprintf(text, sizeof text, "%s%s", l->main("broken"), "function (\n");
   save_truncate(main_name(l), text);
-  snprintf(expect, sizeof expect, "reloading %s: %s:7: ", main_name(l), main_name(l));
+  snprintf(expect, sizeof expect, "reloading %s: %s:8: ", main_name(l), main_name(l));
   size_t e1 = proc_wait(&p, expect, at);
   size_t w1 = proc_wait(&p, "the old code keeps running\n", e1);
   size_t still = proc_wait(&p, " v1\n", w1);
@@ -252,7 +256,7 @@ static void run_errors_keep_old_code(const lang *l) {
   /* Compiles, but its top level raises after replacing update(): undone. */
   snprintf(text, sizeof text, "%s%s", l->main("half"), l == &langs[0] ? "error(\"top level fails\")\n" : "throw new Error(\"top level fails\");\n");
   save_rename(main_name(l), text);
-  snprintf(expect, sizeof expect, "%s:7: ", main_name(l));
+  snprintf(expect, sizeof expect, "%s:8: ", main_name(l));
   size_t e2 = proc_wait(&p, expect, still);
   size_t msg = proc_wait(&p, "top level fails", e2);
   size_t w2 = proc_wait(&p, "the old code keeps running\n", msg);
@@ -281,7 +285,7 @@ static void run_on_reload_error(const lang *l) {
                           : "function on_reload() { throw new Error(\"on_reload fails\"); }\n");
   save_truncate(main_name(l), text);
   size_t e = proc_wait(&p, "on_reload(): ", at);
-  size_t m = proc_wait(&p, ":7: ", e);
+  size_t m = proc_wait(&p, ":8: ", e);
   size_t w = proc_wait(&p, "on_reload() failed: the reload is undone, the old code keeps running\n", m);
   size_t still = proc_wait(&p, " v1\n", w);
   CU_ASSERT_FATAL(e && m && w && still);
