@@ -50,6 +50,23 @@ keel_result glr_check(keel_renderer *r, const char *call) {
   return res;
 }
 
+/* An error already pending when the renderer starts its work was raised by
+ * another user of the context (a host window's context is shared): say so,
+ * so that the renderer's own next call is not blamed for it. */
+static keel_result check_pending(keel_renderer *r, const char *call) {
+  keel_result res = KEEL_OK;
+  for (int i = 0; i < 8; i++) {
+    GLenum e = glGetError();
+    if (e == GL_NO_ERROR) break;
+    keel_result code = e == GL_CONTEXT_LOST ? KEEL_ERR_DEVICE_LOST : KEEL_ERR_BACKEND;
+    glr_refuse(r, code, "%s: %s was pending before its first GL call (raised by another user of the context)", call,
+               gl_error_name(e));
+    if (res != KEEL_ERR_DEVICE_LOST) res = code;
+    if (e == GL_CONTEXT_LOST) break;
+  }
+  return res;
+}
+
 /* ---- programs */
 
 /* The line of a GL info log that says what went wrong (the first one that
@@ -399,7 +416,9 @@ static uint32_t pass_state(keel_renderer *r, uint32_t pass) {
 
 keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
   uint32_t slot = (uint32_t)(r->frames % r->frames_in_flight);
-  keel_result res = upload_instances(r, slot, ended);
+  keel_result res = check_pending(r, "end_frame");
+  keel_result up = upload_instances(r, slot, ended);
+  if (up != KEEL_OK && res != KEEL_ERR_DEVICE_LOST) res = up;
   glBindFramebuffer(GL_FRAMEBUFFER, r->fbo);
   glViewport(0, 0, (GLsizei)r->width, (GLsizei)r->height);
   for (uint32_t p = 0; p < r->pass_count && res != KEEL_ERR_DEVICE_LOST; p++) {

@@ -572,6 +572,51 @@ static void test_windowed_through_host(void) {
   egl_window_close();
 }
 
+/* The host's context is shared: an error another user of it raises is a
+ * KHR_debug message (logged as an error, counted) and, still pending at the
+ * next end_frame, a logged and counted GL error that end_frame reports
+ * (KEEL_ERR_BACKEND) while it draws the frame anyway; the frame after is
+ * clean. */
+static void test_windowed_debug_message_and_gl_error(void) {
+  CU_ASSERT_TRUE_FATAL(egl_window_open());
+  fake_host_init(&glt_host, NULL);
+  glt_host.host.platform_has_window = win_has_window;
+  glt_host.host.platform_framebuffer_size = win_size;
+  glt_host.host.platform_gl_get_proc_address = win_proc;
+  glt_host.host.platform_gl_make_current = win_make_current;
+  glt_host.host.platform_gl_swap_buffers = win_swap;
+  keel_renderer_desc d = glt_desc();
+  d.headless = false;
+  keel_renderer *r = NULL;
+  kc_err err;
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_create_renderer(glt_plugin, &d, &r, &err), KEEL_OK);
+  keel_mesh cube = glt_mesh(r, KEEL_MESH_CUBE), sphere = glt_mesh(r, KEEL_MESH_SPHERE);
+  glt_frame f = glt_probe_frame(cube, sphere);
+  void (*gl_enable)(unsigned) = (void (*)(unsigned))egl.get_proc("glEnable");
+  gl_enable(0xDEAD); /* GL_INVALID_ENUM, raised by "the host" */
+  keel_renderer_stats s = {.struct_size = KEEL_STRUCT_SIZE(keel_renderer_stats)};
+  glt_api->stats(r, &s);
+  CU_ASSERT_EQUAL(s.debug_messages, 1);
+  CU_ASSERT_EQUAL(s.errors, 0);
+  CU_ASSERT_TRUE(fake_host_log_has(&glt_host, "ERROR: GL debug message (api, error, id "));
+  CU_ASSERT_EQUAL(glt_render(r, &f, 1), KEEL_ERR_BACKEND);
+  CU_ASSERT_TRUE(fake_host_log_has(
+      &glt_host, "end_frame: GL_INVALID_ENUM was pending before its first GL call (raised by another user of the context)"));
+  glt_api->stats(r, &s);
+  CU_ASSERT_EQUAL(s.errors, 1);
+  CU_ASSERT_EQUAL(s.frames, 1);
+  CU_ASSERT_EQUAL(glt_render(r, &f, 1), KEEL_OK);
+  kt_image img = glt_pixels(r);
+  glt_check_probe(&img, &f);
+  kt_image_free(&img);
+  glt_api->stats(r, &s);
+  CU_ASSERT_EQUAL(s.errors, 1);
+  CU_ASSERT_EQUAL(s.debug_messages, 1);
+  CU_ASSERT_EQUAL(glt_host.log_errors, 2);
+  glt_api->destroy(r);
+  egl_window_close();
+}
+
 static CU_TestInfo gl_tests[] = {
     {"a debug context, no message", test_debug_context},
     {"clear only", test_clear_only},
@@ -588,6 +633,7 @@ static CU_TestInfo gl_tests[] = {
     {"device setting", test_device_setting},
     {"windowed refused without a window", test_windowed_refused_without_window},
     {"windowed through the host's entries", test_windowed_through_host},
+    {"a debug message and a GL error from the host's side", test_windowed_debug_message_and_gl_error},
     CU_TEST_INFO_NULL,
 };
 
