@@ -35,9 +35,13 @@ typedef struct vkr_device {
   VkPhysicalDeviceProperties props;
   VkPhysicalDeviceMemoryProperties memory;
   VkDevice device;
-  VkQueue queue; /* graphics; used by the main thread only */
+  VkQueue queue; /* graphics (and present, with a surface); used by the main thread only */
   uint32_t queue_family;
   VkFormat depth_format;
+  /* The host's window as a Vulkan surface; VK_NULL_HANDLE when headless.
+   * With one, the device's queue can present to it and VK_KHR_swapchain
+   * is on. */
+  VkSurfaceKHR surface;
   char description[1024]; /* "NAME (TYPE, Vulkan X.Y.Z, driver ...)" for the log */
   /* Validation messages (warnings and errors) received, on any thread. */
   _Atomic uint64_t debug_messages;
@@ -46,9 +50,13 @@ typedef struct vkr_device {
 /* Creates the instance (with the validation layer as `validation` says),
  * picks the device (`device_pref`: "" = best, a decimal index, or a
  * case-insensitive name substring) and creates it with one graphics queue.
- * On failure fills error with the reason and destroys what it made. */
+ * `windowed`: the instance also gets the extensions the host's window
+ * needs, the window's surface is made through the host
+ * (platform_vulkan_create_surface), and only a device whose graphics queue
+ * can present to it qualifies. On failure fills error with the reason and
+ * destroys what it made. */
 keel_result vkr_device_create(vkr_device *d, const keel_host *host, const char *device_pref,
-                              keel_validation validation, keel_message *error);
+                              keel_validation validation, bool windowed, keel_message *error);
 void vkr_device_destroy(vkr_device *d);
 
 /* A memory type index with every bit of `want` among `type_bits`, or
@@ -105,11 +113,27 @@ struct vkr_target {
   VkPipelineStageFlags after_stage;
   VkAccessFlags after_access;
   VkExtent2D extent;
+  /* A fault the tests inject (KEEL_VULKAN_FAULT=out_of_date@N or
+   * suboptimal@N): the N-th present of a window target is told its
+   * swapchain is out of date (or suboptimal) as if the window had changed.
+   * 0 = none. */
+  uint64_t fault_present;
+  VkResult fault_result;
 };
 
 /* The headless target: an RGBA8 colour image and a depth image in device
  * memory. */
 keel_result vkr_target_offscreen_create(vkr_device *d, uint32_t width, uint32_t height, vkr_target **out,
                                         keel_message *error);
+/* An offscreen target's colour image (in its final layout after a frame). */
+VkImage vkr_target_offscreen_image(vkr_target *t);
+
+/* The windowed target: frames are drawn into an offscreen target exactly
+ * as headless (so readback and the image are the same), then each present
+ * blits it into the next image of a swapchain on the device's surface and
+ * presents that. `vsync`: FIFO presentation, else MAILBOX or IMMEDIATE
+ * when the surface offers one. */
+keel_result vkr_target_window_create(vkr_device *d, uint32_t width, uint32_t height, bool vsync, vkr_target **out,
+                                     keel_message *error);
 
 #endif

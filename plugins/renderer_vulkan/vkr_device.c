@@ -109,7 +109,7 @@ static bool device_extension_present(VkPhysicalDevice pd, const char *name) {
   return found;
 }
 
-static keel_result create_instance(vkr_device *d, keel_validation validation, keel_message *error) {
+static keel_result create_instance(vkr_device *d, keel_validation validation, bool windowed, keel_message *error) {
   uint32_t loader_version = VK_API_VERSION_1_0;
   vkEnumerateInstanceVersion(&loader_version);
   if (loader_version < VK_API_VERSION_1_1) {
@@ -118,8 +118,28 @@ static keel_result create_instance(vkr_device *d, keel_validation validation, ke
     return KEEL_ERR_UNSUPPORTED;
   }
   const char *layers[1];
-  const char *extensions[2];
+  const char *extensions[2 + 16];
   uint32_t layer_count = 0, extension_count = 0;
+  if (windowed) {
+    /* What presenting to the host's window needs (VK_KHR_surface and the
+     * window system's surface extension), from the host: only it knows the
+     * window system. */
+    uint32_t n = 0;
+    const char *const *wanted = d->host->platform_vulkan_instance_extensions(d->host, &n);
+    if (!wanted || n == 0 || n > 16) {
+      set_error(error, "windowed: the host names no Vulkan instance extensions for its window (%u): this Vulkan "
+                       "driver cannot present to it",
+                n);
+      return KEEL_ERR_UNSUPPORTED;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+      if (!instance_extension_present(NULL, wanted[i])) {
+        set_error(error, "windowed: the Vulkan instance lacks %s, which the window needs", wanted[i]);
+        return KEEL_ERR_UNSUPPORTED;
+      }
+      extensions[extension_count++] = wanted[i];
+    }
+  }
   bool want = validation != KEEL_VALIDATION_OFF;
   bool have = want && layer_present(VKR_VALIDATION_LAYER) &&
               instance_extension_present(VKR_VALIDATION_LAYER, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
@@ -183,6 +203,15 @@ static keel_result create_instance(vkr_device *d, keel_validation validation, ke
     }
     d->validation = true;
   }
+  if (windowed) {
+    uint64_t surface = 0;
+    keel_result kr = d->host->platform_vulkan_create_surface(d->host, d->instance, NULL, &surface);
+    if (kr != KEEL_OK || !surface) {
+      set_error(error, "windowed: the host could not make a Vulkan surface for its window (%s)", keel_result_name(kr));
+      return kr != KEEL_OK ? kr : KEEL_ERR_BACKEND;
+    }
+    d->surface = (VkSurfaceKHR)(uintptr_t)surface;
+  }
   return KEEL_OK;
 }
 
@@ -214,7 +243,8 @@ static bool format_has(VkPhysicalDevice pd, VkFormat f, VkFormatFeatureFlags wan
 }
 
 /* What keel needs of a device; false with the reason when it lacks it. */
-static bool device_suitable(VkPhysicalDevice pd, uint32_t *family, VkFormat *depth, char *why, size_t cap) {
+static bool device_suitable(VkPhysicalDevice pd, VkSurfaceKHR surface, uint32_t *family, VkFormat *depth, char *why,
+                            size_t cap) {
   VkPhysicalDeviceProperties p;
   vkGetPhysicalDeviceProperties(pd, &p);
   if (p.apiVersion < VK_API_VERSION_1_1) {
@@ -228,10 +258,17 @@ static bool device_suitable(VkPhysicalDevice pd, uint32_t *family, VkFormat *dep
   if (n > 32) n = 32;
   vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, q);
   *family = UINT32_MAX;
-  for (uint32_t i = 0; i < n && *family == UINT32_MAX; i++)
-    if ((q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) && q[i].queueCount > 0) *family = i;
+  for (uint32_t i = 0; i < n && *family == UINT32_MAX; i++) {
+    VkBool32 presents = VK_TRUE;
+    if (surface && vkGetPhysicalDeviceSurfaceSupportKHR(pd, i, surface, &presents) != VK_SUCCESS) presents = VK_FALSE;
+    if ((q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) && q[i].queueCount > 0 && presents) *family = i;
+  }
   if (*family == UINT32_MAX) {
-    snprintf(why, cap, "no graphics queue");
+    snprintf(why, cap, surface ? "no graphics queue that can present to the window" : "no graphics queue");
+    return false;
+  }
+  if (surface && !device_extension_present(pd, VK_KHR_SWAPCHAIN_EXTENSION_NAME)) {
+    snprintf(why, cap, "no %s", VK_KHR_SWAPCHAIN_EXTENSION_NAME);
     return false;
   }
   if (!format_has(pd, VK_FORMAT_R8G8B8A8_UNORM,
@@ -303,7 +340,7 @@ static keel_result pick_device(vkr_device *d, const char *pref, keel_message *er
     uint32_t family;
     VkFormat depth;
     char why[160];
-    if (!device_suitable(devices[i], &family, &depth, why, sizeof why)) {
+    if (!device_suitable(devices[i], d->surface, &family, &depth, why, sizeof why)) {
       vkr_log(d->host, KEEL_LOG_WARN, "device %u (%s) refused: %s", i, p.deviceName, why);
       used += (size_t)snprintf(refusals + used, used < sizeof refusals ? sizeof refusals - used : 0, "%s%s: %s",
                                used ? "; " : "", p.deviceName, why);
@@ -361,10 +398,10 @@ static int pin_vulkan_module(struct dl_phdr_info *info, size_t size, void *user)
 #endif
 
 keel_result vkr_device_create(vkr_device *d, const keel_host *host, const char *device_pref,
-                              keel_validation validation, keel_message *error) {
+                              keel_validation validation, bool windowed, keel_message *error) {
   memset(d, 0, sizeof *d);
   d->host = host;
-  keel_result r = create_instance(d, validation, error);
+  keel_result r = create_instance(d, validation, windowed, error);
   if (r == KEEL_OK) r = pick_device(d, device_pref, error);
   if (r != KEEL_OK) {
     vkr_device_destroy(d);
@@ -378,8 +415,10 @@ keel_result vkr_device_create(vkr_device *d, const keel_host *host, const char *
                                .queueFamilyIndex = d->queue_family,
                                .queueCount = 1,
                                .pQueuePriorities = &priority};
+  const char *swapchain = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
   VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                           .pQueueCreateInfos = &q};
+                           .pQueueCreateInfos = &q, .enabledExtensionCount = d->surface ? 1u : 0u,
+                           .ppEnabledExtensionNames = d->surface ? &swapchain : NULL};
   VkResult res = vkCreateDevice(d->physical, &ci, NULL, &d->device);
   if (res != VK_SUCCESS) {
     set_error(error, "vkCreateDevice failed on %s: %s", d->description, vkr_result_name(res));
@@ -397,12 +436,14 @@ void vkr_device_destroy(vkr_device *d) {
   if (d->instance) dl_iterate_phdr(pin_vulkan_module, NULL);
 #endif
   if (d->device) vkDestroyDevice(d->device, NULL);
+  if (d->surface) vkDestroySurfaceKHR(d->instance, d->surface, NULL);
   if (d->messenger) {
     PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =
         (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(d->instance, "vkDestroyDebugUtilsMessengerEXT");
     if (destroy_messenger) destroy_messenger(d->instance, d->messenger, NULL);
   }
   if (d->instance) vkDestroyInstance(d->instance, NULL);
+  d->surface = VK_NULL_HANDLE;
   d->device = VK_NULL_HANDLE;
   d->messenger = VK_NULL_HANDLE;
   d->instance = VK_NULL_HANDLE;

@@ -114,7 +114,13 @@ typedef struct vkr_garbage {
   uint64_t serial; /* free once this submission has completed */
 } vkr_garbage;
 
-typedef enum vkr_fault { FAULT_NONE = 0, FAULT_DEVICE_LOST, FAULT_OUT_OF_MEMORY } vkr_fault;
+typedef enum vkr_fault {
+  FAULT_NONE = 0,
+  FAULT_DEVICE_LOST,
+  FAULT_OUT_OF_MEMORY,
+  FAULT_OUT_OF_DATE, /* a window target's N-th present */
+  FAULT_SUBOPTIMAL
+} vkr_fault;
 
 struct keel_renderer {
   const keel_host *host;
@@ -232,8 +238,10 @@ static void set_error(keel_message *error, const char *fmt, ...) {
 }
 
 /* KEEL_VULKAN_FAULT=device_lost@N or out_of_memory@N: the N-th end_frame's
- * submission fails as if the driver had said so. How the tests check that
- * the renderer and the engine handle a fault they cannot cause for real. */
+ * submission fails as if the driver had said so; out_of_date@N or
+ * suboptimal@N: the N-th present to a window finds its swapchain out of
+ * date or suboptimal. How the tests check that the renderer and the engine
+ * handle a fault they cannot cause for real (or not on demand). */
 static void fault_parse(keel_renderer *r) {
   const char *f = getenv("KEEL_VULKAN_FAULT");
   if (!f || !*f) return;
@@ -242,11 +250,19 @@ static void fault_parse(keel_renderer *r) {
   size_t len = at ? (size_t)(at - f) : strlen(f);
   if (n > 0 && len == 11 && strncmp(f, "device_lost", 11) == 0) r->fault = FAULT_DEVICE_LOST;
   else if (n > 0 && len == 13 && strncmp(f, "out_of_memory", 13) == 0) r->fault = FAULT_OUT_OF_MEMORY;
-  if (r->fault) {
+  else if (n > 0 && len == 11 && strncmp(f, "out_of_date", 11) == 0) r->fault = FAULT_OUT_OF_DATE;
+  else if (n > 0 && len == 10 && strncmp(f, "suboptimal", 10) == 0) r->fault = FAULT_SUBOPTIMAL;
+  if (r->fault == FAULT_OUT_OF_DATE || r->fault == FAULT_SUBOPTIMAL) {
+    r->fault_frame = n;
+    vkr_log(r->host, KEEL_LOG_WARN, "KEEL_VULKAN_FAULT=%s: present %llu will find the swapchain %s on purpose", f, n,
+            r->fault == FAULT_OUT_OF_DATE ? "out of date" : "suboptimal");
+  } else if (r->fault) {
     r->fault_frame = n;
     vkr_log(r->host, KEEL_LOG_WARN, "KEEL_VULKAN_FAULT=%s: frame %llu's submission will fail on purpose", f, n);
   } else {
-    vkr_log(r->host, KEEL_LOG_WARN, "KEEL_VULKAN_FAULT=%s ignored: use device_lost@N or out_of_memory@N (N >= 1)", f);
+    vkr_log(r->host, KEEL_LOG_WARN,
+            "KEEL_VULKAN_FAULT=%s ignored: use device_lost@N, out_of_memory@N, out_of_date@N or suboptimal@N (N >= 1)",
+            f);
   }
 }
 
@@ -625,13 +641,13 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
     return KEEL_ERR_INVALID_ARGUMENT;
   }
   const keel_host *host = desc->host;
-  /* A window to draw into needs a swapchain target, which this plugin does
-   * not have: refuse rather than draw where nobody sees it, so the fallback
-   * chain can pick a renderer that presents. */
-  if (!desc->headless && host && KEEL_HAS_MEMBER(host, keel_host, platform_has_window) && host->platform_has_window &&
-      host->platform_has_window(host)) {
-    set_error(error, "create: the host opened a window, and this Vulkan renderer draws offscreen only (no "
-                     "swapchain target in this build); run with --headless");
+  /* Windowed: the host has opened a window for a Vulkan renderer and lends
+   * its surface; without that there is nothing to present to. */
+  bool windowed = !desc->headless;
+  if (windowed && !(host && KEEL_HAS_MEMBER(host, keel_host, platform_gl_swap_buffers) && host->platform_has_window &&
+                    host->platform_vulkan_instance_extensions && host->platform_vulkan_create_surface &&
+                    host->platform_has_window(host))) {
+    set_error(error, "create: windowed, but the host has no window to present to (run headless)");
     return KEEL_ERR_UNSUPPORTED;
   }
   keel_renderer *r = calloc(1, sizeof *r);
@@ -649,15 +665,20 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
   const char *device_pref = KEEL_HAS_MEMBER(desc, keel_renderer_desc, device) && desc->device ? desc->device : "";
   keel_validation validation =
       KEEL_HAS_MEMBER(desc, keel_renderer_desc, validation) ? desc->validation : KEEL_VALIDATION_OFF;
-  keel_result kr = vkr_device_create(&r->dev, host, device_pref, validation, error);
+  keel_result kr = vkr_device_create(&r->dev, host, device_pref, validation, windowed, error);
   if (kr != KEEL_OK) {
     vkr_destroy(r);
     return kr;
   }
-  kr = vkr_target_offscreen_create(&r->dev, desc->width, desc->height, &r->target, error);
+  kr = windowed ? vkr_target_window_create(&r->dev, desc->width, desc->height, desc->vsync, &r->target, error)
+                : vkr_target_offscreen_create(&r->dev, desc->width, desc->height, &r->target, error);
   if (kr != KEEL_OK) {
     vkr_destroy(r);
     return kr;
+  }
+  if (r->fault == FAULT_OUT_OF_DATE || r->fault == FAULT_SUBOPTIMAL) {
+    r->target->fault_present = r->fault_frame;
+    r->target->fault_result = r->fault == FAULT_OUT_OF_DATE ? VK_ERROR_OUT_OF_DATE_KHR : VK_SUBOPTIMAL_KHR;
   }
   const char *failed = "";
   VkResult res = pipelines_create(r, &failed);
@@ -1038,7 +1059,7 @@ static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *li
                      .pCommandBuffers = &f->primary,
                      .signalSemaphoreCount = signal ? 1u : 0u,
                      .pSignalSemaphores = signal ? &signal : NULL};
-  if (r->fault && r->end_frame_calls == r->fault_frame)
+  if ((r->fault == FAULT_DEVICE_LOST || r->fault == FAULT_OUT_OF_MEMORY) && r->end_frame_calls == r->fault_frame)
     res = r->fault == FAULT_DEVICE_LOST ? VK_ERROR_DEVICE_LOST : VK_ERROR_OUT_OF_DEVICE_MEMORY;
   else
     res = vkQueueSubmit(r->dev.queue, 1, &si, f->fence);

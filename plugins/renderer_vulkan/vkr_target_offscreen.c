@@ -139,6 +139,8 @@ static void off_destroy(vkr_target *t) {
   free(t);
 }
 
+VkImage vkr_target_offscreen_image(vkr_target *t) { return ((offscreen *)t)->color; }
+
 static const vkr_target_ops offscreen_ops = {
     .name = "offscreen",
     .create_framebuffers = off_create_framebuffers,
