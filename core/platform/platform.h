@@ -33,7 +33,8 @@ typedef struct kc_platform kc_platform;
  * process (GLFW is process-wide): a second create fails with
  * KEEL_ERR_WRONG_STATE. */
 keel_result kc_platform_create(const kc_platform_config *cfg, kc_platform **out, kc_err *err);
-/* Closes the window and stops GLFW. NULL is fine. */
+/* Closes the window. GLFW stays initialised (see platform.c), so a later
+ * create is cheap. NULL is fine. */
 void kc_platform_destroy(kc_platform *p);
 
 /* Opens the window for a renderer of graphics API `api`, replacing an open

@@ -218,3 +218,42 @@ bool kt_x11_set_iconic(unsigned long window, bool iconic) {
   XCloseDisplay(d);
   return true;
 }
+
+/* Bits of `mask` to an 8-bit channel. */
+static unsigned char channel(unsigned long pixel, unsigned long mask) {
+  if (!mask) return 0;
+  int shift = 0;
+  while (!((mask >> shift) & 1ul)) shift++;
+  unsigned long max = mask >> shift, v = (pixel & mask) >> shift;
+  return (unsigned char)(v * 255ul / max);
+}
+
+bool kt_x11_capture(unsigned long window, unsigned char **pixels, unsigned *width, unsigned *height) {
+  *pixels = NULL;
+  Display *d = XOpenDisplay(NULL);
+  if (!d) return false;
+  XWindowAttributes wa;
+  bool ok = false;
+  if (XGetWindowAttributes(d, (Window)window, &wa) && wa.width > 0 && wa.height > 0) {
+    XImage *img = XGetImage(d, (Window)window, 0, 0, (unsigned)wa.width, (unsigned)wa.height, AllPlanes, ZPixmap);
+    unsigned char *out = img ? malloc((size_t)wa.width * (size_t)wa.height * 4u) : NULL;
+    if (out) {
+      for (int y = 0; y < wa.height; y++)
+        for (int x = 0; x < wa.width; x++) {
+          unsigned long px = XGetPixel(img, x, y);
+          unsigned char *o = out + ((size_t)y * (size_t)wa.width + (size_t)x) * 4u;
+          o[0] = channel(px, img->red_mask);
+          o[1] = channel(px, img->green_mask);
+          o[2] = channel(px, img->blue_mask);
+          o[3] = 255;
+        }
+      *pixels = out;
+      *width = (unsigned)wa.width;
+      *height = (unsigned)wa.height;
+      ok = true;
+    }
+    if (img) XDestroyImage(img);
+  }
+  XCloseDisplay(d);
+  return ok;
+}

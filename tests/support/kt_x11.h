@@ -61,4 +61,9 @@ bool kt_x11_request_close(unsigned long window);
  * restores a window. */
 bool kt_x11_set_iconic(unsigned long window, bool iconic);
 
+/* The window's pixels as the X server shows them (what was presented),
+ * as tightly packed RGBA8, top row first, alpha 255: malloc'ed into
+ * *pixels (the caller frees). False when the window cannot be read. */
+bool kt_x11_capture(unsigned long window, unsigned char **pixels, unsigned *width, unsigned *height);
+
 #endif
