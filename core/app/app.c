@@ -245,7 +245,44 @@ static int dump_schedule(void) {
   return KC_EXIT_OK;
 }
 
+/* SIGINT / SIGTERM. Before the engine exists nothing needs cleaning up, so
+ * the first signal ends the process at once. From kc_engine_create on, the
+ * first asks the engine to stop (it polls quit_requested in every wait) and
+ * a second ends the process at once, whatever the engine is doing. */
 static volatile sig_atomic_t quit_requested;
+static volatile sig_atomic_t quit_deferred;
+
+static void on_signal(int sig) {
+  if (quit_deferred && !quit_requested) {
+    quit_requested = sig;
+    return;
+  }
+  /* Only async-signal-safe calls from here. */
+  static const char first[] = "keel: interrupted during start-up: exiting\n";
+  static const char again[] = "keel: second signal: exiting at once without waiting for the engine\n";
+  const char *msg = quit_deferred ? again : first;
+  size_t len = quit_deferred ? sizeof again - 1 : sizeof first - 1;
+  ssize_t w = write(STDERR_FILENO, msg, len);
+  (void)w;
+  _exit(128 + sig);
+}
+
+static void install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* A thread stuck in native code still uses the engine: nothing may be
+ * freed, so the process ends here with what it printed so far. */
+static _Noreturn void exit_abandoned(void) {
+  fflush(stdout);
+  fflush(stderr);
+  _exit(KC_EXIT_FAILURE);
+}
 
 /* The console: when stdin is a terminal, every line typed runs as a one-off
  * script. A thread of its own, so the frame loop never waits for input. */
@@ -280,11 +317,6 @@ static void *console_main(void *arg) {
   return NULL;
 }
 
-static void on_signal(int sig) {
-  (void)sig;
-  quit_requested = 1;
-}
-
 /* DESIGN §7, measured in docs/rendering.md#malloc-tuning. */
 static void tune_malloc(const kc_config *cfg) {
   switch (kc_malloc_tune(kc_config_get_bool(cfg, "engine", "malloc_tuning"))) {
@@ -301,13 +333,6 @@ static void tune_malloc(const kc_config *cfg) {
 
 static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc_plugin_loader *loader) {
   tune_malloc(cfg);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-
   kc_engine_options eo = {.config = cfg, .loader = loader, .frames = -1, .headless = -1, .lockstep = -1,
                           .quit = &quit_requested, .screenshot_path = opts->screenshot};
   if (opts->screenshot_frame) {
@@ -352,14 +377,18 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     return KC_EXIT_FAILURE;
   }
   kc_engine *engine = NULL;
+  quit_deferred = 1;
   keel_result r = kc_engine_create(&eo, &engine, &err);
   if (r != KEEL_OK) {
     kc_trace_stop();
     fprintf(stderr, "keel: %s\n", err.msg);
     kc_input_recorder_close(recorder, NULL);
     kc_input_replay_free(&replay);
+    if (r == KEEL_ERR_TIMEOUT) exit_abandoned(); /* the runtime's create never returned */
     /* No renderer, no script runtime, or no window for a headless = false run. */
-    return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN : KC_EXIT_FAILURE;
+    return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN
+           : r == KEEL_ERR_INVALID_ARGUMENT                    ? KC_EXIT_USAGE
+                                                                : KC_EXIT_FAILURE;
   }
   if (opts->screenshot) {
     const char *why = NULL;
@@ -403,6 +432,7 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     fprintf(stderr, "keel: %s\n", err.msg);
     rc = KC_EXIT_FAILURE;
   }
+  if (kc_engine_abandoned(engine)) exit_abandoned();
   kc_engine_destroy(engine);
   /* Every traced thread has been joined by now. */
   if (opts->trace) {
@@ -421,6 +451,7 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
 }
 
 int kc_app_main(int argc, char **argv) {
+  install_signal_handlers();
   kc_log_init();
   kc_cli_options opts;
   kc_err err;

@@ -5,6 +5,8 @@
 #include "base/path.h"
 #include "base/suggest.h"
 
+#include <keel/script.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,9 +119,20 @@ static void check_main(kc_config *cfg, const kc_plugin_catalog *cat, const char 
       else
         snprintf(anchor, sizeof anchor, "; the default is relative to keel's data directory");
     }
-    kc_config_report(cfg, "script", "main",
-                     "script.main: %s %s%s; set script.main to the game's entry script", path,
-                     stat(path, &st) != 0 ? "does not exist" : "is not a file", anchor);
+    char is_what[64];
+    if (stat(path, &st) != 0)
+      snprintf(is_what, sizeof is_what, "does not exist");
+    else
+      snprintf(is_what, sizeof is_what, "is %s, not a regular file", kc_path_file_kind(st.st_mode));
+    kc_config_report(cfg, "script", "main", "script.main: %s %s%s; set script.main to the game's entry script", path,
+                     is_what, anchor);
+    return;
+  }
+  /* A script file is at most KEEL_SCRIPT_SOURCE_MAX bytes (the runtimes
+   * refuse more). */
+  if ((uint64_t)st.st_size > KEEL_SCRIPT_SOURCE_MAX) {
+    kc_config_report(cfg, "script", "main", "script.main: %s is %llu bytes, more than the %u a script file may have",
+                     path, (unsigned long long)st.st_size, KEEL_SCRIPT_SOURCE_MAX);
     return;
   }
   /* The runtime's extension: from its plugin when it is usable here, else

@@ -72,7 +72,14 @@ static const kc_config_key k_keys[] = {
     STRING_KEY("script", "main", KC_CONFIG_PATH, NULL, "samples/orbit/main.lua",
                "the game's entry script; a relative path starts at the directory of the engine.ini that sets it"),
     FLOAT_KEY("script", "tick_rate", 1.0, 1000.0, "30", "game-logic ticks per second on the script worker"),
-    INT_KEY("script", "tick_budget_ms", 0, 1, 10000, "50", "time one tick may run before it is interrupted"),
+    INT_KEY("script", "tick_budget_ms", 0, 1, 10000, "50",
+            "CPU time one tick (or one-off script) may use before it is interrupted; the wall-clock backstop is "
+            "10 x this + 1 s"),
+    INT_KEY("script", "load_budget_ms", 0, 1, 600000, "5000",
+            "CPU time for init: compiling and running the main script and its modules, then init()"),
+    INT_KEY("script", "shutdown_timeout_ms", 0, 1, 600000, "2000",
+            "time shutdown() gets at exit before it is interrupted; a worker still stuck 0.5 s later is given up "
+            "(exit 1)"),
     INT_KEY("script", "instruction_budget", 0, 0, 1000000000000, "0",
             "VM instructions one script call may run before it is interrupted; 0 = no limit (tick_budget_ms still applies)"),
     INT_KEY("script", "memory_limit_mb", 0, 1, 4096, "64", "heap limit of one script VM in MiB"),
@@ -214,6 +221,10 @@ struct kc_config {
   size_t ncvars, cap_cvars;
   cvar_entry *psets; /* [plugin.NAME] key = value, named "NAME.key" (the cvar it becomes) */
   size_t npsets, cap_psets;
+  /* Open addressing over psets (position + 1; 0 = empty): a file may set any
+   * number of keys, so finding one must not walk them all. */
+  size_t *pset_index;
+  size_t pset_index_cap; /* 0 or a power of two, at least twice npsets */
   plugin_schema *schemas;
   size_t nschemas;
   key_note *notes;
@@ -438,6 +449,7 @@ void kc_config_destroy(kc_config *cfg) {
   for (size_t i = 0; i < cfg->ncvars; i++) cvar_entry_free(&cfg->cvars[i]);
   free(cfg->cvars);
   for (size_t i = 0; i < cfg->npsets; i++) cvar_entry_free(&cfg->psets[i]);
+  free(cfg->pset_index);
   free(cfg->psets);
   for (size_t i = 0; i < cfg->nschemas; i++) free(cfg->schemas[i].plugin);
   free(cfg->schemas);
@@ -531,27 +543,59 @@ static cvar_entry *find_entry(cvar_entry *list, size_t n, const char *name) {
   return NULL;
 }
 
+static uint64_t text_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
 static cvar_entry *find_cvar_entry(const kc_config *cfg, const char *name) {
   return find_entry(cfg->cvars, cfg->ncvars, name);
 }
 
 static cvar_entry *find_pset_entry(const kc_config *cfg, const char *name) {
-  return find_entry(cfg->psets, cfg->npsets, name);
+  if (!cfg->pset_index_cap) return NULL;
+  for (size_t at = (size_t)text_hash(name) & (cfg->pset_index_cap - 1); cfg->pset_index[at];
+       at = (at + 1) & (cfg->pset_index_cap - 1))
+    if (strcmp(cfg->psets[cfg->pset_index[at] - 1].name, name) == 0) return &cfg->psets[cfg->pset_index[at] - 1];
+  return NULL;
+}
+
+/* Indexes psets[pos] (just appended); false when out of memory. */
+static bool pset_index_add(kc_config *cfg, size_t pos) {
+  if ((pos + 1) * 2 > cfg->pset_index_cap) {
+    size_t cap = cfg->pset_index_cap ? cfg->pset_index_cap * 2 : 64;
+    size_t *slots = calloc(cap, sizeof *slots);
+    if (!slots) return false;
+    free(cfg->pset_index);
+    cfg->pset_index = slots;
+    cfg->pset_index_cap = cap;
+    for (size_t i = 0; i < pos; i++) {
+      size_t at = (size_t)text_hash(cfg->psets[i].name) & (cap - 1);
+      while (slots[at]) at = (at + 1) & (cap - 1);
+      slots[at] = i + 1;
+    }
+  }
+  size_t at = (size_t)text_hash(cfg->psets[pos].name) & (cfg->pset_index_cap - 1);
+  while (cfg->pset_index[at]) at = (at + 1) & (cfg->pset_index_cap - 1);
+  cfg->pset_index[at] = pos + 1;
+  return true;
 }
 
 /* Sets name = value in an entry list ([cvars] or [plugin.NAME]), unless a
- * command-line value already outranks it. */
-static void set_entry(kc_config *cfg, cvar_entry **list, size_t *n, size_t *capacity, const char *name,
-                      const char *value, kc_config_source source, const char *file, int line, const char *origin) {
-  cvar_entry *e = find_entry(*list, *n, name);
-  if (e && e->source == KC_CONFIG_FROM_COMMAND_LINE && source != KC_CONFIG_FROM_COMMAND_LINE) return;
+ * command-line value already outranks it. `e` is the entry found, or NULL
+ * to append one. */
+static cvar_entry *set_entry(kc_config *cfg, cvar_entry *e, cvar_entry **list, size_t *n, size_t *capacity,
+                             const char *name, const char *value, kc_config_source source, const char *file, int line,
+                             const char *origin) {
+  if (e && e->source == KC_CONFIG_FROM_COMMAND_LINE && source != KC_CONFIG_FROM_COMMAND_LINE) return NULL;
   if (!e) {
     if (*n == *capacity) {
       size_t cap = *capacity ? *capacity * 2 : 8;
       cvar_entry *grown = realloc(*list, cap * sizeof *grown);
       if (!grown) {
         cfg->oom = true;
-        return;
+        return NULL;
       }
       *list = grown;
       *capacity = cap;
@@ -567,16 +611,21 @@ static void set_entry(kc_config *cfg, cvar_entry **list, size_t *n, size_t *capa
   e->source = source;
   e->file = file;
   e->line = line;
+  return e;
 }
 
 static void set_cvar_entry(kc_config *cfg, const char *name, const char *value, kc_config_source source,
                            const char *file, int line, const char *origin) {
-  set_entry(cfg, &cfg->cvars, &cfg->ncvars, &cfg->cap_cvars, name, value, source, file, line, origin);
+  set_entry(cfg, find_cvar_entry(cfg, name), &cfg->cvars, &cfg->ncvars, &cfg->cap_cvars, name, value, source, file,
+            line, origin);
 }
 
 static void set_pset_entry(kc_config *cfg, const char *name, const char *value, kc_config_source source,
                            const char *file, int line, const char *origin) {
-  set_entry(cfg, &cfg->psets, &cfg->npsets, &cfg->cap_psets, name, value, source, file, line, origin);
+  cvar_entry *found = find_pset_entry(cfg, name);
+  cvar_entry *e = set_entry(cfg, found, &cfg->psets, &cfg->npsets, &cfg->cap_psets, name, value, source, file, line,
+                            origin);
+  if (e && !found && e->name && !pset_index_add(cfg, cfg->npsets - 1)) cfg->oom = true;
 }
 
 /* "a, b, c" of the registered cvars, for "unknown cvar" messages. */
@@ -610,10 +659,53 @@ static void known_sections(char *buf, size_t cap) {
 
 /* ---- loading ----------------------------------------------------------------- */
 
-typedef struct seen_cvar {
-  char name[2 * KC_CVAR_NAME_MAX]; /* a cvar name, or "NAME.key" of [plugin.NAME] */
+/* Names a file has set, for the duplicate checks: a hash set, because a
+ * file may hold any number of lines and comparing each with every earlier
+ * one made 90,000 [cvars] lines take 13 s. */
+typedef struct seen_name {
+  char *name; /* NULL = empty slot */
   int line;
-} seen_cvar;
+} seen_name;
+
+typedef struct seen_set {
+  seen_name *slots;
+  size_t cap, count; /* cap: 0 or a power of two */
+} seen_set;
+
+/* Records `name` as set at `line`: 0, or the line it was first set at when
+ * the set has it already; -1 when out of memory. */
+static int seen_set_add(seen_set *set, const char *name, int line) {
+  if (set->count * 2 >= set->cap) {
+    size_t cap = set->cap ? set->cap * 2 : 64;
+    seen_name *slots = calloc(cap, sizeof *slots);
+    if (!slots) return -1;
+    for (size_t i = 0; i < set->cap; i++) {
+      if (!set->slots[i].name) continue;
+      size_t at = (size_t)text_hash(set->slots[i].name) & (cap - 1);
+      while (slots[at].name) at = (at + 1) & (cap - 1);
+      slots[at] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+  }
+  size_t at = (size_t)text_hash(name) & (set->cap - 1);
+  while (set->slots[at].name) {
+    if (strcmp(set->slots[at].name, name) == 0) return set->slots[at].line;
+    at = (at + 1) & (set->cap - 1);
+  }
+  set->slots[at].name = strdup(name);
+  if (!set->slots[at].name) return -1;
+  set->slots[at].line = line;
+  set->count++;
+  return 0;
+}
+
+static void seen_set_free(seen_set *set) {
+  for (size_t i = 0; i < set->cap; i++) free(set->slots[i].name);
+  free(set->slots);
+  memset(set, 0, sizeof *set);
+}
 
 typedef struct load_ctx {
   kc_config *cfg;
@@ -625,10 +717,8 @@ typedef struct load_ctx {
   bool in_section;    /* a [section] line has been seen */
   bool section_known; /* ...and it names a known section */
   int first_line[KEY_COUNT];
-  seen_cvar *cvars_seen;
-  size_t ncvars_seen, cap_cvars_seen;
-  seen_cvar *psets_seen; /* [plugin.NAME] keys as "NAME.key" */
-  size_t npsets_seen, cap_psets_seen;
+  seen_set cvars_seen;
+  seen_set psets_seen; /* [plugin.NAME] keys as "NAME.key" */
 } load_ctx;
 
 static void line_error(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -721,27 +811,19 @@ static char *read_line(char *str, int num, void *stream) {
   return str;
 }
 
+/* Only registered names are remembered for the duplicate check: an unknown
+ * name is an error of its own, and keeping every line's name made a file of
+ * many unknown names quadratic (90,000 lines took 13 s). */
 static void handle_cvar(load_ctx *c, const char *name, const char *value) {
-  for (size_t i = 0; i < c->ncvars_seen; i++) {
-    if (strcmp(c->cvars_seen[i].name, name) == 0) {
-      line_error(c, "duplicate cvar '%s' in [cvars] (first set at line %d)", name, c->cvars_seen[i].line);
-      return;
-    }
+  int first = seen_set_add(&c->cvars_seen, name, c->line);
+  if (first < 0) {
+    c->cfg->oom = true;
+    return;
   }
-  if (c->ncvars_seen == c->cap_cvars_seen) {
-    size_t cap = c->cap_cvars_seen ? c->cap_cvars_seen * 2 : 8;
-    seen_cvar *s = realloc(c->cvars_seen, cap * sizeof *s);
-    if (!s) {
-      c->cfg->oom = true;
-      return;
-    }
-    c->cvars_seen = s;
-    c->cap_cvars_seen = cap;
+  if (first > 0) {
+    line_error(c, "duplicate cvar '%s' in [cvars] (first set at line %d)", name, first);
+    return;
   }
-  seen_cvar *s = &c->cvars_seen[c->ncvars_seen++];
-  snprintf(s->name, sizeof s->name, "%s", name);
-  s->line = c->line;
-
   kc_cvar *cv = kc_cvar_find(name);
   if (!cv) {
     char known[768];
@@ -757,31 +839,6 @@ static void handle_cvar(load_ctx *c, const char *name, const char *value) {
   set_cvar_entry(c->cfg, name, value, KC_CONFIG_FROM_FILE, c->file, c->line, NULL);
 }
 
-/* Records `name` as set at this line; false (with *first its first line)
- * when the file set it before. */
-static bool first_time(load_ctx *c, seen_cvar **list, size_t *n, size_t *capacity, const char *name, int *first) {
-  for (size_t i = 0; i < *n; i++) {
-    if (strcmp((*list)[i].name, name) == 0) {
-      *first = (*list)[i].line;
-      return false;
-    }
-  }
-  if (*n == *capacity) {
-    size_t cap = *capacity ? *capacity * 2 : 8;
-    seen_cvar *grown = realloc(*list, cap * sizeof *grown);
-    if (!grown) {
-      c->cfg->oom = true;
-      return true;
-    }
-    *list = grown;
-    *capacity = cap;
-  }
-  seen_cvar *s = &(*list)[(*n)++];
-  snprintf(s->name, sizeof s->name, "%s", name);
-  s->line = c->line;
-  return true;
-}
-
 /* [plugin.NAME] key = value: only the shape is checked here; the value is
  * checked against the plugin's declared settings once the plugins on the
  * search path are known (kc_config_check_plugin_settings). */
@@ -792,8 +849,12 @@ static void handle_plugin_setting(load_ctx *c, const char *plugin, const char *k
   }
   char name[2 * KC_CVAR_NAME_MAX];
   snprintf(name, sizeof name, "%s.%s", plugin, key);
-  int first = 0;
-  if (!first_time(c, &c->psets_seen, &c->npsets_seen, &c->cap_psets_seen, name, &first)) {
+  int first = seen_set_add(&c->psets_seen, name, c->line);
+  if (first < 0) {
+    c->cfg->oom = true;
+    return;
+  }
+  if (first > 0) {
     line_error(c, "duplicate key '%s' in [plugin.%s] (first set at line %d)", key, plugin, first);
     return;
   }
@@ -871,8 +932,8 @@ static keel_result load_text(kc_config *cfg, const char *text, size_t len, const
   } else if (rc == -2) {
     cfg->oom = true;
   }
-  free(c.cvars_seen);
-  free(c.psets_seen);
+  seen_set_free(&c.cvars_seen);
+  seen_set_free(&c.psets_seen);
   free(c.base_dir);
   return report(cfg, first, err);
 }
@@ -887,23 +948,11 @@ keel_result kc_config_load_string(kc_config *cfg, const char *text, const char *
 
 keel_result kc_config_load_file(kc_config *cfg, const char *path, kc_err *err) {
   if (!cfg || !path) return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "config load: NULL argument");
-  FILE *f = fopen(path, "rb");
-  if (!f) return kc_err_set(err, KEEL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  char *buf = malloc(CONFIG_FILE_MAX + 1);
-  if (!buf) {
-    fclose(f);
-    return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-  }
-  size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
-  int read_error = ferror(f) ? errno : 0;
-  fclose(f);
-  keel_result r;
-  if (read_error)
-    r = kc_err_set(err, KEEL_ERR_IO, "%s: cannot read: %s", path, strerror(read_error));
-  else if (n > CONFIG_FILE_MAX)
-    r = kc_err_set(err, KEEL_ERR_IO, "%s: larger than %u bytes; not a configuration file", path, CONFIG_FILE_MAX);
-  else
-    r = load_text(cfg, buf, n, path, err);
+  char *buf = NULL;
+  size_t n = 0;
+  keel_result r = kc_path_read_regular(path, CONFIG_FILE_MAX, "not a configuration file", &buf, &n, err);
+  if (r != KEEL_OK) return r;
+  r = load_text(cfg, buf, n, path, err);
   free(buf);
   return r;
 }

@@ -3,8 +3,11 @@
 #include "base/path.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KEEL_REL_DATA_DIR
@@ -145,4 +148,107 @@ keel_result kc_path_plugin_dir(char *out, size_t cap, kc_err *err) {
 
 keel_result kc_path_default_config(char *out, size_t cap, kc_err *err) {
   return exe_relative(KEEL_REL_DATA_DIR "/engine.ini", out, cap, err);
+}
+
+/* ---- files that may not be files ---- */
+
+const char *kc_path_file_kind(unsigned mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+/* Opens for reading without waiting (a FIFO would block open until a writer
+ * comes) and checks what it is. Returns the descriptor or -1 with err. */
+static int open_regular(const char *path, size_t max_bytes, const char *what, struct stat *st, kc_err *err) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, st) != 0) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: is %s, not a regular file", path, kc_path_file_kind(st->st_mode));
+    close(fd);
+    return -1;
+  }
+  if ((uint64_t)st->st_size > max_bytes) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: larger than %zu bytes; %s", path, max_bytes, what);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+keel_result kc_path_check_regular(const char *path, size_t max_bytes, const char *what, kc_err *err) {
+  struct stat st;
+  int fd = open_regular(path, max_bytes, what, &st, err);
+  if (fd < 0) return KEEL_ERR_IO;
+  close(fd);
+  return KEEL_OK;
+}
+
+keel_result kc_path_read_regular(const char *path, size_t max_bytes, const char *what, char **out, size_t *len,
+                                 kc_err *err) {
+  *out = NULL;
+  *len = 0;
+  struct stat st;
+  int fd = open_regular(path, max_bytes, what, &st, err);
+  if (fd < 0) return KEEL_ERR_IO;
+  /* One byte more than allowed, to see a file that grew since fstat. */
+  char *buf = malloc(max_bytes + 2);
+  if (!buf) {
+    close(fd);
+    return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  }
+  size_t n = 0;
+  while (n <= max_bytes) {
+    ssize_t got = read(fd, buf + n, max_bytes + 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int e = errno;
+      close(fd);
+      free(buf);
+      return kc_err_set(err, KEEL_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  if (n > max_bytes) {
+    free(buf);
+    return kc_err_set(err, KEEL_ERR_IO, "%s: larger than %zu bytes; %s", path, max_bytes, what);
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return KEEL_OK;
+}
+
+FILE *kc_path_open_output(const char *path, kc_err *err) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) {
+    if (errno == ENXIO)
+      kc_err_set(err, KEEL_ERR_IO, "%s: is a FIFO no process reads; not written", path);
+    else
+      kc_err_set(err, KEEL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return NULL;
+  }
+  /* Writes may block like any file's from here on (a full pipe). */
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    close(fd);
+  }
+  return f;
 }

@@ -9,6 +9,8 @@
 
 #include <keel/abi.h>
 
+#include <stdio.h>
+
 /* Capacity every kc_path caller can use for a path buffer. */
 #define KC_PATH_MAX 4096
 
@@ -48,5 +50,30 @@ keel_result kc_path_plugin_dir(char *out, size_t cap, kc_err *err);
 
 /* <data_dir>/engine.ini: the configuration `keel` uses without --config. */
 keel_result kc_path_default_config(char *out, size_t cap, kc_err *err);
+
+/* Files named by users or scripts may be anything: a FIFO (opening it would
+ * wait for a writer), a device (/dev/zero never ends), a directory. These
+ * open without waiting (O_NONBLOCK), refuse what is not a regular file with
+ * the reason, and refuse a file larger than max_bytes. */
+
+/* "a FIFO", "a directory", "a character device", ... for st_mode. */
+const char *kc_path_file_kind(unsigned mode);
+
+/* Reads the whole regular file at `path` into a new NUL-terminated buffer
+ * (*out, the caller frees it) of *len bytes. KEEL_ERR_IO with
+ * "PATH: cannot open: reason", "PATH: is a FIFO, not a regular file" or
+ * "PATH: larger than MAX bytes; WHAT" (what says what the file is not). */
+keel_result kc_path_read_regular(const char *path, size_t max_bytes, const char *what, char **out, size_t *len,
+                                 kc_err *err);
+
+/* Checks without reading: `path` exists, is a regular file and has at most
+ * max_bytes. Same messages as kc_path_read_regular. */
+keel_result kc_path_check_regular(const char *path, size_t max_bytes, const char *what, kc_err *err);
+
+/* Opens `path` for writing (created or truncated) without waiting: a FIFO
+ * no process reads is refused ("no process reads this FIFO") instead of
+ * blocking; a terminal or a pipe with a reader is accepted. Returns a
+ * stdio stream or NULL with err set. */
+FILE *kc_path_open_output(const char *path, kc_err *err);
 
 #endif

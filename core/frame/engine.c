@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/clock.h"
 #include "base/cvar.h"
@@ -54,7 +55,7 @@ typedef struct exec_result {
 #define EXEC_MAX_IN_FLIGHT 64
 
 struct kc_engine {
-  kc_actionq actions; /* first: 64-byte aligned, see kc_engine_create */
+  kc_actionq actions; /* first: 128-byte aligned, see kc_engine_create */
   kc_engine_options opts;
   const kc_config *cfg;
 
@@ -94,6 +95,7 @@ struct kc_engine {
   uint64_t title_t0, title_frames;
 
   /* settings */
+  uint32_t tick_budget_ms, load_budget_ms, shutdown_timeout_ms;
   uint64_t frames_limit; /* 0 = until quit */
   bool headless;         /* no window: nothing to close, no input (a replay aside) */
   bool window_required;  /* [engine] headless = false */
@@ -118,11 +120,31 @@ struct kc_engine {
   /* one-off scripts (console, --exec): any thread submits, main prints */
   pthread_mutex_t exec_lock;
   keel_job_counter exec_jobs[EXEC_MAX_IN_FLIGHT];
-  uint64_t exec_seq;
+  uint64_t exec_seq;              /* submitted (or waiting for init) */
+  _Atomic uint64_t exec_printed;  /* results the main thread printed */
+  uint64_t exec_refused;          /* refused: EXEC_MAX_IN_FLIGHT not printed yet */
+  bool init_done;                 /* one-offs may start: init() has ended */
+  struct exec_job *exec_pending, **exec_pending_tail;
   kc_frame_stats stats;
   uint64_t ticks_at_last_line;
   uint64_t final_hash;
+
+  /* bounded waits on the script worker */
+  bool init_waited;        /* init's marker was waited for (kc_engine_run) */
+  bool worker_stopped;     /* shutdown ran and the thread was joined, or it was given up */
+  bool abandoned;          /* a thread (the worker, a one-off) is stuck: nothing it may touch is freed */
+  uint64_t tick_warned;    /* the tick the watchdog last interrupted, + 1 */
 };
+
+/* ---- bounds of every wait on the script worker ----
+ * A runtime stops a call at its CPU budget, or at the wall-clock backstop
+ * whatever its CPU time (keel/script.h). The main thread waits that long
+ * plus a grace, then interrupts the call, then waits the grace again; a
+ * worker still not back is stuck in native code, and is reported and given
+ * up (docs/runner.md, "Bounded waits"). */
+#define GRACE_NS 500000000ull
+
+static uint64_t call_bound_ns(uint32_t budget_ms) { return keel_script_backstop_ms(budget_ms) * 1000000ull + GRACE_NS; }
 
 /* ---- script runtime plugin as a tick source (worker thread) ---- */
 
@@ -173,8 +195,15 @@ static keel_result script_factory(void *user, const keel_script_world *world, kc
   kc_engine *e = user;
   script_source *s = &e->script;
   s->desc.world = world;
+  s->vm = NULL;
   keel_result r = s->api->create(&s->desc, &s->vm, error);
   if (r != KEEL_OK) return r;
+  if (!s->vm) {
+    /* init, tick and shutdown would all get NULL: refused like a renderer
+     * that does the same. */
+    snprintf(error->text, sizeof error->text, "create returned KEEL_OK without a runtime object (a plugin bug)");
+    return KEEL_ERR_BACKEND;
+  }
   *out = (kc_tick_source){.ctx = s, .init = script_init, .tick = script_tick, .shutdown = script_shutdown,
                           .interrupt = script_interrupt};
   if (KEEL_HAS_MEMBER(s->api, keel_script_api, reload) && s->api->reload) out->reload = script_reload;
@@ -351,6 +380,13 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
                         kc_plugin_status_text(status));
     }
     if ((r = kc_plugin_settings_register(e->script_plugin, e->cfg, err)) != KEEL_OK) return r;
+    /* A FIFO or a device would hang or never end any runtime that reads it
+     * (a missing file is the runtime's to report, as a script error). */
+    struct stat st;
+    kc_err check;
+    if (stat(e->script_main, &st) == 0 &&
+        kc_path_check_regular(e->script_main, KEEL_SCRIPT_SOURCE_MAX, "not a script", &check) != KEEL_OK)
+      return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "[script] main: %s", check.msg);
     kc_host_init(&e->script_host, &e->services, e->script_plugin->name, e->script_plugin->file);
     e->script.api = e->script_plugin->interface;
     e->script.desc = (keel_script_desc){
@@ -359,7 +395,9 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
         .main_path = e->script_main,
         .game_dir = e->services.game_dir,
         .memory_limit_mb = (uint32_t)kc_config_get_int(e->cfg, "script", "memory_limit_mb"),
-        .tick_budget_ms = (uint32_t)kc_config_get_int(e->cfg, "script", "tick_budget_ms"),
+        .tick_budget_ms = e->tick_budget_ms,
+        .load_budget_ms = e->load_budget_ms,
+        .shutdown_budget_ms = e->shutdown_timeout_ms,
         .instruction_budget = (uint64_t)kc_config_get_int(e->cfg, "script", "instruction_budget"),
         .seed = (uint64_t)kc_config_get_int(e->cfg, "script", "seed"),
         .lockstep = e->lockstep,
@@ -372,7 +410,16 @@ static keel_result start_script(kc_engine *e, kc_err *err) {
     kc_log_write(KC_LOG_INFO, "script runtime: %s %s (%s), game %s", e->script_plugin->name,
                  e->script_plugin->manifest->version, e->script_plugin->file, e->script_main);
   }
+  wc.create_timeout_ns = call_bound_ns(e->load_budget_ms);
   keel_result r = kc_script_worker_start(&wc, &e->worker, err);
+  if (r != KEEL_OK && kc_script_worker_abandoned(e->worker)) {
+    /* The runtime's create never came back: its thread still uses the
+     * world and the plugin, so the engine is never freed (the runner ends
+     * the process). */
+    e->abandoned = e->worker_stopped = true;
+    kc_log_write(KC_LOG_ERROR, "script runtime '%s': %s", runtime, err->msg);
+    return r;
+  }
   if (r != KEEL_OK) {
     /* Copied first: err->msg cannot be both an argument and the output. */
     char why[KC_ERR_MSG_MAX];
@@ -480,11 +527,14 @@ static keel_result open_input_window(kc_engine *e, kc_err *err) {
 
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
   *out = NULL;
-  size_t size = (sizeof(kc_engine) + KC_CACHE_LINE - 1) / KC_CACHE_LINE * KC_CACHE_LINE;
-  kc_engine *e = aligned_alloc(KC_CACHE_LINE, size);
+  /* The struct's own alignment: the action queue inside is 128-byte aligned. */
+  size_t align = _Alignof(kc_engine);
+  size_t size = (sizeof(kc_engine) + align - 1) / align * align;
+  kc_engine *e = aligned_alloc(align, size);
   if (!e) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "engine: out of memory");
   memset(e, 0, size);
   pthread_mutex_init(&e->exec_lock, NULL);
+  e->exec_pending_tail = &e->exec_pending;
   e->opts = *opts;
   e->cfg = opts->config;
   e->native_entities = opts->native_entities;
@@ -500,6 +550,9 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   int64_t fps = kc_config_get_int(cfg, "engine", "target_fps");
   e->frame_ns = fps > 0 ? 1000000000ull / (uint64_t)fps : 0;
   e->tick_interval_s = 1.0 / kc_config_get_float(cfg, "script", "tick_rate");
+  e->tick_budget_ms = (uint32_t)kc_config_get_int(cfg, "script", "tick_budget_ms");
+  e->load_budget_ms = (uint32_t)kc_config_get_int(cfg, "script", "load_budget_ms");
+  e->shutdown_timeout_ms = (uint32_t)kc_config_get_int(cfg, "script", "shutdown_timeout_ms");
   e->stats_interval_s = kc_config_get_float(cfg, "engine", "stats_interval_s");
   e->clear = (keel_color){0.05f, 0.06f, 0.08f, 1.0f};
   e->input.struct_size = KEEL_STRUCT_SIZE(keel_input_state); /* headless: nothing pressed */
@@ -606,21 +659,77 @@ static double sim_speed(void) {
   return cv ? kc_cvar_get_float(cv) : 1.0;
 }
 
+typedef enum call_end { CALL_DONE, CALL_QUIT, CALL_STUCK } call_end;
+
+/* Waits for the worker's running call (init's or a tick's) to end, applying
+ * its commands: at most its bound, then it is interrupted and gets the
+ * grace. CALL_STUCK (err says what it was running) when it did not come
+ * back; CALL_QUIT when *quit was set first (the call is interrupted and
+ * left to the stop). Main. */
+static call_end wait_call(kc_engine *e, uint32_t budget_ms, bool honour_quit, kc_err *err) {
+  kc_wait_result w = kc_script_worker_wait(e->worker, call_bound_ns(budget_ms), honour_quit ? e->opts.quit : NULL);
+  if (w == KC_WAIT_IDLE) return CALL_DONE;
+  uint64_t tick = 0, since = 0;
+  char what[96];
+  kc_script_worker_describe(kc_script_worker_phase(e->worker, &tick, &since), tick, what, sizeof what);
+  kc_script_worker_interrupt(e->worker);
+  if (w == KC_WAIT_QUIT) {
+    kc_log_write(KC_LOG_INFO, "quit requested during %s: interrupting it", what);
+    return CALL_QUIT;
+  }
+  kc_log_write(KC_LOG_WARN, "script %s has run for %.1f s (budget %u ms of CPU time, wall-clock backstop %" PRIu64
+               " ms): interrupting it", what, (double)(kc_clock_now_ns() - since) / 1e9, budget_ms,
+               keel_script_backstop_ms(budget_ms));
+  uint64_t give_up = kc_clock_now_ns() + GRACE_NS;
+  while (kc_script_worker_wait(e->worker, 50000000ull, NULL) != KC_WAIT_IDLE) {
+    if (kc_clock_now_ns() >= give_up) {
+      kc_script_worker_describe(kc_script_worker_phase(e->worker, &tick, &since), tick, what, sizeof what);
+      kc_err_set(err, KEEL_ERR_TIMEOUT,
+                 "script runtime '%s': the script worker is stuck in %s (for %.1f s; it does not answer the "
+                 "interrupt: native code that never returns?)",
+                 e->script_name, what, (double)(kc_clock_now_ns() - since) / 1e9);
+      return CALL_STUCK;
+    }
+    kc_script_worker_interrupt(e->worker); /* the first may have raced the call's start */
+  }
+  return CALL_DONE;
+}
+
+/* Outside lockstep the main thread never waits for a tick, but a tick far
+ * past its bound is interrupted once and said so: the frames go on with the
+ * last published state. */
+static void watch_tick(kc_engine *e, uint64_t now) {
+  uint64_t tick = 0, since = 0;
+  if (kc_script_worker_phase(e->worker, &tick, &since) != KC_WORKER_TICK || e->tick_warned == tick + 1 ||
+      now < since + call_bound_ns(e->tick_budget_ms))
+    return;
+  e->tick_warned = tick + 1;
+  kc_log_write(KC_LOG_WARN,
+               "script tick %" PRIu64 " has run for %.1f s (budget %u ms of CPU time, wall-clock backstop %" PRIu64
+               " ms): interrupting it; frames go on with the last published state",
+               tick, (double)(now - since) / 1e9, e->tick_budget_ms, keel_script_backstop_ms(e->tick_budget_ms));
+  kc_script_worker_interrupt(e->worker);
+}
+
 /* Step 2 of DESIGN §3: hand off between the worker and the main thread. */
 static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
   if (e->lockstep) {
-    /* Deterministic: one tick per frame, fixed dt, the main thread waits. */
-    const uint64_t limit = 60ull * 1000000000ull;
-    if (!kc_script_worker_wait_idle(e->worker, limit))
-      return kc_err_set(err, KEEL_ERR_TIMEOUT, "lockstep: the script worker did not become idle within 60 s");
-    trigger_tick(e, now, e->tick_interval_s);
-    if (!kc_script_worker_wait_idle(e->worker, limit))
-      return kc_err_set(err, KEEL_ERR_TIMEOUT, "lockstep: the script tick did not finish within 60 s");
-    publish_ended_ticks(e);
+    /* Deterministic: one tick per frame, fixed dt, the main thread waits
+     * (bounded: a stuck worker ends the run). */
+    call_end c = wait_call(e, e->tick_budget_ms, true, err);
+    if (c == CALL_STUCK) return KEEL_ERR_TIMEOUT;
+    if (c == CALL_QUIT) return KEEL_OK;
+    trigger_tick(e, now, e->tick_interval_s * sim_speed());
+    c = wait_call(e, e->tick_budget_ms, true, err);
+    if (c == CALL_STUCK) return KEEL_ERR_TIMEOUT;
+    if (c == CALL_DONE) publish_ended_ticks(e);
     return KEEL_OK;
   }
   bool idle = kc_script_worker_drain(e->worker);
-  if (idle) publish_ended_ticks(e);
+  if (idle)
+    publish_ended_ticks(e);
+  else
+    watch_tick(e, now);
   /* Decided on the frame's due time, not its jittered start, so that
    * expected_trigger_ns can tell the worker in advance. */
   if (e->frame_due + TICK_SLACK_NS >= e->next_tick_ns) {
@@ -659,8 +768,17 @@ static keel_result sys_handoff(const kc_system_ctx *ctx) {
 }
 
 static keel_result sys_cvars(const kc_system_ctx *ctx) {
-  (void)ctx;
-  kc_cvar_dispatch_pending(); /* changes reach the script as events */
+  kc_engine *e = ctx->frame;
+  /* Changes reach the script as events. While a ring's worth of events
+   * already waits for it, they wait in the cvar registry instead, whose
+   * bounded queue then refuses cvar.set at the script's own line: nothing
+   * piles up without bound and nothing is dropped. */
+  if (e->worker) {
+    kc_script_worker_fill f;
+    kc_script_worker_fill_get(e->worker, &f);
+    if (f.events_waiting >= KEEL_SCRIPT_EVENT_QUEUE) return KEEL_OK;
+  }
+  kc_cvar_dispatch_pending();
   return KEEL_OK;
 }
 
@@ -671,6 +789,7 @@ static keel_result sys_actions(const kc_system_ctx *ctx) {
   if (ctx->pool) kc_pool_run_main_jobs(ctx->pool);
   exec_result res;
   while (kc_actionq_try_pop(&e->actions, &res)) {
+    atomic_fetch_add_explicit(&e->exec_printed, 1, memory_order_release);
     if (res.result == KEEL_OK) {
       printf("[exec %" PRIu64 "] %s\n", res.seq, res.text);
     } else {
@@ -912,16 +1031,29 @@ static void update_title(kc_engine *e, uint64_t now, bool force) {
   e->title_frames = e->frame;
 }
 
+static keel_result stop_worker(kc_engine *e, kc_err *err);
+static void exec_release_pending(kc_engine *e);
+static bool quit_requested(const kc_engine *e) { return e->opts.quit && *e->opts.quit; }
+
 keel_result kc_engine_run(kc_engine *e, kc_err *err) {
+  keel_result result = KEEL_OK;
+  if (!e->init_waited) {
+    /* The game's init() runs before the first frame; its commands are
+     * applied while it runs. */
+    e->init_waited = true;
+    call_end c = wait_call(e, e->load_budget_ms, true, err);
+    if (c == CALL_STUCK) result = KEEL_ERR_TIMEOUT;
+    if (c == CALL_DONE) publish_ended_ticks(e);
+    if (c != CALL_STUCK) exec_release_pending(e);
+  }
   uint64_t start = kc_clock_now_ns();
   e->next_tick_ns = start;
   kc_frame_stats_interval_reset(&e->stats, start);
   uint64_t stats_every = e->stats_interval_s > 0 ? (uint64_t)(e->stats_interval_s * 1e9) : 0;
   uint64_t deadline = start;
-  keel_result result = KEEL_OK;
   update_title(e, start, true);
-  while (e->frames_limit == 0 || e->frame < e->frames_limit) {
-    if (e->opts.quit && *e->opts.quit) {
+  while (result == KEEL_OK && (e->frames_limit == 0 || e->frame < e->frames_limit)) {
+    if (quit_requested(e)) {
       kc_log_write(KC_LOG_INFO, "quit requested after %" PRIu64 " frames", e->frame);
       break;
     }
@@ -973,9 +1105,27 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       result = kc_err_set(err, KEEL_ERR_WRONG_STATE, "--screenshot-frame %" PRIu64 ": the run ended after %" PRIu64
                           " frames, no screenshot written", e->opts.screenshot_frame, e->frame);
   }
-  /* Let the last tick land so the final state and hash are complete. */
-  if (kc_script_worker_wait_idle(e->worker, 5ull * 1000000000ull)) publish_ended_ticks(e);
+  /* Let the last tick land so the final state and hash are complete; a
+   * quit does not wait for it (the stop interrupts it), nor does a tick the
+   * watchdog already interrupted in vain. */
+  uint64_t tick = 0;
+  bool interrupted = kc_script_worker_phase(e->worker, &tick, NULL) == KC_WORKER_TICK && e->tick_warned == tick + 1;
+  if (result == KEEL_OK && !quit_requested(e) && !interrupted) {
+    kc_err werr;
+    if (wait_call(e, e->tick_budget_ms, true, &werr) == CALL_DONE) publish_ended_ticks(e);
+  } else if (kc_script_worker_drain(e->worker)) {
+    publish_ended_ticks(e);
+  }
   e->final_hash = kc_world_hash(e->world);
+  /* shutdown() belongs to the run: its errors are in the summary. */
+  kc_err serr;
+  kc_err_clear(&serr);
+  if (stop_worker(e, &serr) != KEEL_OK) {
+    if (result == KEEL_OK)
+      result = kc_err_set(err, serr.code, "%s", serr.msg);
+    else
+      kc_log_write(KC_LOG_ERROR, "%s", serr.msg);
+  }
   return result;
 }
 
@@ -984,6 +1134,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
 typedef struct exec_job {
   kc_engine *engine;
   uint64_t seq;
+  struct exec_job *next; /* while it waits for init() */
   char code[];
 } exec_job;
 
@@ -993,7 +1144,7 @@ static void exec_run(void *user, uint32_t worker) {
   (void)worker;
   exec_job *j = user;
   kc_engine *e = j->engine;
-  exec_result res = {.seq = j->seq};
+  exec_result res = {.seq = j->seq + 1}; /* printed from 1 */
   keel_message msg = {{0}};
   res.result = e->script.api->oneoff_run(e->script.vm, j->code, &msg);
   kc_copy_text(res.text, sizeof res.text, msg.text);
@@ -1001,6 +1152,14 @@ static void exec_run(void *user, uint32_t worker) {
   if (!kc_actionq_try_push(&e->actions, &res))
     kc_log_write(KC_LOG_ERROR, "exec %" PRIu64 ": result dropped, %zu results already wait for the main thread",
                  res.seq, kc_actionq_capacity(&e->actions));
+}
+
+/* Submits a job made by kc_engine_exec. exec_lock held. */
+static keel_result exec_submit(kc_engine *e, exec_job *j, kc_err *err) {
+  keel_job_desc job = {.fn = exec_run, .user = j};
+  keel_result r = kc_pool_submit(e->pool, &job, 1, &e->exec_jobs[j->seq % EXEC_MAX_IN_FLIGHT], err);
+  if (r != KEEL_OK) free(j);
+  return r;
 }
 
 keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err) {
@@ -1014,33 +1173,108 @@ keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err) {
   j->engine = e;
   memcpy(j->code, code, len + 1);
   pthread_mutex_lock(&e->exec_lock);
-  uint64_t slot = e->exec_seq % EXEC_MAX_IN_FLIGHT;
-  if (e->exec_seq >= EXEC_MAX_IN_FLIGHT && !kc_pool_done(e->pool, e->exec_jobs[slot])) {
+  /* Back-pressure instead of a dropped result: at most EXEC_MAX_IN_FLIGHT
+   * one-offs are running or have a result the main thread has not printed
+   * yet, which the result queue always has room for. */
+  if (e->exec_seq - atomic_load_explicit(&e->exec_printed, memory_order_acquire) >= EXEC_MAX_IN_FLIGHT) {
     pthread_mutex_unlock(&e->exec_lock);
     free(j);
-    return kc_err_set(err, KEEL_ERR_FULL, "exec: %d one-off scripts are still running", EXEC_MAX_IN_FLIGHT);
+    e->exec_refused++;
+    return kc_err_set(err, KEEL_ERR_FULL, "exec: %d one-off scripts are still running or waiting to be printed",
+                      EXEC_MAX_IN_FLIGHT);
   }
-  j->seq = ++e->exec_seq;
-  keel_job_desc job = {.fn = exec_run, .user = j};
-  keel_result r = kc_pool_submit(e->pool, &job, 1, &e->exec_jobs[slot], err);
-  if (r != KEEL_OK) {
+  j->seq = e->exec_seq++;
+  keel_result r = KEEL_OK;
+  if (!e->init_done) {
+    /* One-offs run after the game's init(), which may still be running. */
+    j->next = NULL;
+    *e->exec_pending_tail = j;
+    e->exec_pending_tail = &j->next;
+  } else if ((r = exec_submit(e, j, err)) != KEEL_OK) {
     e->exec_seq--;
-    free(j);
   }
   pthread_mutex_unlock(&e->exec_lock);
   return r;
 }
 
-/* Waits for every one-off still running: they use the runtime's VMs. */
-static void exec_wait_all(kc_engine *e) {
-  if (!e->pool) return;
+/* Submits the one-offs that waited for init(). Main. */
+static void exec_release_pending(kc_engine *e) {
   pthread_mutex_lock(&e->exec_lock);
-  for (int i = 0; i < EXEC_MAX_IN_FLIGHT; i++) kc_pool_wait(e->pool, e->exec_jobs[i], NULL);
+  e->init_done = true;
+  exec_job *j = e->exec_pending;
+  e->exec_pending = NULL;
+  e->exec_pending_tail = &e->exec_pending;
+  while (j) {
+    exec_job *next = j->next;
+    kc_err err;
+    uint64_t seq = j->seq;
+    if (exec_submit(e, j, &err) != KEEL_OK) {
+      kc_log_write(KC_LOG_ERROR, "exec %" PRIu64 ": %s", seq + 1, err.msg);
+      atomic_fetch_add_explicit(&e->exec_printed, 1, memory_order_release);
+    }
+    j = next;
+  }
+  pthread_mutex_unlock(&e->exec_lock);
+}
+
+/* Waits for every one-off still running: they use the runtime's VMs. A
+ * one-off stops at its own budget, so the wait is bounded like a tick's;
+ * one stuck in a native call past that is given up with the engine. With
+ * one job thread the main thread runs them itself and must wait. */
+static bool exec_wait_all(kc_engine *e) {
+  if (!e->pool) return true;
+  bool ok = true;
+  pthread_mutex_lock(&e->exec_lock);
+  uint64_t give_up = kc_clock_now_ns() + call_bound_ns(e->tick_budget_ms) + GRACE_NS;
+  for (int i = 0; i < EXEC_MAX_IN_FLIGHT && ok; i++) {
+    if (kc_pool_worker_count(e->pool) == 1) {
+      kc_pool_wait(e->pool, e->exec_jobs[i], NULL);
+      continue;
+    }
+    while (!kc_pool_done(e->pool, e->exec_jobs[i])) {
+      if (kc_clock_now_ns() >= give_up) {
+        kc_log_write(KC_LOG_ERROR, "a one-off script has not ended %.1f s after its budget (stuck in native code?); "
+                     "it is given up", (double)(call_bound_ns(e->tick_budget_ms) + GRACE_NS) / 1e9);
+        ok = false;
+        break;
+      }
+      kc_pool_run_main_jobs(e->pool);
+      kc_clock_sleep_ns(1000000);
+    }
+  }
   pthread_mutex_unlock(&e->exec_lock);
   /* Print what arrived meanwhile. */
   kc_system_ctx ctx = {.frame = e};
   sys_actions(&ctx);
+  return ok;
 }
+
+/* Ends the script worker: one-offs first (they use the runtime), then the
+ * running call is interrupted, shutdown() gets [script] shutdown_timeout_ms,
+ * the runtime is destroyed and the thread joined. A thread that does not
+ * come back is given up: the engine is then never freed and err says why.
+ * Main. */
+static keel_result stop_worker(kc_engine *e, kc_err *err) {
+  if (e->worker_stopped) return KEEL_OK;
+  e->worker_stopped = true;
+  if (!e->worker) return KEEL_OK;
+  bool execs_done = exec_wait_all(e);
+  kc_script_worker_stop_opts o = {.call_ns = 0, .shutdown_ns = (uint64_t)e->shutdown_timeout_ms * 1000000ull,
+                                  .grace_ns = GRACE_NS};
+  char why[KC_ERR_MSG_MAX - 64];
+  if (!execs_done) {
+    e->abandoned = true;
+    return kc_err_set(err, KEEL_ERR_TIMEOUT, "script runtime '%s': a one-off script is stuck; exiting without it",
+                      e->script_name);
+  }
+  if (!kc_script_worker_stop(e->worker, &o, why, sizeof why)) {
+    e->abandoned = true;
+    return kc_err_set(err, KEEL_ERR_TIMEOUT, "script runtime '%s': %s", e->script_name, why);
+  }
+  return KEEL_OK;
+}
+
+bool kc_engine_abandoned(const kc_engine *e) { return e && e->abandoned; }
 
 /* ---- reporting ---- */
 
@@ -1056,8 +1290,8 @@ static void report_fill(const kc_engine *e, report *r) {
   r->fps = r->seconds > 0 ? (double)e->frame / r->seconds : 0;
   r->script_errors = atomic_load(&((kc_engine *)e)->script.errors);
   r->interrupts = atomic_load(&((kc_engine *)e)->script.interrupts);
-  r->errors_total = r->ws.init_errors + r->ws.tick_errors + r->ws.commands_failed + r->wm.swap_errors + r->wm.swap_timeouts +
-                    r->rs.errors + r->renderer.errors;
+  r->errors_total = r->ws.init_errors + r->ws.tick_errors + r->ws.shutdown_errors + r->ws.commands_failed +
+                    r->wm.swap_errors + r->wm.swap_timeouts + r->rs.errors + r->renderer.errors;
 }
 
 /* Plain words, so the summary reads without docs/runner.md: the count and
@@ -1069,21 +1303,24 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
   report_fill(e, &r);
   fprintf(out,
           "keel: %" PRIu64 " frames in %.2f s (%.1f fps); main-thread frame time p50 %.3f ms, p99 %.3f ms, max %.3f ms\n"
-          "keel: renderer %s, script %s%s: %" PRIu64 " ticks, %" PRIu64 " script errors; %" PRIu64
+          "keel: renderer %s, script %s%s: %" PRIu64 " ticks, %" PRIu64 " script errors%s; %" PRIu64
           " frames found the script still busy when a tick was due (they drew the previous state)\n"
           "keel: %u entities; %" PRIu64 " commands from the script (%" PRIu64 " failed, %" PRIu64
           " refused because the queue was full); %" PRIu64 " callbacks\n"
           "keel: world state: %" PRIu64 " buffer swaps published, %" PRIu64
           " skipped because nothing had changed; %" PRIu64 " records copied, %.1f%% of entities changed per swap\n"
-          "keel: errors: %" PRIu64 " in all = %" PRIu64 " failed ticks (init included) + %" PRIu64 " failed commands + %" PRIu64
+          "keel: errors: %" PRIu64 " in all = %" PRIu64 " failed ticks (init and shutdown included) + %" PRIu64
+          " failed commands + %" PRIu64
           " failed state swaps + %" PRIu64 " render errors\n"
           "keel: world hash %016" PRIx64 "\n",
           e->frame, r.seconds, r.fps, kc_frame_stats_percentile_ms(&e->stats, 0.5),
           kc_frame_stats_percentile_ms(&e->stats, 0.99), (double)e->stats.max_ns / 1e6, e->renderer_name,
-          e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, r.script_errors, e->skips,
+          e->script_name, e->lockstep ? " (lockstep)" : "", r.ws.ticks, r.script_errors,
+          r.ws.shutdown_errors ? " (shutdown() failed)" : "", e->skips,
           kc_world_count(e->world, KEEL_OBJECT_ENTITY), r.ws.commands, r.ws.commands_failed, r.ws.commands_full,
           r.ws.callbacks_posted, r.wm.swaps, r.wm.skipped_swaps, r.wm.records_copied,
-          100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.init_errors + r.ws.tick_errors, r.ws.commands_failed,
+          100.0 * r.wm.entities.dirty_ratio_avg, r.errors_total, r.ws.init_errors + r.ws.tick_errors + r.ws.shutdown_errors,
+          r.ws.commands_failed,
           r.wm.swap_errors + r.wm.swap_timeouts, r.rs.errors + r.renderer.errors, e->final_hash);
   if (e->watch)
     fprintf(out, "keel: hot reload: %" PRIu64 " reloads, %" PRIu64 " of them failed and kept the old code\n",
@@ -1106,8 +1343,8 @@ static void json_string(FILE *f, const char *s) {
 }
 
 keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err) {
-  FILE *f = fopen(path, "w");
-  if (!f) return kc_err_set(err, KEEL_ERR_IO, "%s: cannot write the stats file", path);
+  FILE *f = kc_path_open_output(path, err);
+  if (!f) return err->code;
   report r;
   report_fill(e, &r);
   fprintf(f, "{\n  \"frames\": %" PRIu64 ",\n  \"seconds\": %.6f,\n  \"fps\": %.3f,\n", e->frame, r.seconds, r.fps);
@@ -1117,9 +1354,11 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
   fprintf(f, "  \"script\": {\"runtime\": ");
   json_string(f, e->script_name);
   fprintf(f, ", \"lockstep\": %s, \"ticks\": %" PRIu64 ", \"skips\": %" PRIu64 ", \"tick_errors\": %" PRIu64
+             ", \"init_errors\": %" PRIu64 ", \"shutdown_errors\": %" PRIu64
              ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f, \"wakes\": %" PRIu64
              ", \"hot_reload\": %s, \"reloads\": %" PRIu64 ", \"reload_errors\": %" PRIu64 "},\n",
-          e->lockstep ? "true" : "false", r.ws.ticks, e->skips, r.ws.tick_errors, r.script_errors, r.interrupts,
+          e->lockstep ? "true" : "false", r.ws.ticks, e->skips, r.ws.tick_errors, r.ws.init_errors,
+          r.ws.shutdown_errors, r.script_errors, r.interrupts,
           (double)r.ws.last_tick_ns / 1e6, r.ws.wakes, e->watch ? "true" : "false", r.ws.reloads,
           r.ws.reload_errors);
   fprintf(f, "  \"swap\": {\"swaps\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"records_copied\": %" PRIu64
@@ -1159,8 +1398,16 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
 void kc_engine_destroy(kc_engine *e) {
   if (!e) return;
   for (size_t i = 0; i < kc_cvar_count(); i++) kc_cvar_remove_handler(kc_cvar_name(kc_cvar_at(i)), on_cvar_change, e);
-  exec_wait_all(e);
-  kc_script_worker_stop(e->worker);
+  kc_err err;
+  if (stop_worker(e, &err) != KEEL_OK) kc_log_write(KC_LOG_ERROR, "%s", err.msg);
+  /* A stuck thread still uses the world, the pool and the plugins: leave
+   * everything to the process's exit. */
+  if (e->abandoned) return;
+  for (exec_job *j = e->exec_pending, *next; j; j = next) {
+    next = j->next;
+    free(j);
+  }
+  kc_script_worker_free(e->worker);
   kc_watch_destroy(e->watch);
   kc_schedule_destroy(e->schedule);
   kc_render_destroy(e->render);

@@ -58,17 +58,31 @@ uint64_t kc_engine_resolve_frames(const kc_config *cfg, int64_t override, bool h
  * KEEL_ERR_NOT_FOUND when no renderer or no script runtime could be started
  * (err then summarises every attempt), KEEL_ERR_UNSUPPORTED when the run is
  * not headless and no window can be opened: the runner exits 3 for both.
- * Main thread. */
+ * The worker goes on to run the game's init(); kc_engine_run waits for it.
+ * KEEL_ERR_TIMEOUT when the script runtime's create never returned: its
+ * thread still uses the engine's memory, which is therefore not freed, and
+ * the caller should end the process. Main thread. */
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err);
 
-/* Runs frames until the frame count is reached or *quit is set. Script
- * errors never end the run; a failure of the engine itself does. Main. */
+/* Waits for the game's init(), runs frames until the frame count is reached
+ * or *quit is set, then stops the script worker (shutdown() runs). Script
+ * errors never end the run; a failure of the engine itself does, and so
+ * does a script worker stuck past the bounds of docs/runner.md
+ * (KEEL_ERR_TIMEOUT, err says what it was running). Every wait on the
+ * worker is bounded. Main. */
 keel_result kc_engine_run(kc_engine *e, kc_err *err);
+
+/* True when a thread (the script worker, a one-off script) is stuck in
+ * native code and was given up: kc_engine_destroy then frees nothing, and
+ * the caller should end the process at once (the runner exits with 1). */
+bool kc_engine_abandoned(const kc_engine *e);
 
 /* Runs `code` once on one of the script runtime's pool VMs (never the
  * game's), on a job worker; the result is printed by the main thread at the
- * start of a later frame ("[exec N] result"). KEEL_ERR_UNSUPPORTED for the
- * native runtime, KEEL_ERR_FULL when 64 are still running. Any thread,
+ * start of a later frame ("[exec N] result"); code given before the game's
+ * init() has ended waits for it. KEEL_ERR_UNSUPPORTED for the native
+ * runtime, KEEL_ERR_FULL when 64 are still running or have results not yet
+ * printed (so no result is ever dropped). Any thread,
  * between kc_engine_create and kc_engine_destroy. With [engine] threads = 1
  * the only worker is the main thread, which then runs it while it waits. */
 keel_result kc_engine_exec(kc_engine *e, const char *code, kc_err *err);
@@ -97,7 +111,8 @@ keel_result kc_engine_build_schedule(kc_engine *e, struct kc_schedule **out, kc_
  * lockstep. Any thread. */
 bool kc_engine_hot_reload_wanted(const char *setting, bool headless, bool lockstep);
 
-/* Stops the worker, destroys the renderer and closes the plugins. NULL ok. */
+/* Stops the worker (if kc_engine_run did not), destroys the renderer and
+ * closes the plugins; frees nothing when the engine was abandoned. NULL ok. */
 void kc_engine_destroy(kc_engine *e);
 
 #endif

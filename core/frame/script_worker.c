@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/cpu.h"
@@ -29,7 +30,6 @@ typedef struct worker_msg {
   keel_command cmd;
 } worker_msg;
 
-#define OVERFLOW_MAX KEEL_SCRIPT_EVENT_QUEUE /* keel/script.h states it */
 
 /* Waking a thread asleep in a futex costs the waker a system call and, when
  * the sleeper's CPU is idle, an inter-processor interrupt: 10-30 us of the
@@ -65,6 +65,23 @@ struct kc_script_worker {
   pthread_t self; /* written by the worker itself before start returns */
   _Atomic uint32_t go; /* bumped by main for each trigger and for quit; the worker's futex */
   _Atomic bool quit;
+  bool abandoned; /* start or stop gave the thread up: nothing it may touch is freed */
+  bool joined;    /* stop joined the thread */
+
+  /* What the worker is doing (kc_script_worker_phase). phase_lock orders a
+   * phase change with an interrupt, so an interrupt meant for a tick never
+   * lands in the shutdown() that follows it. */
+  pthread_mutex_t phase_lock;
+  _Atomic uint32_t phase;
+  _Atomic uint64_t phase_since;
+  _Atomic uint64_t phase_tick;
+  _Atomic bool shutdown_failed;
+
+  /* Completions the script waits for: raised by the worker when it sends a
+   * command with a callback id, lowered when it takes the event. */
+  _Atomic uint32_t callbacks_pending;
+  uint32_t callbacks_max;
+  _Atomic uint64_t callbacks_full;
   keel_tick_info next_tick; /* written by main before bumping `go` */
   keel_input_state next_input; /* the input next_tick carries, copied with it */
 
@@ -85,12 +102,15 @@ struct kc_script_worker {
 
   /* main-thread only */
   _Alignas(KC_CACHE_LINE) bool busy;
+  /* Events the ring could not take, in order, for a later tick: a growing
+   * circular FIFO (callbacks_max bounds the completions in it). */
   keel_script_event *overflow;
-  uint32_t overflow_count;
+  uint32_t overflow_head, overflow_count, overflow_cap;
+  uint64_t commands_fill; /* the ring's fill at the last drain */
   kc_script_worker_stats stats;
-  _Atomic uint64_t commands_full; /* counted on the worker */
   _Atomic uint64_t reloads, reload_errors; /* counted on the worker */
   bool watch_full_logged;
+  _Atomic uint64_t commands_full; /* counted on the worker */
 };
 
 /* ---- the world table lent to the tick source (worker thread) ---- */
@@ -103,6 +123,13 @@ static keel_id table_id_reserve(void *ctx, keel_object_kind kind) {
 static keel_result table_command_push(void *ctx, const keel_command *cmd) {
   kc_script_worker *sw = ctx;
   if (!cmd) return KEEL_ERR_INVALID_ARGUMENT;
+  uint32_t pending = atomic_load_explicit(&sw->callbacks_pending, memory_order_relaxed);
+  if (cmd->callback_id && pending >= sw->callbacks_max) {
+    /* Back-pressure at the script's own line rather than an event dropped
+     * later: the script retries once its callbacks have run. */
+    atomic_fetch_add_explicit(&sw->callbacks_full, 1, memory_order_relaxed);
+    return KEEL_ERR_FULL;
+  }
   keel_result r = kc_world_check(sw->world, cmd);
   if (r != KEEL_OK) return r;
   worker_msg m = {.type = MSG_COMMAND, .cmd = *cmd};
@@ -111,6 +138,7 @@ static keel_result table_command_push(void *ctx, const keel_command *cmd) {
     atomic_fetch_add_explicit(&sw->commands_full, 1, memory_order_relaxed);
     return KEEL_ERR_FULL;
   }
+  if (cmd->callback_id) atomic_store_explicit(&sw->callbacks_pending, pending + 1, memory_order_relaxed);
   return KEEL_OK;
 }
 
@@ -189,6 +217,14 @@ static void wait_for_trigger(kc_script_worker *sw, uint32_t *seen) {
   }
 }
 
+static void set_phase(kc_script_worker *sw, kc_worker_phase phase, uint64_t tick) {
+  pthread_mutex_lock(&sw->phase_lock);
+  atomic_store_explicit(&sw->phase_tick, tick, memory_order_relaxed);
+  atomic_store_explicit(&sw->phase_since, kc_clock_now_ns(), memory_order_relaxed);
+  atomic_store_explicit(&sw->phase, (uint32_t)phase, memory_order_release);
+  pthread_mutex_unlock(&sw->phase_lock);
+}
+
 /* The marker must not be lost, and the main thread drains every frame, so the
  * worker (never the main thread) waits for room. */
 static void push_tick_end(kc_script_worker *sw, bool init, bool failed, uint64_t ns) {
@@ -210,6 +246,20 @@ static void signal_started(kc_script_worker *sw, keel_result r) {
   pthread_mutex_unlock(&sw->lock);
 }
 
+/* Takes the events that arrived since the last tick (at most a ring's
+ * worth: the rest wait for the next tick) and returns how many. */
+static uint32_t take_events(kc_script_worker *sw, keel_script_event *events) {
+  if (!events) return 0;
+  uint32_t n = (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events));
+  uint32_t done = 0;
+  for (uint32_t i = 0; i < n; i++) done += events[i].type == KEEL_EVENT_COMPLETED && events[i].callback_id != 0;
+  if (done) {
+    uint32_t pending = atomic_load_explicit(&sw->callbacks_pending, memory_order_relaxed);
+    atomic_store_explicit(&sw->callbacks_pending, pending > done ? pending - done : 0, memory_order_relaxed);
+  }
+  return n;
+}
+
 static void *worker_main(void *arg) {
   kc_script_worker *sw = arg;
   sw->self = pthread_self();
@@ -219,22 +269,32 @@ static void *worker_main(void *arg) {
   keel_result r = sw->cfg.factory(sw->cfg.user, &sw->world_table, &sw->source, &msg);
   if (r != KEEL_OK) {
     sw->start_error = msg;
+    set_phase(sw, KC_WORKER_DONE, 0);
     signal_started(sw, r);
     return NULL;
   }
-  sw->source_ok = true;
+  pthread_mutex_lock(&sw->phase_lock);
+  sw->source_ok = true; /* read under phase_lock by kc_script_worker_interrupt */
+  pthread_mutex_unlock(&sw->phase_lock);
+  signal_started(sw, KEEL_OK);
+
+  /* init runs here, not in start: the main thread drains its commands while
+   * it runs, so a game that sends more than the ring holds cannot hang. */
+  bool failed = false;
   uint64_t t0 = kc_clock_now_ns();
-  msg.text[0] = '\0';
-  bool traced = KC_TRACE_BEGIN("init");
-  r = sw->source.init ? sw->source.init(sw->source.ctx, &msg) : KEEL_OK;
-  KC_TRACE_END(traced);
-  if (r != KEEL_OK) {
+  if (!atomic_load_explicit(&sw->quit, memory_order_acquire) && sw->source.init) {
+    set_phase(sw, KC_WORKER_INIT, 0);
+    msg.text[0] = '\0';
+    bool traced = KC_TRACE_BEGIN("init");
+    r = sw->source.init(sw->source.ctx, &msg);
+    KC_TRACE_END(traced);
     /* The game keeps running: its update may still work, and the error is
      * already logged by the runtime with its file and line. */
-    kc_log_write(KC_LOG_DEBUG, "script init returned %s: %s", keel_result_name(r), msg.text);
+    if (r != KEEL_OK) kc_log_write(KC_LOG_DEBUG, "script init returned %s: %s", keel_result_name(r), msg.text);
+    failed = r != KEEL_OK;
   }
-  push_tick_end(sw, true, r != KEEL_OK, kc_clock_now_ns() - t0);
-  signal_started(sw, KEEL_OK);
+  push_tick_end(sw, true, failed, kc_clock_now_ns() - t0);
+  set_phase(sw, KC_WORKER_IDLE, 0);
 
   keel_script_event *events = malloc(sizeof *events * kc_spsc_capacity(&sw->events));
   uint32_t seen = 0;
@@ -244,21 +304,30 @@ static void *worker_main(void *arg) {
     keel_tick_info info = sw->next_tick;
     keel_input_state input = sw->next_input;
     info.input = &input;
+    /* The reload runs script code: it is part of the tick, bounded with it. */
+    set_phase(sw, KC_WORKER_TICK, info.tick);
     reload_changed(sw);
-    uint32_t n = events ? (uint32_t)kc_spsc_pop_batch(&sw->events, events, kc_spsc_capacity(&sw->events)) : 0;
+    uint32_t n = take_events(sw, events);
     msg.text[0] = '\0';
     t0 = kc_clock_now_ns();
-    traced = KC_TRACE_BEGIN_ARG("tick", "tick", info.tick);
+    bool traced = KC_TRACE_BEGIN_ARG("tick", "tick", info.tick);
     r = sw->source.tick(sw->source.ctx, &info, events, n, &msg);
     KC_TRACE_END(traced);
     push_tick_end(sw, false, r != KEEL_OK, kc_clock_now_ns() - t0);
+    set_phase(sw, KC_WORKER_IDLE, 0);
   }
   free(events);
-  msg.text[0] = '\0';
-  traced = KC_TRACE_BEGIN("shutdown");
-  if (sw->source.shutdown) sw->source.shutdown(sw->source.ctx, &msg);
-  KC_TRACE_END(traced);
+  if (sw->source.shutdown) {
+    set_phase(sw, KC_WORKER_SHUTDOWN, 0);
+    msg.text[0] = '\0';
+    bool traced = KC_TRACE_BEGIN("shutdown");
+    if (sw->source.shutdown(sw->source.ctx, &msg) != KEEL_OK)
+      atomic_store_explicit(&sw->shutdown_failed, true, memory_order_relaxed);
+    KC_TRACE_END(traced);
+  }
+  set_phase(sw, KC_WORKER_RELEASE, 0);
   if (sw->cfg.release) sw->cfg.release(sw->cfg.user, &sw->source);
+  set_phase(sw, KC_WORKER_DONE, 0);
   return NULL;
 }
 
@@ -268,18 +337,34 @@ static void worker_free(kc_script_worker *sw) {
   kc_spsc_destroy(&sw->commands);
   kc_spsc_destroy(&sw->events);
   pthread_mutex_destroy(&sw->lock);
+  pthread_mutex_destroy(&sw->phase_lock);
   pthread_cond_destroy(&sw->cond);
   free(sw->overflow);
   free(sw);
 }
 
+/* Waits for the start handshake until deadline_ns (CLOCK_MONOTONIC). */
+static bool wait_started(kc_script_worker *sw, uint64_t deadline_ns) {
+  struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
+  pthread_mutex_lock(&sw->lock);
+  while (!sw->started && pthread_cond_timedwait(&sw->cond, &sw->lock, &ts) != ETIMEDOUT) {
+  }
+  bool started = sw->started;
+  pthread_mutex_unlock(&sw->lock);
+  return started;
+}
+
 keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script_worker **out, kc_err *err) {
   *out = NULL;
-  kc_script_worker *sw = aligned_alloc(KC_CACHE_LINE, (sizeof *sw + KC_CACHE_LINE - 1) / KC_CACHE_LINE * KC_CACHE_LINE);
+  /* Rounded to the struct's own alignment: the rings inside are 128-byte
+   * aligned, more than a cache line. */
+  size_t align = _Alignof(kc_script_worker);
+  kc_script_worker *sw = aligned_alloc(align, (sizeof *sw + align - 1) / align * align);
   if (!sw) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "script worker: out of memory");
   memset(sw, 0, sizeof *sw);
   sw->cfg = *cfg;
   sw->world = cfg->world;
+  sw->callbacks_max = cfg->callbacks_max ? cfg->callbacks_max : KC_SCRIPT_CALLBACKS_MAX;
   sw->world_table = (keel_script_world){.struct_size = KEEL_STRUCT_SIZE(keel_script_world),
                                         .ctx = sw,
                                         .id_reserve = table_id_reserve,
@@ -288,25 +373,37 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
                                         .object_count = table_object_count,
                                         .file_loaded = table_file_loaded};
   pthread_mutex_init(&sw->lock, NULL);
-  pthread_cond_init(&sw->cond, NULL);
-  sw->overflow = malloc(sizeof *sw->overflow * OVERFLOW_MAX);
+  pthread_mutex_init(&sw->phase_lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&sw->cond, &ca);
+  pthread_condattr_destroy(&ca);
   keel_result r = kc_spsc_init(&sw->commands, sizeof(worker_msg), cfg->command_capacity ? cfg->command_capacity : KEEL_SCRIPT_COMMAND_QUEUE, err);
   if (r == KEEL_OK)
     r = kc_spsc_init(&sw->events, sizeof(keel_script_event), cfg->event_capacity ? cfg->event_capacity : KEEL_SCRIPT_EVENT_QUEUE, err);
-  if (r == KEEL_OK && !sw->overflow) r = kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "script worker: out of memory");
   if (r != KEEL_OK) {
     worker_free(sw);
     return r;
   }
   sw->busy = true; /* until init's marker is drained */
+  atomic_store_explicit(&sw->phase_since, kc_clock_now_ns(), memory_order_relaxed);
   if (pthread_create(&sw->thread, NULL, worker_main, sw) != 0) {
     worker_free(sw);
     return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "script worker: cannot start a thread");
   }
-  pthread_mutex_lock(&sw->lock);
-  while (!sw->started) pthread_cond_wait(&sw->cond, &sw->lock);
+  uint64_t timeout = cfg->create_timeout_ns ? cfg->create_timeout_ns : 10ull * 1000000000ull;
+  if (!wait_started(sw, kc_clock_now_ns() + timeout)) {
+    /* The factory is native code that never came back: the thread cannot
+     * be joined, so the worker stays allocated for it. */
+    atomic_store_explicit(&sw->quit, true, memory_order_release);
+    sw->abandoned = true;
+    *out = sw;
+    return kc_err_set(err, KEEL_ERR_TIMEOUT,
+                      "script worker: creating the runtime did not return within %.1f s (stuck in native code?)",
+                      (double)timeout / 1e9);
+  }
   r = sw->start_result;
-  pthread_mutex_unlock(&sw->lock);
   if (r != KEEL_OK) {
     pthread_join(sw->thread, NULL);
     kc_err_set(err, r, "%s", sw->start_error.text[0] ? sw->start_error.text : keel_result_name(r));
@@ -317,24 +414,40 @@ keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script
   return KEEL_OK;
 }
 
+/* ---- events main → worker: the ring, then an overflow FIFO that never
+ * drops (callbacks_max bounds the completions that can wait in it) ---- */
+
+static bool overflow_append(kc_script_worker *sw, const keel_script_event *e) {
+  if (sw->overflow_count == sw->overflow_cap) {
+    uint32_t cap = sw->overflow_cap ? sw->overflow_cap * 2 : 1024;
+    keel_script_event *grown = malloc(sizeof *grown * cap);
+    if (!grown) return false;
+    for (uint32_t i = 0; i < sw->overflow_count; i++)
+      grown[i] = sw->overflow[(sw->overflow_head + i) % sw->overflow_cap];
+    free(sw->overflow);
+    sw->overflow = grown;
+    sw->overflow_cap = cap;
+    sw->overflow_head = 0;
+  }
+  sw->overflow[(sw->overflow_head + sw->overflow_count) % sw->overflow_cap] = *e;
+  sw->overflow_count++;
+  return true;
+}
+
 static void post_event(kc_script_worker *sw, const keel_script_event *e) {
   /* Events queued earlier go first, so order is kept. */
   if (sw->overflow_count == 0 && kc_spsc_push(&sw->events, e)) return;
-  if (sw->overflow_count < OVERFLOW_MAX) {
-    sw->overflow[sw->overflow_count++] = *e;
-    sw->stats.events_overflow++;
-  } else {
-    sw->stats.events_overflow++;
-    kc_log_write(KC_LOG_ERROR, "script events: %u events already wait for the script; event for callback %" PRIu32
-                 " dropped", OVERFLOW_MAX, e->callback_id);
-  }
+  sw->stats.events_overflow++;
+  if (!overflow_append(sw, e))
+    kc_log_write(KC_LOG_ERROR, "script events: out of memory holding %" PRIu32 " events for the script; event for "
+                 "callback %" PRIu32 " lost", sw->overflow_count, e->callback_id);
 }
 
 static void flush_overflow(kc_script_worker *sw) {
-  uint32_t i = 0;
-  while (i < sw->overflow_count && kc_spsc_push(&sw->events, &sw->overflow[i])) i++;
-  memmove(sw->overflow, sw->overflow + i, (sw->overflow_count - i) * sizeof *sw->overflow);
-  sw->overflow_count -= i;
+  while (sw->overflow_count && kc_spsc_push(&sw->events, &sw->overflow[sw->overflow_head])) {
+    sw->overflow_head = (sw->overflow_head + 1) % sw->overflow_cap;
+    sw->overflow_count--;
+  }
 }
 
 static const char *const type_names[] = {"?", "create", "update", "destroy", "set_active"};
@@ -366,6 +479,7 @@ static void apply_command(kc_script_worker *sw, const keel_command *cmd) {
 
 bool kc_script_worker_drain(kc_script_worker *sw) {
   flush_overflow(sw);
+  sw->commands_fill = kc_spsc_size(&sw->commands);
   worker_msg batch[DRAIN_BATCH];
   size_t n;
   while ((n = kc_spsc_pop_batch(&sw->commands, batch, DRAIN_BATCH)) > 0) {
@@ -416,11 +530,12 @@ void kc_script_worker_expect_trigger(kc_script_worker *sw, uint64_t when_ns) {
 
 void kc_script_worker_post_event(kc_script_worker *sw, const keel_script_event *event) { post_event(sw, event); }
 
-bool kc_script_worker_wait_idle(kc_script_worker *sw, uint64_t timeout_ns) {
+kc_wait_result kc_script_worker_wait(kc_script_worker *sw, uint64_t timeout_ns, const volatile sig_atomic_t *quit) {
   uint64_t deadline = kc_clock_now_ns() + timeout_ns;
   for (unsigned spins = 0;; spins++) {
-    if (kc_script_worker_drain(sw)) return true;
-    if (kc_clock_now_ns() >= deadline) return false;
+    if (kc_script_worker_drain(sw)) return KC_WAIT_IDLE;
+    if (quit && *quit) return KC_WAIT_QUIT;
+    if (kc_clock_now_ns() >= deadline) return KC_WAIT_TIMEOUT;
     if (spins < 256)
       sched_yield();
     else
@@ -428,34 +543,127 @@ bool kc_script_worker_wait_idle(kc_script_worker *sw, uint64_t timeout_ns) {
   }
 }
 
+bool kc_script_worker_wait_idle(kc_script_worker *sw, uint64_t timeout_ns) {
+  return kc_script_worker_wait(sw, timeout_ns, NULL) == KC_WAIT_IDLE;
+}
+
+static bool phase_runs_script(uint32_t phase) {
+  return phase == KC_WORKER_INIT || phase == KC_WORKER_TICK || phase == KC_WORKER_SHUTDOWN;
+}
+
 void kc_script_worker_interrupt(kc_script_worker *sw) {
-  if (sw && sw->source_ok && sw->source.interrupt) sw->source.interrupt(sw->source.ctx);
+  if (!sw) return;
+  pthread_mutex_lock(&sw->phase_lock);
+  if (sw->source_ok && sw->source.interrupt && phase_runs_script(atomic_load_explicit(&sw->phase, memory_order_relaxed)))
+    sw->source.interrupt(sw->source.ctx);
+  pthread_mutex_unlock(&sw->phase_lock);
+}
+
+kc_worker_phase kc_script_worker_phase(const kc_script_worker *sw, uint64_t *tick, uint64_t *since_ns) {
+  kc_script_worker *w = (kc_script_worker *)sw;
+  uint32_t phase = atomic_load_explicit(&w->phase, memory_order_acquire);
+  if (tick) *tick = atomic_load_explicit(&w->phase_tick, memory_order_relaxed);
+  if (since_ns) *since_ns = atomic_load_explicit(&w->phase_since, memory_order_relaxed);
+  return (kc_worker_phase)phase;
+}
+
+const char *kc_script_worker_phase_text(kc_worker_phase phase) {
+  switch (phase) {
+    case KC_WORKER_CREATING: return "creating the runtime";
+    case KC_WORKER_INIT: return "init() (loading the game, then its init)";
+    case KC_WORKER_IDLE: return "idle";
+    case KC_WORKER_TICK: return "a tick (its events and update(dt))";
+    case KC_WORKER_SHUTDOWN: return "shutdown()";
+    case KC_WORKER_RELEASE: return "destroying the runtime";
+    case KC_WORKER_DONE: return "done";
+  }
+  return "?";
+}
+
+void kc_script_worker_describe(kc_worker_phase phase, uint64_t tick, char *out, size_t cap) {
+  if (phase == KC_WORKER_TICK)
+    snprintf(out, cap, "tick %" PRIu64 " (its events and update(dt))", tick);
+  else
+    snprintf(out, cap, "%s", kc_script_worker_phase_text(phase));
 }
 
 void kc_script_worker_stats_get(const kc_script_worker *sw, kc_script_worker_stats *out) {
   *out = sw->stats;
-  out->commands_full = atomic_load_explicit(&sw->commands_full, memory_order_relaxed);
-  out->reloads = atomic_load_explicit(&sw->reloads, memory_order_relaxed);
-  out->reload_errors = atomic_load_explicit(&sw->reload_errors, memory_order_relaxed);
+  kc_script_worker *w = (kc_script_worker *)sw;
+  out->commands_full = atomic_load_explicit(&w->commands_full, memory_order_relaxed);
+  out->callbacks_full = atomic_load_explicit(&w->callbacks_full, memory_order_relaxed);
+  out->shutdown_errors = atomic_load_explicit(&w->shutdown_failed, memory_order_relaxed) ? 1 : 0;
+  out->reloads = atomic_load_explicit(&w->reloads, memory_order_relaxed);
+  out->reload_errors = atomic_load_explicit(&w->reload_errors, memory_order_relaxed);
 }
 
-void kc_script_worker_stop(kc_script_worker *sw) {
-  if (!sw) return;
+void kc_script_worker_fill_get(const kc_script_worker *sw, kc_script_worker_fill *out) {
+  kc_script_worker *w = (kc_script_worker *)sw;
+  out->commands = sw->commands_fill;
+  out->commands_capacity = kc_spsc_capacity(&sw->commands);
+  out->callbacks = atomic_load_explicit(&w->callbacks_pending, memory_order_relaxed);
+  out->callbacks_capacity = sw->callbacks_max;
+  out->events_waiting = sw->overflow_count;
+}
+
+bool kc_script_worker_abandoned(const kc_script_worker *sw) { return sw && sw->abandoned; }
+
+#define STOP_INTERRUPT_EVERY_NS 50000000ull /* an interrupt can race a call's start: repeat it */
+
+bool kc_script_worker_stop(kc_script_worker *sw, const kc_script_worker_stop_opts *opts, char *report, size_t cap) {
+  if (report && cap) report[0] = '\0';
+  if (!sw) return true;
+  kc_script_worker_stop_opts o = {.call_ns = 1000000000ull, .shutdown_ns = 2000000000ull, .grace_ns = 500000000ull};
+  if (opts) o = *opts;
+  if (sw->abandoned) {
+    if (report) snprintf(report, cap, "the script worker was given up earlier");
+    return false;
+  }
+  if (sw->joined) return true;
+  uint64_t stop_start = kc_clock_now_ns();
   atomic_store_explicit(&sw->quit, true, memory_order_release);
   atomic_fetch_add_explicit(&sw->go, 1, memory_order_release);
   kc_futex_wake(&sw->go, 1);
-  /* Let a running tick finish for a moment before interrupting it: an
-   * interrupt that lands after the tick would cut shutdown() short instead.
-   * The worker may be waiting for room for a marker, so keep draining. */
-  uint64_t interrupt_at = kc_clock_now_ns() + 250000000ull;
-  bool interrupted = false;
-  while (pthread_tryjoin_np(sw->thread, NULL) == EBUSY) {
+  uint64_t last_interrupt = 0;
+  for (;;) {
+    uint64_t tick = 0, since = 0;
+    kc_worker_phase phase = kc_script_worker_phase(sw, &tick, &since);
+    if (phase == KC_WORKER_DONE) break;
+    /* The worker may be waiting for room for a marker, or shutdown() may
+     * send commands: keep the ring moving. */
     kc_script_worker_drain(sw);
-    if (!interrupted && kc_clock_now_ns() >= interrupt_at) {
-      kc_script_worker_interrupt(sw);
-      interrupted = true;
+    uint64_t now = kc_clock_now_ns();
+    /* A running init or tick is measured from the stop, the steps after it
+     * from their own start. */
+    uint64_t from = phase == KC_WORKER_SHUTDOWN || phase == KC_WORKER_RELEASE ? since : stop_start;
+    uint64_t bound = phase == KC_WORKER_SHUTDOWN || phase == KC_WORKER_RELEASE ? o.shutdown_ns : o.call_ns;
+    if (from < since) from = since;
+    if (now >= from + bound) {
+      if (now - last_interrupt >= STOP_INTERRUPT_EVERY_NS) {
+        kc_script_worker_interrupt(sw);
+        last_interrupt = now;
+      }
+      if (now >= from + bound + o.grace_ns) {
+        if (report) {
+          char what[96];
+          kc_script_worker_describe(phase, tick, what, sizeof what);
+          snprintf(report, cap,
+                   "the script worker thread did not stop: it has been in %s for %.2f s, was interrupted after "
+                   "%.2f s and has not come back (stuck in native code?)",
+                   what, (double)(now - since) / 1e9, (double)(from + bound - since) / 1e9);
+        }
+        sw->abandoned = true;
+        return false;
+      }
     }
-    kc_clock_sleep_ns(200000);
+    kc_clock_sleep_ns(1000000);
   }
+  pthread_join(sw->thread, NULL);
+  sw->joined = true;
+  return true;
+}
+
+void kc_script_worker_free(kc_script_worker *sw) {
+  if (!sw || !kc_script_worker_stop(sw, NULL, NULL, 0)) return;
   worker_free(sw);
 }

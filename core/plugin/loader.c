@@ -654,7 +654,8 @@ keel_result kc_plugin_list(const kc_plugin_loader *loader, kc_plugin_catalog *ca
       count++;
     }
     closedir(dir);
-    if (r == KEEL_OK) qsort(names, count, sizeof *names, compare_names);
+    /* An empty directory leaves names NULL, which qsort must not get. */
+    if (r == KEEL_OK && count > 1) qsort(names, count, sizeof *names, compare_names);
     for (size_t i = 0; i < count && r == KEEL_OK; i++) {
       if (catalog->count == catalog->capacity) {
         size_t ncap = catalog->capacity ? catalog->capacity * 2 : 16;

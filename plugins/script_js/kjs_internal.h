@@ -19,7 +19,8 @@
  * keeps being thrown out. */
 typedef enum kjs_stop {
   KJS_STOP_NONE = 0,
-  KJS_STOP_TIMEOUT,
+  KJS_STOP_TIMEOUT,  /* the entry's CPU-time budget is spent */
+  KJS_STOP_BACKSTOP, /* the wall-clock backstop passed (keel_script_backstop_ms) */
   KJS_STOP_INSTRUCTIONS,
   KJS_STOP_INTERRUPT
 } kjs_stop;
@@ -39,10 +40,17 @@ typedef struct kjs_vm {
   size_t limit; /* 0 = no cap */
   bool refused; /* an allocation was refused during the current entry */
 
-  /* Watchdog, read by kjs_exec_timeout_check every 256Ki instructions. */
-  uint64_t deadline_ns;   /* 0 = none */
-  uint64_t check_budget;  /* interrupt checks allowed (instruction budget / 256Ki), 0 = none */
-  uint64_t checks;
+  /* Watchdog, read by kjs_exec_timeout_check at each of Duktape's executor
+   * interrupts, whose spacing kjs_exec_interval sets from the time the last
+   * stretch took (so a loop of costly built-ins is checked often). */
+  uint32_t budget_ms;       /* CPU time of this entry; 0 = none */
+  const char *budget_name;  /* "tick", "load", "shutdown" */
+  uint64_t cpu_start_ns;    /* CLOCK_THREAD_CPUTIME_ID at the entry */
+  uint64_t check_at_ns;     /* wall-clock time before which the CPU budget cannot be spent */
+  uint64_t backstop_ns;     /* wall-clock time the entry is stopped at whatever its CPU time */
+  uint64_t instructions;    /* executed in this entry, counted at each interrupt */
+  uint32_t interval;        /* instructions until the next interrupt */
+  uint64_t last_interrupt_ns;
   atomic_bool *interrupt; /* the runtime's interrupt() flag; NULL for pool heaps */
   kjs_stop stop;
 
@@ -114,10 +122,11 @@ kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error);
 void kjs_vm_destroy(kjs_vm *vm);
 
 /* Runs fn inside the fatal-error boundary and duk_safe_call, with the
- * watchdog armed for this entry. Returns duk_safe_call's result (0 = the
- * body returned), or -1 when the heap died in a fatal error (vm->dead).
- * Errors are logged and counted; the first one is in vm->first. */
-int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata);
+ * watchdog armed for this entry: budget_ms of the calling thread's CPU time
+ * (0 = none), named `budget_name` in the error. Returns duk_safe_call's
+ * result (0 = the body returned), or -1 when the heap died in a fatal error
+ * (vm->dead). Errors are logged and counted; the first one is in vm->first. */
+int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata, uint32_t budget_ms, const char *budget_name);
 
 /* Inside an entry: calls the function at [-nargs-1] with nargs arguments
  * under duk_pcall. On error logs it as "<what>: <text>", counts it, keeps
@@ -145,6 +154,13 @@ static inline kjs_vm *kjs_vm_of(duk_context *ctx) {
 }
 
 uint64_t kjs_now_ns(void);
+
+/* ---- script_js.c ---- */
+
+/* Reads a script source: a regular file of at most KEEL_SCRIPT_SOURCE_MAX
+ * bytes (a FIFO or a device is refused, never waited on). A new buffer of
+ * *len bytes, or NULL with the reason in *error. */
+char *kjs_read_file(const char *path, size_t *len, keel_message *error);
 
 /* ---- kjs_api.c ---- */
 

@@ -176,17 +176,67 @@ static void kjs_free_all_blocks(kjs_vm *vm) {
 
 /* ---- hooks named in duk_config.h ---- */
 
+static uint64_t kjs_thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return kjs_now_ns();
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The entry's budget, on the thread running it: the wall clock first, and
+ * the thread's CPU clock (a system call) only once the wall clock says the
+ * budget could be spent. */
+static kjs_stop kjs_budget_check(kjs_vm *vm, uint64_t now) {
+  if (!vm->budget_ms) return KJS_STOP_NONE;
+  if (now >= vm->backstop_ns) return KJS_STOP_BACKSTOP;
+  if (now < vm->check_at_ns) return KJS_STOP_NONE;
+  uint64_t used = kjs_thread_cpu_ns() - vm->cpu_start_ns;
+  uint64_t budget = (uint64_t)vm->budget_ms * 1000000ull;
+  if (used >= budget) return KJS_STOP_TIMEOUT;
+  vm->check_at_ns = now + (budget - used);
+  return KJS_STOP_NONE;
+}
+
 int kjs_exec_timeout_check(void *udata) {
   kjs_vm *vm = udata;
   if (!vm) return 0;
   if (vm->stop != KJS_STOP_NONE) return 1;
+  const keel_script_desc *d = &vm->script->desc;
   if (vm->interrupt && atomic_load_explicit(vm->interrupt, memory_order_relaxed))
     vm->stop = KJS_STOP_INTERRUPT;
-  else if (vm->check_budget && ++vm->checks > vm->check_budget)
+  else if (d->instruction_budget && vm->instructions >= d->instruction_budget)
     vm->stop = KJS_STOP_INSTRUCTIONS;
-  else if (vm->deadline_ns && kjs_now_ns() >= vm->deadline_ns)
-    vm->stop = KJS_STOP_TIMEOUT;
+  else
+    vm->stop = kjs_budget_check(vm, kjs_now_ns());
   return vm->stop != KJS_STOP_NONE;
+}
+
+/* Wall-clock time wanted between two checks: a loop of built-ins that each
+ * take long (a join of a big array, a costly regexp) is then checked after
+ * about this long, or after one call when a single call takes longer. */
+#define KJS_CHECK_TARGET_NS 1000000u
+
+unsigned int kjs_exec_interval(void *udata) {
+  kjs_vm *vm = udata;
+  if (!vm) return KJS_CHECK_INTERVAL;
+  uint64_t now = kjs_now_ns();
+  uint32_t ran = vm->interval ? vm->interval : KJS_CHECK_INTERVAL;
+  vm->instructions += ran;
+  uint64_t took = vm->last_interrupt_ns && now > vm->last_interrupt_ns ? now - vm->last_interrupt_ns : 0;
+  uint64_t next = ran;
+  if (took > KJS_CHECK_TARGET_NS)
+    next = (uint64_t)ran * KJS_CHECK_TARGET_NS / took; /* costly instructions: check sooner */
+  else if (took < KJS_CHECK_TARGET_NS / 4)
+    next = (uint64_t)ran * 2; /* cheap ones: back towards the normal spacing, gradually */
+  if (next > KJS_CHECK_INTERVAL) next = KJS_CHECK_INTERVAL;
+  if (next < 1) next = 1;
+  const keel_script_desc *d = &vm->script->desc;
+  if (d->instruction_budget) {
+    uint64_t left = d->instruction_budget > vm->instructions ? d->instruction_budget - vm->instructions : 1;
+    if (next > left) next = left; /* the instruction budget stops on time */
+  }
+  vm->interval = (uint32_t)next;
+  vm->last_interrupt_ns = now;
+  return (uint32_t)next;
 }
 
 static double kjs_game_ms(const keel_script *s) {
@@ -322,7 +372,6 @@ kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
   vm->limit = (size_t)d->memory_limit_mb * 1024u * 1024u;
   vm->interrupt = pool ? NULL : &script->interrupt;
   vm->rng = d->seed;
-  vm->check_budget = d->instruction_budget ? (d->instruction_budget + KJS_CHECK_INTERVAL - 1) / KJS_CHECK_INTERVAL : 0;
 
   kjs_create_heap(vm);
   if (!vm->ctx || vm->dead) {
@@ -333,7 +382,7 @@ kjs_vm *kjs_vm_create(keel_script *script, bool pool, keel_message *error) {
     kjs_vm_destroy(vm);
     return NULL;
   }
-  if (kjs_enter(vm, kjs_setup, vm) != 0) {
+  if (kjs_enter(vm, kjs_setup, vm, d->tick_budget_ms, "tick") != 0) {
     if (error)
       snprintf(error->text, sizeof error->text, "js: setting up the heap failed: %.200s",
                vm->first_set ? vm->first.text : vm->fatal_msg);
@@ -393,17 +442,22 @@ static int kjs_guarded(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
   return vm->dead ? -1 : rc;
 }
 
-int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
+int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata, uint32_t budget_ms, const char *budget_name) {
   vm->first_set = false;
   vm->first.text[0] = '\0';
   if (vm->dead || !vm->ctx) return -1;
-  const keel_script_desc *d = &vm->script->desc;
   if (vm->interrupt) atomic_store_explicit(vm->interrupt, false, memory_order_relaxed);
   vm->stop = KJS_STOP_NONE;
-  vm->checks = 0;
   vm->refused = false;
   vm->throw_where[0] = '\0';
-  vm->deadline_ns = d->tick_budget_ms ? kjs_now_ns() + (uint64_t)d->tick_budget_ms * 1000000ull : 0;
+  uint64_t now = kjs_now_ns();
+  vm->budget_ms = budget_ms;
+  vm->budget_name = budget_name;
+  vm->cpu_start_ns = kjs_thread_cpu_ns();
+  vm->check_at_ns = now + (uint64_t)budget_ms * 1000000ull;
+  vm->backstop_ns = now + keel_script_backstop_ms(budget_ms) * 1000000ull;
+  vm->instructions = 0;
+  vm->last_interrupt_ns = now;
 
   int rc = kjs_guarded(vm, fn, udata);
   if (rc < 0) {
@@ -413,7 +467,7 @@ int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata) {
   }
   if (vm->stop != KJS_STOP_NONE) vm->interrupts++;
   vm->stop = KJS_STOP_NONE;
-  vm->deadline_ns = 0;
+  vm->budget_ms = 0;
   return rc;
 }
 
@@ -437,7 +491,14 @@ static void kjs_appendf(char *out, size_t cap, const char *fmt, ...) {
 static const char *kjs_stop_text(const kjs_vm *vm, char *buf, size_t cap) {
   const keel_script_desc *d = &vm->script->desc;
   switch (vm->stop) {
-    case KJS_STOP_TIMEOUT: snprintf(buf, cap, "tick budget of %u ms exceeded", d->tick_budget_ms); return buf;
+    case KJS_STOP_TIMEOUT:
+      snprintf(buf, cap, "%s budget of %u ms exceeded", vm->budget_name ? vm->budget_name : "tick", vm->budget_ms);
+      return buf;
+    case KJS_STOP_BACKSTOP:
+      snprintf(buf, cap, "%s stopped after %llu ms of wall-clock time (the backstop of a %u ms budget)",
+               vm->budget_name ? vm->budget_name : "tick", (unsigned long long)keel_script_backstop_ms(vm->budget_ms),
+               vm->budget_ms);
+      return buf;
     case KJS_STOP_INSTRUCTIONS:
       snprintf(buf, cap, "instruction budget of %llu exceeded", (unsigned long long)d->instruction_budget);
       return buf;

@@ -6,12 +6,14 @@
 #include <keel/plugin.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#define KJS_SOURCE_MAX (64u * 1024u * 1024u)
 
 static void kjs_set_error(keel_message *error, const char *fmt, ...) {
   if (!error) return;
@@ -189,44 +191,69 @@ static duk_ret_t kjs_init_body(duk_context *ctx, void *udata) {
   return 0;
 }
 
-static char *kjs_read_file(const char *path, size_t *len, keel_message *error) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+static const char *kjs_file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+/* Script sources are regular files of at most KEEL_SCRIPT_SOURCE_MAX bytes:
+ * a FIFO would block the open and /dev/zero would never end, so the file is
+ * opened without waiting and looked at before it is read. */
+char *kjs_read_file(const char *path, size_t *len, keel_message *error) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     kjs_set_error(error, "js: cannot open %s: %s", path, strerror(errno));
     return NULL;
   }
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (cap - n < 4096) {
-      size_t ncap = cap ? cap * 2 : 16384;
-      if (ncap > KJS_SOURCE_MAX + 4096) {
-        kjs_set_error(error, "js: %s is larger than %u bytes", path, KJS_SOURCE_MAX);
-        goto fail;
-      }
-      char *nb = realloc(buf, ncap);
-      if (!nb) {
-        kjs_set_error(error, "js: out of memory reading %s", path);
-        goto fail;
-      }
-      buf = nb;
-      cap = ncap;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
     kjs_set_error(error, "js: cannot read %s: %s", path, strerror(errno));
-    goto fail;
+    close(fd);
+    return NULL;
   }
-  fclose(f);
+  if (!S_ISREG(st.st_mode)) {
+    kjs_set_error(error, "js: cannot load %s: it is %s, not a regular file", path, kjs_file_kind(st.st_mode));
+    close(fd);
+    return NULL;
+  }
+  if ((uint64_t)st.st_size > KEEL_SCRIPT_SOURCE_MAX) {
+    kjs_set_error(error, "js: cannot load %s: %llu bytes, more than the %u a script file may have", path,
+                  (unsigned long long)st.st_size, KEEL_SCRIPT_SOURCE_MAX);
+    close(fd);
+    return NULL;
+  }
+  size_t size = (size_t)st.st_size;
+  char *buf = malloc(size + 1);
+  if (!buf) {
+    kjs_set_error(error, "js: out of memory reading %s", path);
+    close(fd);
+    return NULL;
+  }
+  size_t n = 0;
+  while (n <= size) { /* one byte more than fstat said, to see a file that grew */
+    ssize_t got = read(fd, buf + n, size + 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      kjs_set_error(error, "js: cannot read %s: %s", path, strerror(errno));
+      close(fd);
+      free(buf);
+      return NULL;
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  if (n > size) {
+    kjs_set_error(error, "js: cannot load %s: it grew while being read", path);
+    free(buf);
+    return NULL;
+  }
   *len = n;
   return buf;
-fail:
-  free(buf);
-  fclose(f);
-  return NULL;
 }
 
 static keel_result kjs_init(keel_script *s, keel_message *error) {
@@ -243,7 +270,8 @@ static keel_result kjs_init(keel_script *s, keel_message *error) {
     return KEEL_ERR_IO;
   }
   kjs_load ld = {src, len, s->main_name};
-  int rc = kjs_enter(s->game, kjs_init_body, &ld);
+  int rc = kjs_enter(s->game, kjs_init_body, &ld, s->desc.load_budget_ms ? s->desc.load_budget_ms : s->desc.tick_budget_ms,
+                     "load");
   free(src);
   return kjs_finish(s, s->game, rc, error);
 }
@@ -298,7 +326,7 @@ static keel_result kjs_tick(keel_script *s, const keel_tick_info *tick, const ke
   kjs_store_double(&s->tick_dt_bits, tick->dt);
   kjs_input_tick(s, tick);
   kjs_tick_args a = {tick, events, event_count};
-  int rc = kjs_enter(s->game, kjs_tick_body, &a);
+  int rc = kjs_enter(s->game, kjs_tick_body, &a, s->desc.tick_budget_ms, "tick");
   return kjs_finish(s, s->game, rc, error);
 }
 
@@ -315,7 +343,8 @@ static duk_ret_t kjs_shutdown_body(duk_context *ctx, void *udata) {
 static keel_result kjs_shutdown(keel_script *s, keel_message *error) {
   if (!s) return KEEL_ERR_INVALID_ARGUMENT;
   if (s->game->dead) return kjs_dead_result(s, error);
-  int rc = kjs_enter(s->game, kjs_shutdown_body, NULL);
+  int rc = kjs_enter(s->game, kjs_shutdown_body, NULL,
+                     s->desc.shutdown_budget_ms ? s->desc.shutdown_budget_ms : s->desc.tick_budget_ms, "shutdown");
   return kjs_finish(s, s->game, rc, error);
 }
 
@@ -422,7 +451,7 @@ static keel_result kjs_reload(keel_script *s, const char *const *paths, uint32_t
   }
   if (s->game->dead) return kjs_dead_result(s, error);
   kjs_reload_args a = {paths, count};
-  int rc = kjs_enter(s->game, kjs_reload_body, &a);
+  int rc = kjs_enter(s->game, kjs_reload_body, &a, s->desc.tick_budget_ms, "tick"); /* a reload opens a tick */
   return kjs_finish(s, s->game, rc, error);
 }
 
@@ -506,7 +535,7 @@ static keel_result kjs_oneoff_run(keel_script *s, const char *code, keel_message
   if (!vm) return KEEL_ERR_BACKEND;
   vm->rng = s->desc.seed; /* every run starts from the configured seed */
   kjs_oneoff_args a = {code, result};
-  int rc = kjs_enter(vm, kjs_oneoff_body, &a);
+  int rc = kjs_enter(vm, kjs_oneoff_body, &a, s->desc.tick_budget_ms, "tick");
   keel_result r = kjs_finish(s, vm, rc, result);
   kjs_pool_checkin(s, vm);
   return r;
@@ -571,7 +600,8 @@ static duk_ret_t kjs_install_trigger_body(duk_context *ctx, void *udata) {
 static keel_result kjs_install_fatal_trigger(keel_script *s) {
   if (!s) return KEEL_ERR_INVALID_ARGUMENT;
   if (s->game->dead) return KEEL_ERR_WRONG_STATE;
-  return kjs_enter(s->game, kjs_install_trigger_body, NULL) == 0 ? KEEL_OK : KEEL_ERR_BACKEND;
+  return kjs_enter(s->game, kjs_install_trigger_body, NULL, s->desc.tick_budget_ms, "tick") == 0 ? KEEL_OK
+                                                                                                : KEEL_ERR_BACKEND;
 }
 
 static const kjs_testing_api kjs_testing = {

@@ -13,6 +13,7 @@
 #include <lualib.h>
 
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,22 +34,36 @@
 
 /* Why a running call must stop. MEMORY is one-shot (raised once, then the VM
  * may go on if the script catches it); the others stay until the call ends. */
-enum { KLUA_STOP_NONE = 0, KLUA_STOP_MEMORY, KLUA_STOP_BUDGET, KLUA_STOP_INSTRUCTIONS, KLUA_STOP_INTERRUPT };
+enum {
+  KLUA_STOP_NONE = 0,
+  KLUA_STOP_MEMORY,
+  KLUA_STOP_BUDGET,   /* the call's CPU time reached its budget */
+  KLUA_STOP_BACKSTOP, /* the wall-clock backstop passed (keel_script_backstop_ms) */
+  KLUA_STOP_INSTRUCTIONS,
+  KLUA_STOP_INTERRUPT
+};
 
 typedef struct klua_script klua_script;
 
 typedef struct klua_vm {
   lua_State *L;
   klua_script *script;
-  /* The game VM shares the watchdog's mutex: it guards in_call, deadline_ns
-   * and every lua_sethook on the main thread. NULL for pool VMs, which only
-   * their current user touches. */
+  /* The game VM shares the watchdog's mutex: it guards in_call, the budget
+   * fields and every lua_sethook on the main thread. NULL for pool VMs,
+   * which only their current user touches. */
   pthread_mutex_t *mu;
   bool is_pool;
   bool in_call;
   bool mem_tripped;
   _Atomic int stop;
-  uint64_t deadline_ns;  /* 0 = no wall-clock budget */
+  /* The call's budget: CPU time of the thread running it, with a
+   * wall-clock backstop (docs/scripting.md §6). */
+  uint64_t budget_ns;    /* 0 = none */
+  const char *budget_name; /* "tick", "load", "shutdown": names it in the error */
+  clockid_t cpu_clock;   /* the running thread's CPU-time clock */
+  uint64_t cpu_start_ns;
+  uint64_t backstop_ns;  /* wall-clock time the call is stopped at whatever its CPU time */
+  uint64_t check_at_ns;  /* wall-clock time before which the CPU budget cannot be spent */
   uint64_t instr_used;
   /* heap accounting (Lua tells the allocator old sizes, so no header) */
   size_t used;
@@ -89,7 +104,9 @@ struct klua_script {
   char *game_real;  /* realpath of the sandbox root */
   char *main_chunk; /* "@main.lua": main_path relative to the game dir */
   uint64_t seed;
-  uint64_t budget_ns;
+  uint64_t budget_ns;          /* ticks and one-offs */
+  uint64_t load_budget_ns;     /* init: loading the main script and its modules, then init() */
+  uint64_t shutdown_budget_ns; /* shutdown() */
   uint64_t instr_budget;
   uint32_t memory_limit_mb;
   bool lockstep;
@@ -141,6 +158,15 @@ struct klua_script {
 
 /* ---- klua_vm.c */
 uint64_t klua_now_ns(void);
+/* Arms vm's budget for a call starting now on the calling thread (0 = no
+ * budget). Game VM: under its lock. */
+void klua_budget_start(klua_vm *vm, uint64_t budget_ns, const char *name);
+/* KLUA_STOP_NONE, KLUA_STOP_BUDGET or KLUA_STOP_BACKSTOP at wall-clock time
+ * `now`. The CPU clock is read only once the wall clock says the budget
+ * could be spent (one thread's CPU time never runs faster than the wall
+ * clock). The thread running the call, or the game VM's watchdog under the
+ * lock. */
+int klua_budget_check(klua_vm *vm, uint64_t now);
 /* Creates a VM (game or pool) with the sandbox and the API; false with a
  * message in *error on failure (nothing left allocated). */
 bool klua_vm_open(klua_vm *vm, klua_script *s, bool is_pool, keel_message *error);
@@ -158,7 +184,9 @@ bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t
 
 /* ---- klua_plugin.c: one entry call on the game VM */
 void klua_entry_begin(klua_script *s, keel_message *error);
-void klua_call_begin(klua_script *s);
+/* Starts a call on the game VM with budget_ns of CPU time (0 = none),
+ * named budget_name ("tick", "load", "shutdown") in the error. */
+void klua_call_begin(klua_script *s, uint64_t budget_ns, const char *budget_name);
 void klua_call_end(klua_script *s);
 bool klua_hard_stop(klua_script *s);
 void klua_collect_if_over(klua_script *s);

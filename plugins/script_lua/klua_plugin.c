@@ -26,22 +26,23 @@
 static void *klua_watchdog_main(void *arg) {
   klua_script *s = arg;
   klua_vm *vm = &s->vm;
-  /* When idle, wake rarely; klua_call_begin signals when a deadline comes
-   * before the planned wake-up. */
-  uint64_t idle_ns = s->budget_ns > 100000000u ? s->budget_ns : 100000000u;
+  /* When idle, wake rarely; klua_call_begin signals when a call's first
+   * check comes before the planned wake-up. */
+  const uint64_t idle_ns = 100000000u;
   pthread_mutex_lock(&s->mu);
   while (!s->wd_quit) {
     uint64_t now = klua_now_ns();
     uint64_t next = now + idle_ns;
-    if (vm->in_call && vm->deadline_ns && s->wd_fired_gen != s->call_gen) {
-      if (now >= vm->deadline_ns) {
+    if (vm->in_call && vm->budget_ns && s->wd_fired_gen != s->call_gen) {
+      int reason = klua_budget_check(vm, now);
+      if (reason != KLUA_STOP_NONE) {
         int cur = atomic_load_explicit(&vm->stop, memory_order_relaxed);
         if (cur == KLUA_STOP_NONE || cur == KLUA_STOP_MEMORY)
-          atomic_store_explicit(&vm->stop, KLUA_STOP_BUDGET, memory_order_release);
+          atomic_store_explicit(&vm->stop, reason, memory_order_release);
         klua_arm_main(vm);
         s->wd_fired_gen = s->call_gen;
       } else {
-        next = vm->deadline_ns;
+        next = vm->check_at_ns < vm->backstop_ns ? vm->check_at_ns : vm->backstop_ns;
       }
     }
     s->wd_next = next;
@@ -52,19 +53,18 @@ static void *klua_watchdog_main(void *arg) {
   return NULL;
 }
 
-void klua_call_begin(klua_script *s) {
+void klua_call_begin(klua_script *s, uint64_t budget_ns, const char *budget_name) {
   klua_vm *vm = &s->vm;
-  uint64_t now = klua_now_ns();
   pthread_mutex_lock(&s->mu);
   atomic_store_explicit(&vm->stop, KLUA_STOP_NONE, memory_order_relaxed);
   vm->in_call = true;
   vm->mem_tripped = false;
   vm->instr_used = 0;
   vm->hook_msg = NULL;
-  vm->deadline_ns = s->budget_ns ? now + s->budget_ns : 0;
+  klua_budget_start(vm, budget_ns, budget_name);
   s->call_gen++;
   klua_arm_main(vm);
-  if (s->wd_started && vm->deadline_ns && vm->deadline_ns < s->wd_next) pthread_cond_signal(&s->cond);
+  if (s->wd_started && budget_ns && vm->check_at_ns < s->wd_next) pthread_cond_signal(&s->cond);
   pthread_mutex_unlock(&s->mu);
   s->call_interrupted = false;
 }
@@ -193,6 +193,9 @@ static keel_result klua_create(const keel_script_desc *desc, keel_script **out, 
   s->world = desc->world;
   s->seed = desc->seed;
   s->budget_ns = (uint64_t)desc->tick_budget_ms * 1000000u;
+  s->load_budget_ns = (uint64_t)(desc->load_budget_ms ? desc->load_budget_ms : desc->tick_budget_ms) * 1000000u;
+  s->shutdown_budget_ns =
+      (uint64_t)(desc->shutdown_budget_ms ? desc->shutdown_budget_ms : desc->tick_budget_ms) * 1000000u;
   s->instr_budget = desc->instruction_budget;
   s->memory_limit_mb = desc->memory_limit_mb;
   s->lockstep = desc->lockstep;
@@ -261,7 +264,7 @@ static keel_result klua_create(const keel_script_desc *desc, keel_script **out, 
     r = KEEL_ERR_OUT_OF_MEMORY;
   } else if ((r = klua_pool_init(s, error)) != KEEL_OK) {
     klua_vm_close(&s->vm);
-  } else if (s->budget_ns) {
+  } else if (s->budget_ns || s->load_budget_ns || s->shutdown_budget_ns) {
     int e = pthread_create(&s->wd_thread, NULL, klua_watchdog_main, s);
     if (e != 0) {
       klua_message_set(error, "lua: cannot start the watchdog thread: %s", strerror(e));
@@ -328,7 +331,7 @@ static keel_result klua_init(keel_script *script, keel_message *error) {
     return KEEL_ERR_IO;
   }
   lua_State *L = s->vm.L;
-  klua_call_begin(s);
+  klua_call_begin(s, s->load_budget_ns, "load");
   s->calls++;
   int st = luaL_loadbufferx(L, buf, len, s->main_chunk, "t");
   free(buf);
@@ -372,7 +375,7 @@ static keel_result klua_tick(keel_script *script, const keel_tick_info *tick, co
   klua_input_tick(s, tick);
   klua_entry_begin(s, error);
   lua_State *L = s->vm.L;
-  klua_call_begin(s);
+  klua_call_begin(s, s->budget_ns, "tick");
   s->events = events;
   s->event_count = event_count;
   s->ev_pos = 0;
@@ -414,7 +417,7 @@ static keel_result klua_shutdown(keel_script *script, keel_message *error) {
   if (!s->inited || s->shut) return KEEL_OK;
   s->shut = true;
   klua_entry_begin(s, error);
-  klua_call_begin(s);
+  klua_call_begin(s, s->shutdown_budget_ns, "shutdown");
   klua_call_global(s, "shutdown", "shutdown()", 0);
   klua_call_end(s);
   return s->err_set ? KEEL_ERR_SCRIPT : KEEL_OK;

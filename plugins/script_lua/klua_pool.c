@@ -90,7 +90,7 @@ klua_vm *klua_pool_acquire(klua_script *s, keel_message *error) {
   vm->instr_used = 0;
   vm->mem_tripped = false;
   vm->hook_msg = NULL;
-  vm->deadline_ns = s->budget_ns ? klua_now_ns() + s->budget_ns : 0;
+  klua_budget_start(vm, s->budget_ns, "tick");
   vm->in_call = true;
   return vm;
 }

@@ -285,7 +285,7 @@ keel_result klua_reload(keel_script *script, const char *const *paths, uint32_t 
   }
   klua_entry_begin(s, error);
   lua_State *L = s->vm.L;
-  klua_call_begin(s);
+  klua_call_begin(s, s->budget_ns, "tick"); /* a reload opens a tick: its budget */
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   int loaded = lua_gettop(L);
   lua_pushglobaltable(L);

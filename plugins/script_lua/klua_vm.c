@@ -5,17 +5,49 @@
 #include "klua.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t klua_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void klua_budget_start(klua_vm *vm, uint64_t budget_ns, const char *name) {
+  uint64_t now = klua_now_ns();
+  vm->budget_ns = budget_ns;
+  vm->budget_name = name;
+  vm->check_at_ns = now + budget_ns;
+  vm->backstop_ns = budget_ns ? now + keel_script_backstop_ms((uint32_t)(budget_ns / 1000000u)) * 1000000u : 0;
+  vm->cpu_start_ns = 0;
+  struct timespec ts;
+  if (pthread_getcpuclockid(pthread_self(), &vm->cpu_clock) == 0 && clock_gettime(vm->cpu_clock, &ts) == 0) {
+    vm->cpu_start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  } else {
+    vm->cpu_clock = CLOCK_MONOTONIC; /* no CPU clock: the wall clock is the budget */
+    vm->cpu_start_ns = now;
+  }
+}
+
+int klua_budget_check(klua_vm *vm, uint64_t now) {
+  if (!vm->budget_ns) return KLUA_STOP_NONE;
+  if (now >= vm->backstop_ns) return KLUA_STOP_BACKSTOP;
+  if (now < vm->check_at_ns) return KLUA_STOP_NONE;
+  struct timespec ts;
+  if (clock_gettime(vm->cpu_clock, &ts) != 0) return KLUA_STOP_BUDGET;
+  uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  uint64_t used = cpu > vm->cpu_start_ns ? cpu - vm->cpu_start_ns : 0;
+  if (used >= vm->budget_ns) return KLUA_STOP_BUDGET;
+  vm->check_at_ns = now + (vm->budget_ns - used);
+  return KLUA_STOP_NONE;
 }
 
 void klua_message_set(keel_message *m, const char *fmt, ...) {
@@ -113,7 +145,9 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
       vm->instr_used += (uint64_t)lua_gethookcount(L);
       if (vm->instr_used >= s->instr_budget) reason = KLUA_STOP_INSTRUCTIONS;
     }
-    if (!reason && vm->deadline_ns && klua_now_ns() >= vm->deadline_ns) reason = KLUA_STOP_BUDGET;
+    /* The game VM's watchdog thread judges its budget (coroutines included);
+     * pool VMs judge their own here. */
+    if (!reason && vm->is_pool) reason = klua_budget_check(vm, klua_now_ns());
     if (!reason) {
       if (L == vm->L) {
         klua_vm_lock(vm);
@@ -141,7 +175,14 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
   switch (stop) {
     case KLUA_STOP_MEMORY: snprintf(what, sizeof what, "not enough memory"); break;
     case KLUA_STOP_BUDGET:
-      snprintf(what, sizeof what, "tick budget of %llu ms exceeded", (unsigned long long)(s->budget_ns / 1000000u));
+      snprintf(what, sizeof what, "%s budget of %llu ms exceeded", vm->budget_name ? vm->budget_name : "tick",
+               (unsigned long long)(vm->budget_ns / 1000000u));
+      break;
+    case KLUA_STOP_BACKSTOP:
+      snprintf(what, sizeof what, "%s stopped after %llu ms of wall-clock time (the backstop of a %llu ms budget)",
+               vm->budget_name ? vm->budget_name : "tick",
+               (unsigned long long)keel_script_backstop_ms((uint32_t)(vm->budget_ns / 1000000u)),
+               (unsigned long long)(vm->budget_ns / 1000000u));
       break;
     case KLUA_STOP_INSTRUCTIONS:
       snprintf(what, sizeof what, "instruction budget of %llu exceeded", (unsigned long long)s->instr_budget);
@@ -201,38 +242,62 @@ static void klua_warnf(void *ud, const char *msg, int tocont) {
 
 /* ---- files ------------------------------------------------------------- */
 
+static const char *klua_file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+/* Script sources are regular files of at most KEEL_SCRIPT_SOURCE_MAX bytes:
+ * a FIFO would block the open and /dev/zero would never end, so the file is
+ * opened without waiting and looked at before it is read. */
 bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap) {
   *out = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     snprintf(err, cap, "cannot open '%s': %s", path, strerror(errno));
     return false;
   }
-  char *buf = NULL;
-  size_t n = 0, size = 0;
-  for (;;) {
-    if (n == size) {
-      size_t nsize = size ? size * 2 : 4096;
-      char *nb = realloc(buf, nsize);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        snprintf(err, cap, "cannot read '%s': out of memory", path);
-        return false;
-      }
-      buf = nb;
-      size = nsize;
-    }
-    size_t got = fread(buf + n, 1, size - n, f);
-    n += got;
-    if (got == 0) break;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > KEEL_SCRIPT_SOURCE_MAX) {
+    if (fstat(fd, &st) != 0)
+      snprintf(err, cap, "cannot read '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+      snprintf(err, cap, "cannot load '%s': it is %s, not a regular file", path, klua_file_kind(st.st_mode));
+    else
+      snprintf(err, cap, "cannot load '%s': %llu bytes, more than the %u a script file may have", path,
+               (unsigned long long)st.st_size, KEEL_SCRIPT_SOURCE_MAX);
+    close(fd);
+    return false;
   }
-  bool failed = ferror(f) != 0;
-  fclose(f);
-  if (failed) {
+  size_t size = (size_t)st.st_size;
+  char *buf = malloc(size + 1);
+  if (!buf) {
+    close(fd);
+    snprintf(err, cap, "cannot read '%s': out of memory", path);
+    return false;
+  }
+  size_t n = 0;
+  while (n <= size) { /* one byte more than fstat said, to see a file that grew */
+    ssize_t got = read(fd, buf + n, size + 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      snprintf(err, cap, "cannot read '%s': %s", path, strerror(errno));
+      close(fd);
+      free(buf);
+      return false;
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  if (n > size) {
     free(buf);
-    snprintf(err, cap, "cannot read '%s'", path);
+    snprintf(err, cap, "cannot load '%s': it grew while being read", path);
     return false;
   }
   *out = buf;

@@ -92,7 +92,7 @@ static double round_trip(uint32_t batch) {
     }
   }
   kc_script_worker_wait_idle(sw, 5000000000ull);
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   double med = bench_percentile(s.samples, s.count, 0.5);
   free(s.samples);
   kc_world_destroy(w);
@@ -155,7 +155,7 @@ static void paced_triggers(bool announce, const char *name) {
     if (announce) kc_script_worker_expect_trigger(sw, due + (frame % 2 == 0 ? 2 : 1) * frame_ns);
   }
   kc_script_worker_wait_idle(sw, 5000000000ull);
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   kc_world_destroy(w);
   char line[128];
   snprintf(line, sizeof line, "trigger_cost_%s_median_us", name);

@@ -192,20 +192,51 @@ struct keel_script {
   int unused;
 };
 
+#if defined(TP_HANG)
+#include <unistd.h>
+/* A third-party runtime stuck in native code: the named step sleeps
+ * forever, whatever interrupt() says. */
+static void tp_maybe_hang(const char *step) {
+  const char *hang = getenv(TP_HANG_ENV);
+  if (!hang || strcmp(hang, step) != 0) return;
+  fprintf(stderr, "test plugin hang: blocking in %s\n", step);
+  for (;;) sleep(1);
+}
+#else
+static void tp_maybe_hang(const char *step) { (void)step; }
+#endif
+
 static keel_result tp_script_create(const keel_script_desc *desc, keel_script **out, keel_message *error) {
   (void)desc, (void)error;
   tp_mark_created();
+  tp_maybe_hang("create");
+#if defined(TP_CREATE_NULL)
+  /* Claims success without an object: the host must refuse it. */
+  *out = NULL;
+  return KEEL_OK;
+#else
   *out = calloc(1, sizeof **out);
   return *out ? KEEL_OK : KEEL_ERR_OUT_OF_MEMORY;
+#endif
 }
-static void tp_script_destroy(keel_script *s) { free(s); }
-static keel_result tp_script_call(keel_script *s, keel_message *error) {
+static void tp_script_destroy(keel_script *s) {
+  tp_maybe_hang("destroy");
+  free(s);
+}
+static keel_result tp_script_init(keel_script *s, keel_message *error) {
   (void)s, (void)error;
+  tp_maybe_hang("init");
+  return KEEL_OK;
+}
+static keel_result tp_script_shutdown(keel_script *s, keel_message *error) {
+  (void)s, (void)error;
+  tp_maybe_hang("shutdown");
   return KEEL_OK;
 }
 static keel_result tp_script_tick(keel_script *s, const keel_tick_info *t, const keel_script_event *ev, uint32_t n,
                                   keel_message *error) {
   (void)s, (void)t, (void)ev, (void)n, (void)error;
+  tp_maybe_hang("tick");
   return KEEL_OK;
 }
 static void tp_script_interrupt(keel_script *s) { (void)s; }
@@ -225,9 +256,9 @@ static const keel_script_api tp_script_api = {
     .file_extension = ".none",
     .create = tp_script_create,
     .destroy = tp_script_destroy,
-    .init = tp_script_call,
+    .init = tp_script_init,
     .tick = tp_script_tick,
-    .shutdown = tp_script_call,
+    .shutdown = tp_script_shutdown,
     .interrupt = tp_script_interrupt,
     .oneoff_run = tp_script_oneoff,
     .stats = tp_script_stats,

@@ -16,4 +16,9 @@
 
 #define TP_CREATE_FAILS_MESSAGE "no device here (test plugin create_fails)"
 
+/* script_hang (TP_HANG): the step whose call never returns, blocked in
+ * native code and deaf to interrupt(): "create", "init", "tick",
+ * "shutdown" or "destroy"; unset = none. */
+#define TP_HANG_ENV "KEEL_TEST_HANG"
+
 #endif

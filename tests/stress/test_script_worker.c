@@ -166,7 +166,7 @@ static void test_snapshots_hold_whole_ticks(void) {
   run_frames(sw, w, ticks, &skips, &max_ns, 0);
   kc_script_worker_stats st;
   kc_script_worker_stats_get(sw, &st);
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   CU_ASSERT_EQUAL(m.ticks, ticks);
   CU_ASSERT_EQUAL(st.ticks, ticks);
   CU_ASSERT_EQUAL(st.markers, ticks + 1); /* init's marker too */
@@ -193,7 +193,7 @@ static void test_main_never_waits_for_slow_tick(void) {
   uint64_t t0 = kc_clock_now_ns();
   uint64_t frames = run_frames(sw, w, 10, &skips, &max_ns, 1000000 /* ~1 ms frames */);
   double secs = (double)(kc_clock_now_ns() - t0) / 1e9;
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   /* 10 ticks of 30 ms take ~300 ms; a main loop that waited for them would
    * make ~10 frames. This one keeps its ~1 ms frames and counts skips. */
   fprintf(stderr, "\n  slow script: %llu frames, %llu skips in %.3f s, longest frame %.3f ms\n",
@@ -223,7 +223,7 @@ static void test_full_queue_refused_and_counted(void) {
   }
   kc_script_worker_stats st;
   kc_script_worker_stats_get(sw, &st);
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   CU_ASSERT_EQUAL(m.refused_full, 5 * (208 - 64));
   CU_ASSERT_EQUAL(st.commands_full, m.refused_full);
   /* Nothing lost silently: what was accepted was applied. */
@@ -249,7 +249,7 @@ static void test_lockstep_waits_each_tick(void) {
     CU_ASSERT_EQUAL(kc_world_get(w, m.ids[3], &s), KEEL_OK);
     CU_ASSERT_EQUAL(s.fields.position.x, (float)t);
   }
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   CU_ASSERT_EQUAL(m.torn, 0);
   kc_world_destroy(w);
 }
@@ -292,7 +292,7 @@ static uint64_t paced_wakes(bool tell, uint64_t ticks, double *worker_cpu) {
   *worker_cpu = (double)cpu / (double)(kc_clock_now_ns() - start);
   kc_script_worker_stats st;
   kc_script_worker_stats_get(sw, &st);
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   CU_ASSERT_EQUAL(triggered, ticks);
   CU_ASSERT_EQUAL(m.ticks, ticks);
   CU_ASSERT_EQUAL(st.ticks, ticks);
@@ -340,7 +340,7 @@ static void test_no_trigger_is_lost(void) {
     uint64_t took = kc_clock_now_ns() - t0;
     if (took > slowest) slowest = took;
   }
-  kc_script_worker_stop(sw);
+  kc_script_worker_free(sw);
   fprintf(stderr, "\n  %llu triggers, slowest tick round trip %.3f ms\n", (unsigned long long)ticks,
           (double)slowest / 1e6);
   CU_ASSERT_EQUAL(m.ticks, ticks);

@@ -18,6 +18,15 @@ static void fake_log(const keel_host *h, keel_log_level level, const char *fmt, 
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
+  /* "@sleep-ms:N": wall-clock time passes, no CPU time is used (what a
+   * busy machine does to a script's thread). */
+  const char *sleep_at = strstr(text, FAKE_SLEEP_TAG);
+  if (sleep_at) {
+    long ms = strtol(sleep_at + strlen(FAKE_SLEEP_TAG), NULL, 10);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+  }
   pthread_mutex_lock(&fake_log_lock);
   snprintf(fh->log_lines[fh->log_count % FAKE_MAX_LOG], 512, "%s: %s",
            level_names[level <= KEEL_LOG_TRACE ? level : KEEL_LOG_TRACE], text);

@@ -12,6 +12,9 @@
 #define FAKE_MAX_LOG 256
 #define FAKE_MAX_CVARS 32
 #define FAKE_MAX_COMMANDS 65536
+/* A logged line containing "@sleep-ms:N" makes the log call sleep N ms:
+ * a script's way to let wall-clock time pass without using CPU time. */
+#define FAKE_SLEEP_TAG "@sleep-ms:"
 
 typedef struct fake_object {
   bool live;

@@ -343,8 +343,8 @@ static void test_set_beats_file_beats_default(void) {
   KT_ASSERT_CONTAINS(text, "# configuration file: /etc/keel/engine.ini\n");
   KT_ASSERT_CONTAINS(text, "[command line (--set)]");
   KT_ASSERT_CONTAINS(text, "[/etc/keel/engine.ini:3]");
-  KT_ASSERT_CONTAINS(text, "engine.lockstep           = false");
-  KT_ASSERT_CONTAINS(text, "cvars.sim_speed           = 1 ");
+  KT_ASSERT_CONTAINS(text, "engine.lockstep            = false");
+  KT_ASSERT_CONTAINS(text, "cvars.sim_speed            = 1 ");
   free(text);
   kc_config_destroy(cfg);
 }
@@ -390,7 +390,7 @@ static void test_cvars_apply(void) {
   EXPECT_TEXT(s, "normals");
   CU_ASSERT_EQUAL(kc_cvar_pending_count(), 2);
   char *text = effective_text(cfg);
-  KT_ASSERT_CONTAINS(text, "cvars.sim_speed           = 2.5");
+  KT_ASSERT_CONTAINS(text, "cvars.sim_speed            = 2.5");
   KT_ASSERT_CONTAINS(text, "[e.ini:2]");
   free(text);
   kc_config_destroy(cfg);

@@ -57,11 +57,11 @@ static void test_check_config_shows_values_and_sources(void) {
   char args[1024], want[1024];
   snprintf(args, sizeof args, "--check-config --config %s --set plugin.settings.mode=fast", ini);
   CU_ASSERT_EQUAL(keel(args), 0);
-  snprintf(want, sizeof want, "plugin.settings.level     = 4                       [%s:2]\n", ini);
+  snprintf(want, sizeof want, "plugin.settings.level      = 4                       [%s:2]\n", ini);
   KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "plugin.settings.mode      = fast                    [command line (--set)]\n");
-  KT_ASSERT_CONTAINS(out, "plugin.settings.gain      = 0.5                     [default]\n");
-  KT_ASSERT_CONTAINS(out, "plugin.settings.verbose   = false                   [default]\n");
+  KT_ASSERT_CONTAINS(out, "plugin.settings.mode       = fast                    [command line (--set)]\n");
+  KT_ASSERT_CONTAINS(out, "plugin.settings.gain       = 0.5                     [default]\n");
+  KT_ASSERT_CONTAINS(out, "plugin.settings.verbose    = false                   [default]\n");
 }
 
 static void test_bad_values_are_config_errors(void) {

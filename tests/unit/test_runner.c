@@ -100,19 +100,19 @@ static void test_check_config_shows_sources(void) {
   CU_ASSERT_EQUAL(keel(args), 0);
   snprintf(want, sizeof want, "# configuration file: %s\n", path);
   KT_ASSERT_CONTAINS(out, want);
-  snprintf(want, sizeof want, "engine.target_fps         = 30                      [%s:3]\n", path);
+  snprintf(want, sizeof want, "engine.target_fps          = 30                      [%s:3]\n", path);
   KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "engine.frames             = 99                      [command line (--set)]\n");
-  KT_ASSERT_CONTAINS(out, "renderer.width            = 640                     [command line (--set)]\n");
-  KT_ASSERT_CONTAINS(out, "engine.threads            = auto                    [default]\n");
-  KT_ASSERT_CONTAINS(out, "renderer.fallback         = gl, null                [default]\n");
-  snprintf(want, sizeof want, "cvars.sim_speed           = 0.25                    [%s:6]\n", path);
+  KT_ASSERT_CONTAINS(out, "engine.frames              = 99                      [command line (--set)]\n");
+  KT_ASSERT_CONTAINS(out, "renderer.width             = 640                     [command line (--set)]\n");
+  KT_ASSERT_CONTAINS(out, "engine.threads             = auto                    [default]\n");
+  KT_ASSERT_CONTAINS(out, "renderer.fallback          = gl, null                [default]\n");
+  snprintf(want, sizeof want, "cvars.sim_speed            = 0.25                    [%s:6]\n", path);
   KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "cvars.show_stats          = true                    [default]\n");
+  KT_ASSERT_CONTAINS(out, "cvars.show_stats           = true                    [default]\n");
   /* --set on a cvar beats the file's [cvars]. */
   snprintf(args, sizeof args, "--check-config --config %s --set cvars.sim_speed=3", path);
   CU_ASSERT_EQUAL(keel(args), 0);
-  KT_ASSERT_CONTAINS(out, "cvars.sim_speed           = 3                       [command line (--set)]\n");
+  KT_ASSERT_CONTAINS(out, "cvars.sim_speed            = 3                       [command line (--set)]\n");
 }
 
 static void test_default_config_of_the_build(void) {
@@ -121,7 +121,7 @@ static void test_default_config_of_the_build(void) {
   CU_ASSERT_EQUAL(keel("--check-config"), 0);
   snprintf(want, sizeof want, "# configuration file: %s/engine.ini\n", dir);
   KT_ASSERT_CONTAINS(out, want);
-  KT_ASSERT_CONTAINS(out, "engine.target_fps         = 60");
+  KT_ASSERT_CONTAINS(out, "engine.target_fps          = 60");
 }
 
 static void test_keel_log_env(void) {

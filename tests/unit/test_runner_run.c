@@ -91,7 +91,7 @@ static void test_exit_2_plugin_names_that_do_not_exist(void) {
   KT_ASSERT_CONTAINS(out, "did you mean 'null'?)");
   /* A renderer keel ships but this build lacks is not a typo: a note, and the run skips it. */
   CU_ASSERT_EQUAL(keel("--check-config --set renderer.backend=vulkan --set renderer.fallback=null"), 0);
-  KT_ASSERT_CONTAINS(out, "renderer.backend          = vulkan");
+  KT_ASSERT_CONTAINS(out, "renderer.backend           = vulkan");
   FILE *vk = fopen(KEEL_TEST_PLUGIN_DIR "/keel_renderer_vulkan.so", "rb");
   if (vk) {
     fclose(vk); /* this build has it: nothing to note */
@@ -138,9 +138,9 @@ static void test_exit_2_script_main(void) {
  * does not: a headless run whose frames are not set stops after 300. */
 static void test_check_config_shows_the_run(void) {
   CU_ASSERT_EQUAL(keel("--check-config --set script.runtime=native"), 0);
-  KT_ASSERT_CONTAINS(out, "engine.frames             = 0                       [default]\n"
+  KT_ASSERT_CONTAINS(out, "engine.frames              = 0                       [default]\n"
                           "    # this run: 300 frames (engine.frames is not set and the run is headless");
-  KT_ASSERT_CONTAINS(out, "engine.headless           = auto                    [default]\n    # this run: headless (");
+  KT_ASSERT_CONTAINS(out, "engine.headless            = auto                    [default]\n    # this run: headless (");
   CU_ASSERT_EQUAL(keel("--check-config --set engine.frames=0"), 0);
   CU_ASSERT_PTR_NULL(strstr(out, "# this run: 300 frames"));
 }

@@ -7,6 +7,9 @@
  * every failure the test shows the next tick still runs. */
 #include "test_script_js_util.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <time.h>
 
@@ -588,19 +591,16 @@ static void test_log_levels_and_joining(void) {
 
 static void jt_set_case(jt *t, const char *name) { t->fh->host.cvar_set(&t->fh->host, "player_name", name, NULL); }
 
-/* Runs one runaway case on tick n and checks the next tick runs. */
-static void jt_limit_case(jt *t, const char *name, const char *message, uint64_t max_ms) {
+/* Runs one runaway case on tick n and checks the next tick runs. How long
+ * the stop took is not asserted (a busy machine stretches it); that the
+ * case ends at all is, by the test's timeout. */
+static void jt_limit_case(jt *t, const char *name, const char *message) {
   jt_set_case(t, name);
-  uint64_t t0 = kt_now_ns();
   keel_result r = jt_tick(t);
-  uint64_t ms = (kt_now_ns() - t0) / 1000000u;
   if (r != KEEL_ERR_SCRIPT || !strstr(t->err.text, message))
     fprintf(stderr, "\n  case %s: want '%s', got %s '%s'\n", name, message, keel_result_name(r), t->err.text);
   CU_ASSERT_EQUAL(r, KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t->err.text, message);
-  if (ms > max_ms) fprintf(stderr, "\n  case %s took %llu ms (max %llu)\n", name, (unsigned long long)ms,
-                           (unsigned long long)max_ms);
-  CU_ASSERT(ms <= max_ms);
   uint32_t before = t->fh->log_count;
   CU_ASSERT_EQUAL(jt_tick(t), KEEL_OK);
   CU_ASSERT(t->fh->log_count > before); /* the next tick logged its ticks= line */
@@ -613,14 +613,13 @@ static void test_watchdog_stops_runaway_loops(void) {
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@limits", &d), KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
-  /* 100 ms budget; generous upper bound for sanitizer builds under load. */
-  jt_limit_case(&t, "loop", "main.js:19: tick budget of 100 ms exceeded", 2000);
-  jt_limit_case(&t, "swallow", "main.js:20: tick budget of 100 ms exceeded", 2000);
-  jt_limit_case(&t, "finally", "main.js:21: tick budget of 100 ms exceeded", 2000);
+  jt_limit_case(&t, "loop", "main.js:19: tick budget of 100 ms exceeded");
+  jt_limit_case(&t, "swallow", "main.js:20: tick budget of 100 ms exceeded");
+  jt_limit_case(&t, "finally", "main.js:21: tick budget of 100 ms exceeded");
   /* Script code the runtime itself calls: a getter read by entity.create and
    * the toString of a thrown object, run while describing the error. */
-  jt_limit_case(&t, "getter_loop", "main.js:27: tick budget of 100 ms exceeded", 2000);
-  jt_limit_case(&t, "tostring_loop", "tick budget of 100 ms exceeded", 2000);
+  jt_limit_case(&t, "getter_loop", "main.js:27: tick budget of 100 ms exceeded");
+  jt_limit_case(&t, "tostring_loop", "tick budget of 100 ms exceeded");
   JT_ASSERT_LOG(&t, "ERROR: update(dt): main.js:19: tick budget of 100 ms exceeded");
   JT_ASSERT_LOG(&t, "at update (main.js:19)");
   keel_script_stats st = jt_stats(&t);
@@ -654,18 +653,106 @@ static void test_budget_spent_in_a_callback(void) {
   jt_close(&t);
 }
 
-static void test_watchdog_overrun_is_small(void) {
+/* The budget counts the script thread's CPU time: wall-clock time that
+ * passes without CPU (a busy machine; here a host call that sleeps) does not
+ * stop an innocent tick, and the wall-clock backstop still does. A CPU loop
+ * never stops before its budget. */
+static void test_budget_is_cpu_time(void) {
   keel_script_desc d;
   jt_desc_defaults(&d);
   d.tick_budget_ms = 50;
   jt t;
-  CU_ASSERT_EQUAL_FATAL(jt_start(&t, "function update() { for (;;) {} }", &d), KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t,
+                                 "var step = 0;\n" /* 300 ms of wall-clock time, a 50 ms budget */
+                                 "function update() {\n"
+                                 "  step++; var n = step === 1 ? 60 : step === 2 ? 400 : 0; for (var i = 0; i < n; i++) log.info('@sleep-ms:5');\n"
+                                 "\n"
+                                 "  if (step === 3) for (;;) {}\n"
+                                 "}\n",
+                                 &d),
+                        KEEL_OK);
+  keel_result r = jt_tick(&t);
+  if (r != KEEL_OK) fprintf(stderr, "\ninnocent tick stopped: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT); /* 2 s: past the 1.5 s backstop */
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:3: tick stopped after 1500 ms of wall-clock time (the backstop of a 50 ms budget)");
   uint64_t t0 = kt_now_ns();
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT); /* n = 0: a CPU loop */
+  CU_ASSERT(kt_now_ns() - t0 >= 50000000u);     /* never before its budget */
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:5: tick budget of 50 ms exceeded");
+  jt_close(&t);
+}
+
+/* Loading is not a tick: compiling and running main.js, then init(), get
+ * load_budget_ms. 400 KB of functions, as a real library pasted in. */
+static void test_load_budget(void) {
+  size_t cap = 600000;
+  char *src = malloc(cap);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+  size_t n = 0;
+  for (int i = 0; n + 200 < cap - 200; i++)
+    n += (size_t)snprintf(src + n, cap - n, "function f%d(a, b) { var x = a * %d + b; return x > 0 ? x : -x; }\n", i, i);
+  snprintf(src + n, cap - n, "var s = 0; for (var i = 0; i < 3e6; i++) s += i;\nfunction init() {}\n");
+  keel_script_desc d;
+  jt_desc_defaults(&d);
+  d.tick_budget_ms = 20;
+  d.load_budget_ms = 60000;
+  jt t;
+  keel_result r = jt_start(&t, src, &d);
+  if (r != KEEL_OK) fprintf(stderr, "\nload stopped: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  jt_close(&t);
+  d.tick_budget_ms = 60000;
+  d.load_budget_ms = 20;
+  CU_ASSERT_EQUAL(jt_start(&t, src, &d), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "load budget of 20 ms exceeded");
+  jt_close(&t);
+  free(src);
+}
+
+/* Built-ins that run long in C are checked too: a loop of joins of a big
+ * array and a loop of costly regexps stop at the budget, and so does one
+ * join of 2^32-1 elements; the script sees a RangeError it cannot keep. */
+/* A main script that is not a regular file is refused with the reason,
+ * never waited on or read without end. */
+static void test_main_not_regular_file(void) {
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_open(&t, "", NULL), true);
+  unlink(t.main_path);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(t.main_path, 0600), 0);
+  CU_ASSERT_EQUAL(jt_api->init(t.s, &t.err), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js: it is a FIFO, not a regular file");
+  unlink(t.main_path);
+  jt_close(&t);
+}
+
+static void test_costly_builtins_stop(void) {
+  keel_script_desc d;
+  jt_desc_defaults(&d);
+  d.tick_budget_ms = 50;
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t,
+                                 "var big = []; for (var i = 0; i < 16384; i++) big.push('abcdefgh' + i);\n"
+                                 "var c = 0;\n"
+                                 "function update() {\n"
+                                 "  c++;\n"
+                                 "  if (c === 1) for (;;) big.join(',');\n"
+                                 "  if (c === 2) for (;;) /(a+)+b/.test('aaaaaaaaaaaaaaaaaaaaaaaaa');\n"
+                                 "  if (c === 3) new Array(Math.pow(2, 32) - 1).join('x');\n"
+                                 "  if (c === 4) for (;;) { try { big.join(','); } catch (e) {} }\n"
+                                 "}\n",
+                                 &d),
+                        KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
-  double ms = (double)(kt_now_ns() - t0) / 1e6;
-  CU_ASSERT(ms >= 50.0);
-  CU_ASSERT(ms < 50.0 + 500.0); /* the figure itself is in bench_script_js */
-  KT_ASSERT_CONTAINS(t.err.text, "main.js:1: tick budget of 50 ms exceeded");
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:5: tick budget of 50 ms exceeded");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:6: tick budget of 50 ms exceeded");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:7: tick budget of 50 ms exceeded");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:8: tick budget of 50 ms exceeded");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_stats(&t).interrupts, 4);
   jt_close(&t);
 }
 
@@ -695,7 +782,7 @@ static void test_memory_cap(void) {
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@limits", &d), KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
-  jt_limit_case(&t, "array_bomb", "main.js:22: not enough memory", 30000);
+  jt_limit_case(&t, "array_bomb", "main.js:22: not enough memory");
   keel_script_stats st = jt_stats(&t);
   CU_ASSERT(st.memory_refusals > 0);
   CU_ASSERT(st.memory_bytes < 16u * 1024u * 1024u);
@@ -705,7 +792,7 @@ static void test_memory_cap(void) {
   jt_set_case(&t, "alloc4");
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
   JT_ASSERT_LOG(&t, "INFO: big 4194304");
-  jt_limit_case(&t, "string_bomb", "main.js:23: not enough memory", 30000);
+  jt_limit_case(&t, "string_bomb", "main.js:23: not enough memory");
   CU_ASSERT(jt_stats(&t).memory_refusals > refusals);
   JT_ASSERT_LOG(&t, "ERROR: update(dt): main.js:22: not enough memory");
   jt_close(&t);
@@ -715,9 +802,9 @@ static void test_deep_recursion(void) {
   jt t;
   CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@limits", NULL), KEEL_OK);
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
-  jt_limit_case(&t, "recursion", "main.js:7: stack overflow", 30000);
-  jt_limit_case(&t, "native_recursion", "main.js:11: stack overflow", 30000);
-  jt_limit_case(&t, "compiler_recursion", ": stack overflow", 30000);
+  jt_limit_case(&t, "recursion", "main.js:7: stack overflow");
+  jt_limit_case(&t, "native_recursion", "main.js:11: stack overflow");
+  jt_limit_case(&t, "compiler_recursion", ": stack overflow");
   JT_ASSERT_LOG(&t, "at recurse (main.js:7)");
   jt_close(&t);
 }
@@ -978,7 +1065,10 @@ static CU_TestInfo cvar_log_tests[] = {
 };
 static CU_TestInfo limit_tests[] = {
     {"watchdog stops runaway loops", test_watchdog_stops_runaway_loops},
-    {"watchdog overrun is small", test_watchdog_overrun_is_small},
+    {"the budget is CPU time, with a wall-clock backstop", test_budget_is_cpu_time},
+    {"loading gets load_budget_ms", test_load_budget},
+    {"costly built-ins in a loop, and one huge join, stop", test_costly_builtins_stop},
+    {"a main script that is not a regular file", test_main_not_regular_file},
     {"budget spent in a callback ends the tick", test_budget_spent_in_a_callback},
     {"instruction budget", test_instruction_budget},
     {"memory cap", test_memory_cap},

@@ -45,6 +45,8 @@ static inline int lt_suite_clean(void) { return 0; } /* the plugin stays loaded 
 
 typedef struct lt_opts {
   uint32_t budget_ms;
+  uint32_t load_budget_ms;     /* 0 = budget_ms */
+  uint32_t shutdown_budget_ms; /* 0 = budget_ms */
   uint64_t instructions;
   uint32_t memory_mb;
   uint64_t seed;
@@ -94,6 +96,8 @@ static inline keel_result lt_open_with(lt *t, const char *main_file, const lt_op
   d.game_dir = dir;
   d.memory_limit_mb = o ? o->memory_mb : 64;
   d.tick_budget_ms = o ? o->budget_ms : 200;
+  d.load_budget_ms = o ? o->load_budget_ms : 0;
+  d.shutdown_budget_ms = o ? o->shutdown_budget_ms : 0;
   d.instruction_budget = o ? o->instructions : 0;
   d.seed = o ? o->seed : 1;
   d.lockstep = o ? o->lockstep : false;

@@ -8,7 +8,9 @@
 #include "test_script_lua.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUDGET_MS 100
 
@@ -124,6 +126,82 @@ static void test_swallowing_runaway(void) { check_runaway("swallow", "swallow");
 static void test_swallowing_xpcall_runaway(void) { check_runaway("swallow_xpcall", NULL); }
 static void test_coroutine_runaway(void) { check_runaway("coroutine", NULL); }
 static void test_coroutine_swallowing_runaway(void) { check_runaway("coroutine_swallow", NULL); }
+
+/* Opens `text` as <tmp>/name (its own game dir) with `o`. */
+static keel_result open_source(lt *t, const char *name, const char *text, lt_opts *o) {
+  const char *path = kt_write_temp(name, text);
+  static char dir[512];
+  snprintf(dir, sizeof dir, "%s", path);
+  *strrchr(dir, '/') = '\0';
+  o->game_dir = dir;
+  return lt_open_with(t, name, o);
+}
+
+/* The budget counts the script thread's CPU time: wall-clock time that
+ * passes without CPU (a busy machine, here a host call that sleeps) does
+ * not stop an innocent tick; the wall-clock backstop still does. */
+static void test_budget_is_cpu_time(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 50, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "sleepy.lua",
+                                    "function update()\n"
+                                    "  local n = tonumber(cvar.get('code')) or 0\n"
+                                    "  for i = 1, n do log.info('@sleep-ms:5') end\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  lt_set(&t, "code", "60"); /* 300 ms of wall-clock time, a 50 ms budget */
+  keel_result r = lt_tick(&t);
+  if (r != KEEL_OK) fprintf(stderr, "\ninnocent tick stopped: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  lt_set(&t, "code", "400"); /* 2 s: past the 1.5 s backstop */
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "sleepy.lua:3: tick stopped after 1500 ms of wall-clock time (the backstop of a 50 ms budget)");
+  lt_set(&t, "code", "0");
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
+  lt_close(&t);
+}
+
+/* Loading is not a tick: the main chunk and init() get load_budget_ms. */
+static void test_load_budget(void) {
+  const char *heavy = "local x = 0\n"
+                      "for i = 1, 3e7 do x = x + i end\n" /* far more than 20 ms of CPU */
+                      "function init() end\n";
+  lt t;
+  lt_opts o = {.budget_ms = 20, .load_budget_ms = 60000, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "heavy.lua", heavy, &o), KEEL_OK);
+  keel_result r = lt_init(&t);
+  if (r != KEEL_OK) fprintf(stderr, "\nheavy load stopped: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  lt_close(&t);
+  lt_opts tight = {.budget_ms = 60000, .load_budget_ms = 20, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "heavy.lua", heavy, &tight), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_init(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "heavy.lua:2: load budget of 20 ms exceeded");
+  lt_close(&t);
+}
+
+/* Sources that are not regular files are refused with the reason, never
+ * waited on or read without end: the main script and a required module. */
+static void test_sources_not_regular_files(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 1000, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "needs_pipe.lua", "local ok, err = pcall(require, 'pipe')\nlog.info(err)\n", &o),
+                        KEEL_OK);
+  char fifo[600];
+  snprintf(fifo, sizeof fifo, "%s/pipe.lua", o.game_dir);
+  unlink(fifo);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+  CU_ASSERT_EQUAL(lt_init(&t), KEEL_OK);
+  LT_LOG_HAS(&t, "pipe.lua': it is a FIFO, not a regular file");
+  lt_close(&t);
+  CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "pipe.lua", &o), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_init(&t), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(t.err.text, "pipe.lua': it is a FIFO, not a regular file");
+  lt_close(&t);
+  unlink(fifo);
+}
 
 static void test_instruction_budget(void) {
   lt t;
@@ -348,6 +426,9 @@ static CU_TestInfo watchdog_tests[] = {
     {"runaway loop in a coroutine", test_coroutine_runaway},
     {"runaway coroutines resumed in a loop", test_coroutine_swallowing_runaway},
     {"instruction budget", test_instruction_budget},
+    {"the budget is CPU time, with a wall-clock backstop", test_budget_is_cpu_time},
+    {"loading gets load_budget_ms", test_load_budget},
+    {"sources that are not regular files", test_sources_not_regular_files},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
 };

@@ -117,11 +117,15 @@ typedef struct keel_object_snapshot {
  * (each tick's end marker takes one of the slots), which drains them
  * every frame; when the queue is full command_push
  * refuses at once with KEEL_ERR_FULL and queues nothing (the host counts
- * it; try again next tick). Events: 4096 queued for the next tick; beyond
- * that up to 4096 more wait on the main thread (delivered in order at a
- * later tick), and then each further event is dropped and logged. */
+ * it; try again next tick). Events: at most 4096 are delivered to a tick;
+ * the rest wait on the main thread, in order, for the next ticks, and none
+ * is dropped. What bounds them: at most 65536 commands with a callback id
+ * may wait for their completion at once; command_push refuses one more
+ * with KEEL_ERR_FULL (back-pressure at the script's own line), and cvar
+ * changes wait in the cvar registry while many events are waiting. */
 #define KEEL_SCRIPT_COMMAND_QUEUE 16384u
 #define KEEL_SCRIPT_EVENT_QUEUE 4096u
+#define KEEL_SCRIPT_CALLBACKS_MAX 65536u
 
 /* What the core lends a script runtime besides keel_host, from create until
  * destroy returns; the table and ctx are the host's. Thread rule: id_reserve,
@@ -140,7 +144,8 @@ typedef struct keel_script_world {
   /* Script worker only. Queues a copy of *command (the caller keeps it)
    * for the main thread. Refused at once, with nothing queued:
    * KEEL_ERR_FULL when the queue is full (KEEL_SCRIPT_COMMAND_QUEUE; the
-   * core counts it);
+   * core counts it) or when the command has a callback id and
+   * KEEL_SCRIPT_CALLBACKS_MAX completions are already pending;
    * KEEL_ERR_STALE_ID when `id` is not, as far as this thread's own earlier
    * commands go, a live id of `kind` (CREATE needs a reserved, not yet
    * created id; the others need a created, not destroyed one), so a script
@@ -164,6 +169,19 @@ typedef struct keel_script_world {
   void (*file_loaded)(void *ctx, const char *path);
 } keel_script_world;
 
+/* The budgets of keel_script_desc are CPU time: a runtime stops a call once
+ * its thread has used the budget (CLOCK_THREAD_CPUTIME_ID), so a busy
+ * machine never stops an innocent script. Whatever its CPU time, a call is
+ * also stopped once this much wall-clock time has passed (a backstop for a
+ * thread that is starved or blocked). The core bounds its own waits on the
+ * worker with the same figure. Any thread. */
+static inline uint64_t keel_script_backstop_ms(uint32_t budget_ms) { return (uint64_t)budget_ms * 10u + 1000u; }
+
+/* The largest script source file (the main script, a module) keel's
+ * runtimes load; a bigger one, or anything that is not a regular file (a
+ * FIFO, /dev/zero), is refused with the reason instead of read. */
+#define KEEL_SCRIPT_SOURCE_MAX (16u * 1024u * 1024u)
+
 typedef struct keel_script_desc {
   uint32_t struct_size;
   const keel_host *host;         /* lent for the runtime's lifetime */
@@ -171,13 +189,13 @@ typedef struct keel_script_desc {
   const char *main_path;         /* absolute path of the game's entry script */
   const char *game_dir;          /* sandbox root: loading outside it is refused */
   uint32_t memory_limit_mb;      /* per VM; reaching it is a script error */
-  uint32_t tick_budget_ms;       /* watchdog per call into the VM */
+  uint32_t tick_budget_ms;       /* CPU time per tick (and per one-off); see keel_script_backstop_ms */
   uint64_t instruction_budget;   /* 0 = no instruction limit */
   uint64_t seed;                 /* seeds math.random / Math.random */
   bool lockstep;                 /* fixed dt, no wall clock inside the VM */
   /* ---- 1.1 */
-  uint32_t load_budget_ms;       /* watchdog for init: loading main and its modules, then init(); 0 = tick_budget_ms */
-  uint32_t shutdown_budget_ms;   /* watchdog for shutdown(); 0 = tick_budget_ms */
+  uint32_t load_budget_ms;       /* CPU time for init: loading main and its modules, then init(); 0 = tick_budget_ms */
+  uint32_t shutdown_budget_ms;   /* CPU time for shutdown(); 0 = tick_budget_ms */
 } keel_script_desc;
 
 typedef struct keel_tick_info {
