@@ -142,8 +142,8 @@ static void test_vulkan_fails_gl_chosen(void) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s --check-config", KEEL_TEST_KEEL_EXE);
   CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), 0);
-  KT_ASSERT_CONTAINS(out, "renderer.backend          = vulkan");
-  KT_ASSERT_CONTAINS(out, "renderer.fallback         = gl, null");
+  KT_ASSERT_CONTAINS(out, "renderer.backend           = vulkan");
+  KT_ASSERT_CONTAINS(out, "renderer.fallback          = gl, null");
   snprintf(cmd, sizeof cmd, "env VK_ICD_FILENAMES=/nonexistent/icd.json %s --frames 3 --set engine.target_fps=0 "
            "--set script.runtime=native", KEEL_TEST_KEEL_EXE);
   CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), 0);
