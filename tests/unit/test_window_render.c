@@ -154,9 +154,29 @@ static void without_vsync(const char *backend) {
   KT_ASSERT_CONTAINS(text, "keel: 3 frames in ");
 }
 
+/* Escape ends a GL run too (windowed_run ends it with the close request). */
+static void gl_escape(void) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "exec %s " COMMON " --set renderer.backend=gl --set renderer.fallback= --set renderer.width=64 "
+           "--set renderer.height=48",
+           KEEL_TEST_KEEL_EXE);
+  kt_proc p;
+  CU_ASSERT_FATAL(kt_proc_start(&p, cmd, kt_write_temp("window-gl-escape.log", "")));
+  unsigned long win = kt_find_window("window_scene - keel (lua, gl)", WAIT_S);
+  CU_ASSERT_NOT_EQUAL_FATAL(win, 0);
+  CU_ASSERT_FATAL(kt_wait_for_text(p.log_path, "scene ready", 0, WAIT_S) >= 0);
+  CU_ASSERT_EQUAL(kt_xdotool(NULL, 0, "windowfocus --sync %lu key Escape", win), 0);
+  CU_ASSERT_EQUAL(kt_proc_wait(&p, WAIT_S), 0);
+  kt_read_log(p.log_path, text, sizeof text);
+  KT_ASSERT_CONTAINS(text, "quit: Escape was pressed");
+  CU_ASSERT_PTR_NULL(strstr(text, " error "));
+}
+
 static void test_gl_window(void) {
   windowed_run("gl", true);
   without_vsync("gl");
+  gl_escape();
 }
 
 /* A swapchain that says it is out of date (when an image is acquired) or
@@ -164,7 +184,7 @@ static void test_gl_window(void) {
  * scene, with no validation message. Real drivers say so when a window
  * changes under them, which cannot be timed from outside: the plugin's
  * KEEL_VULKAN_FAULT makes the 3rd present hear it. */
-static void swapchain_fault(const char *fault, const char *why, const kt_image *want) {
+static void swapchain_fault(const char *fault, const char *why, const kt_image *want, bool quit_by_close) {
   char stats[600], cmd[4096];
   snprintf(stats, sizeof stats, "%s", kt_write_temp("window-fault.json", ""));
   snprintf(cmd, sizeof cmd,
@@ -180,9 +200,14 @@ static void swapchain_fault(const char *fault, const char *why, const kt_image *
   CU_ASSERT_FATAL(kt_wait_for_text(p.log_path, line, 0, WAIT_S) >= 0);
   CU_ASSERT_FATAL(kt_wait_for_text(p.log_path, "scene ready", 0, WAIT_S) >= 0);
   CU_ASSERT(window_matches(win, want, "window-vk-fault.png"));
-  CU_ASSERT_EQUAL(kt_xdotool(NULL, 0, "windowfocus --sync %lu key Escape", win), 0);
+  if (quit_by_close) {
+    CU_ASSERT(kt_x11_request_close(win));
+  } else {
+    CU_ASSERT_EQUAL(kt_xdotool(NULL, 0, "windowfocus --sync %lu key Escape", win), 0);
+  }
   CU_ASSERT_EQUAL(kt_proc_wait(&p, WAIT_S), 0);
   kt_read_log(p.log_path, text, sizeof text);
+  KT_ASSERT_CONTAINS(text, quit_by_close ? "quit: the window was closed" : "quit: Escape was pressed");
   CU_ASSERT_PTR_NULL(strstr(text, " error "));
   static char json[1 << 14];
   kt_read_log(stats, json, sizeof json);
@@ -195,14 +220,14 @@ static void test_vulkan_window(void) {
   without_vsync("vulkan");
   kt_image big = {0};
   CU_ASSERT_TRUE_FATAL(headless_image("vulkan", 320, 240, &big));
-  swapchain_fault("out_of_date", "out of date", &big);
-  swapchain_fault("suboptimal", "suboptimal", &big);
+  swapchain_fault("out_of_date", "out of date", &big, false);
+  swapchain_fault("suboptimal", "suboptimal", &big, true); /* and the close request ends a Vulkan run too */
   kt_image_free(&big);
 }
 
 static CU_TestInfo tests[] = {
-    {"GL in a window: the headless image, resized, no debug message, closed", test_gl_window},
-    {"Vulkan in a window: the headless image, resized, out of date, suboptimal, no validation message, Escape",
+    {"GL in a window: the headless image, resized, no debug message, closed, Escape", test_gl_window},
+    {"Vulkan in a window: the headless image, resized, out of date, suboptimal, no validation message, Escape, closed",
      test_vulkan_window},
     CU_TEST_INFO_NULL,
 };
