@@ -162,7 +162,7 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
     klua_request_stop(vm, reason);
     stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
   }
-  char what[96];
+  char what[160]; /* the longest, the backstop text, with two 20-digit numbers and a name */
   if (stop == KLUA_STOP_MEMORY) {
     /* one-shot: the script may catch it and free memory */
     klua_vm_lock(vm);
