@@ -276,9 +276,21 @@ static void install_signal_handlers(void) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Writes the --trace file, if asked for; false when it could not be
+ * written (the message is printed). */
+static bool write_trace(const kc_cli_options *opts) {
+  kc_err err;
+  if (!opts->trace || kc_trace_write(opts->trace, &err) == KEEL_OK) return true;
+  fprintf(stderr, "keel: %s\n", err.msg);
+  return false;
+}
+
 /* A thread stuck in native code still uses the engine: nothing may be
- * freed, so the process ends here with what it printed so far. */
-static _Noreturn void exit_abandoned(void) {
+ * freed, so the process ends here with what it printed so far. The trace
+ * is written (it shows where the thread went in) but not freed: the stuck
+ * thread may still record into its buffer. */
+static _Noreturn void exit_abandoned(const kc_cli_options *opts) {
+  write_trace(opts);
   fflush(stdout);
   fflush(stderr);
   _exit(KC_EXIT_FAILURE);
@@ -380,11 +392,11 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
   quit_deferred = 1;
   keel_result r = kc_engine_create(&eo, &engine, &err);
   if (r != KEEL_OK) {
-    kc_trace_stop();
     fprintf(stderr, "keel: %s\n", err.msg);
     kc_input_recorder_close(recorder, NULL);
     kc_input_replay_free(&replay);
-    if (r == KEEL_ERR_TIMEOUT) exit_abandoned(); /* the runtime's create never returned */
+    if (r == KEEL_ERR_TIMEOUT) exit_abandoned(opts); /* the runtime's create never returned */
+    kc_trace_stop();
     /* No renderer, no script runtime, or no window for a headless = false run. */
     return r == KEEL_ERR_NOT_FOUND || r == KEEL_ERR_UNSUPPORTED ? KC_EXIT_NO_PLUGIN
            : r == KEEL_ERR_INVALID_ARGUMENT                    ? KC_EXIT_USAGE
@@ -432,16 +444,11 @@ static int run_engine(const kc_cli_options *opts, const kc_config *cfg, const kc
     fprintf(stderr, "keel: %s\n", err.msg);
     rc = KC_EXIT_FAILURE;
   }
-  if (kc_engine_abandoned(engine)) exit_abandoned();
+  if (kc_engine_abandoned(engine)) exit_abandoned(opts);
   kc_engine_destroy(engine);
   /* Every traced thread has been joined by now. */
-  if (opts->trace) {
-    if (kc_trace_write(opts->trace, &err) != KEEL_OK) {
-      fprintf(stderr, "keel: %s\n", err.msg);
-      rc = KC_EXIT_FAILURE;
-    }
-    kc_trace_stop();
-  }
+  if (!write_trace(opts)) rc = KC_EXIT_FAILURE;
+  kc_trace_stop();
   if (kc_input_recorder_close(recorder, &err) != KEEL_OK) {
     fprintf(stderr, "keel: %s\n", err.msg);
     rc = KC_EXIT_FAILURE;

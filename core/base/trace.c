@@ -35,7 +35,11 @@ typedef struct tr_buf {
   tr_event *ev;
   uint32_t cap;
   uint32_t tid;
-  uint64_t head, tail;  /* events written, first kept (ring positions) */
+  /* Events written, first kept (ring positions). Only the owner writes
+   * them; they are atomic (a release store, a plain move on x86) so that a
+   * trace written while a given-up thread may still record reads whole
+   * events. */
+  _Atomic uint64_t head, tail;
   uint64_t dropped_below; /* frames below this lost events here */
   char name[32];
 } tr_buf;
@@ -141,14 +145,17 @@ static tr_buf *thread_buf(void) {
 void kc_trace_thread_begin(void) { (void)thread_buf(); }
 
 static void push(tr_buf *b, const tr_event *e) {
-  if (b->head - b->tail == b->cap) {
+  uint64_t head = atomic_load_explicit(&b->head, memory_order_relaxed);
+  uint64_t tail = atomic_load_explicit(&b->tail, memory_order_relaxed);
+  if (head - tail == b->cap) {
     /* Full: the oldest frame goes, all of its events on this thread. */
-    uint64_t f0 = b->ev[b->tail % b->cap].frame;
-    while (b->tail < b->head && b->ev[b->tail % b->cap].frame <= f0) b->tail++;
+    uint64_t f0 = b->ev[tail % b->cap].frame;
+    while (tail < head && b->ev[tail % b->cap].frame <= f0) tail++;
+    atomic_store_explicit(&b->tail, tail, memory_order_relaxed);
     if (f0 + 1 > b->dropped_below) b->dropped_below = f0 + 1;
   }
-  b->ev[b->head % b->cap] = *e;
-  b->head++;
+  b->ev[head % b->cap] = *e;
+  atomic_store_explicit(&b->head, head + 1, memory_order_release);
 }
 
 static void record(char ph, const char *name, const char *arg_name, uint64_t u, double d) {
@@ -259,10 +266,10 @@ static void json_text(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Marks which begins and ends of b (from position `from`) pair up. */
-static void pair_up(const tr_buf *b, uint64_t from, uint8_t *keep, uint64_t *stack) {
+/* Marks which begins and ends of b (positions from..head) pair up. */
+static void pair_up(const tr_buf *b, uint64_t from, uint64_t head, uint8_t *keep, uint64_t *stack) {
   uint64_t depth = 0;
-  for (uint64_t i = from; i < b->head; i++) {
+  for (uint64_t i = from; i < head; i++) {
     const tr_event *e = &b->ev[i % b->cap];
     uint64_t k = i - from;
     keep[k] = e->ph == 'C' || e->ph == 'i';
@@ -319,11 +326,12 @@ keel_result kc_trace_write(const char *path, kc_err *err) {
     fprintf(f, "}},\n{\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%u}}",
             b->tid, b->tid);
   }
-  for (const tr_buf *b = g.bufs; b && keep && stack; b = b->next) {
-    uint64_t from = b->tail;
-    while (from < b->head && b->ev[from % b->cap].frame < cut) from++;
-    pair_up(b, from, keep, stack);
-    for (uint64_t i = from; i < b->head; i++) {
+  for (tr_buf *b = g.bufs; b && keep && stack; b = b->next) {
+    uint64_t head = atomic_load_explicit(&b->head, memory_order_acquire);
+    uint64_t from = atomic_load_explicit(&b->tail, memory_order_relaxed);
+    while (from < head && b->ev[from % b->cap].frame < cut) from++;
+    pair_up(b, from, head, keep, stack);
+    for (uint64_t i = from; i < head; i++) {
       if (!keep[i - from]) continue;
       write_event(f, b, &b->ev[i % b->cap], g.t0);
       events++;

@@ -1,17 +1,18 @@
 // keel-test-labels: plugin
-// keel-test-depends: renderer_null script_lua
+// keel-test-depends: renderer_null script_lua keel_test_plugins
 /* `keel --trace` as a user runs it: the file parses as JSON; main, the
  * script worker and the job worker each have a named track; every frame
  * stage and system is a slice on it, ticks carry their number, the swap,
  * the trigger and the counters are there; every begin ends on its own
  * thread, nested; --trace-frames keeps exactly those frames; bad flags are
- * usage errors. */
+ * usage errors; a run whose script worker is given up still writes it. */
 #include <keel_test.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../plugins/test_plugin_abi.h"
 #include "trace_check.h"
 
 static char out[1 << 17];
@@ -87,10 +88,31 @@ static void test_bad_flags(void) {
   KT_ASSERT_CONTAINS(out, "/nonexistent-keel-dir/t.json: cannot write the trace");
 }
 
+/* A runtime stuck in native code in its first tick: keel gives the worker
+ * up and exits 1 without freeing anything, and the trace is still written,
+ * with the frames that ran and the open tick left out. */
+static void test_stuck_worker(void) {
+  const char *path = kt_write_temp("stuck.json", "");
+  const char *game = kt_write_temp("game.none", "nothing\n");
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "%s=tick %s --set renderer.backend=null --set engine.threads=2 --frames 30 --plugin-path %s/test-plugins "
+           "--set script.runtime=hang --set script.main=%s --set script.tick_budget_ms=1 "
+           "--set script.shutdown_timeout_ms=100 --trace %s",
+           TP_HANG_ENV, KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR, game, path);
+  CU_ASSERT_EQUAL_FATAL(kt_run(cmd, out, sizeof out), 1);
+  KT_ASSERT_CONTAINS(out, "keel: 30 frames in ");
+  check(path);
+  CU_ASSERT_EQUAL(sum.n_frames, 30);
+  CU_ASSERT(tc_thread(&sum, "script") >= 0);
+  CU_ASSERT(tc_name_tid(&sum, "tick") < 0); /* tick 0 never ended */
+}
+
 static CU_TestInfo tests[] = {
     {"--trace-frames 20:40: tracks, stages, systems, ticks, counters", test_range_threads_and_names},
     {"whole run: start-up and shutdown", test_whole_run},
     {"bad flags and paths", test_bad_flags},
+    {"a stuck script worker: the trace is still written", test_stuck_worker},
     CU_TEST_INFO_NULL,
 };
 
