@@ -943,6 +943,9 @@ static uint64_t commands_drained(const kc_engine *e) {
 static void trace_counters(kc_engine *e, uint64_t before) {
   KC_TRACE_COUNTER("entities", (double)kc_world_count(e->world, KEEL_OBJECT_ENTITY));
   KC_TRACE_COUNTER("commands", (double)(commands_drained(e) - before));
+  kc_script_worker_fill f;
+  kc_script_worker_fill_get(e->worker, &f);
+  KC_TRACE_COUNTER("command_queue", (double)f.commands);
 }
 
 /* ---- step 1: the window, input, record and replay ---- */

@@ -60,6 +60,7 @@ static void test_range_threads_and_names(void) {
   CU_ASSERT_TRUE(tc_has_counter(&sum, "entities"));
   CU_ASSERT_TRUE(tc_has_counter(&sum, "commands"));
   CU_ASSERT_TRUE(tc_has_counter(&sum, "dirty_ratio"));
+  CU_ASSERT_TRUE(tc_has_counter(&sum, "command_queue"));
   CU_ASSERT_EQUAL(sum.dropped_frames, 0);
   CU_ASSERT(tc_name_tid(&sum, "init") < 0); /* start-up is before frame 20 */
 }
