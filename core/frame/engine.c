@@ -129,6 +129,9 @@ struct kc_engine {
   uint64_t ticks_at_last_line;
   uint64_t final_hash;
 
+  /* queue alerts (docs/runner.md): commands, callbacks, one-off results */
+  kc_queue_watch queues[3];
+
   /* bounded waits on the script worker */
   bool init_waited;        /* init's marker was waited for (kc_engine_run) */
   bool worker_stopped;     /* shutdown ran and the thread was joined, or it was given up */
@@ -145,6 +148,8 @@ struct kc_engine {
 #define GRACE_NS 500000000ull
 
 static uint64_t call_bound_ns(uint32_t budget_ms) { return keel_script_backstop_ms(budget_ms) * 1000000ull + GRACE_NS; }
+
+static void queues_init(kc_engine *e);
 
 /* ---- script runtime plugin as a tick source (worker thread) ---- */
 
@@ -535,6 +540,7 @@ keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_
   memset(e, 0, size);
   pthread_mutex_init(&e->exec_lock, NULL);
   e->exec_pending_tail = &e->exec_pending;
+  queues_init(e);
   e->opts = *opts;
   e->cfg = opts->config;
   e->native_entities = opts->native_entities;
@@ -659,6 +665,52 @@ static double sim_speed(void) {
   return cv ? kc_cvar_get_float(cv) : 1.0;
 }
 
+/* ---- queue alerts ----
+ * Each queue warns once when it reaches 80% of its capacity and again only
+ * after it has drained below 50%, so a queue that stays full says so once,
+ * not every frame. High-water marks and refusals go to the summary and the
+ * stats JSON. */
+enum { QUEUE_COMMANDS, QUEUE_CALLBACKS, QUEUE_RESULTS, QUEUE_COUNT };
+
+/* Main thread, each frame and while waiting on the worker. */
+static void queues_sample(kc_engine *e) {
+  if (!e->worker) return;
+  kc_script_worker_fill f;
+  kc_script_worker_fill_get(e->worker, &f);
+  kc_queue_watch_sample(&e->queues[QUEUE_COMMANDS], f.commands, f.commands_hwm);
+  kc_queue_watch_sample(&e->queues[QUEUE_CALLBACKS], f.callbacks, 0);
+  kc_queue_watch_sample(&e->queues[QUEUE_RESULTS], e->exec_seq - atomic_load(&e->exec_printed), 0);
+}
+
+static void queues_init(kc_engine *e) {
+  e->queues[QUEUE_COMMANDS] = (kc_queue_watch){
+      .name = "commands", .capacity = KEEL_SCRIPT_COMMAND_QUEUE,
+      .advice = "the script sends commands faster than the main thread applies them; when it is full they are "
+                "refused at the script's line ('command queue full')"};
+  e->queues[QUEUE_CALLBACKS] = (kc_queue_watch){
+      .name = "callbacks", .capacity = KEEL_SCRIPT_CALLBACKS_MAX,
+      .advice = "creates with a callback wait for their completion; when it is full more are refused at the "
+                "script's line ('too many pending callbacks')"};
+  e->queues[QUEUE_RESULTS] = (kc_queue_watch){
+      .name = "one-off results", .capacity = EXEC_MAX_IN_FLIGHT,
+      .advice = "one-off scripts run or wait to be printed; when it is full more are refused ('exec: 64 one-off "
+                "scripts are still running')"};
+}
+
+/* kc_script_worker_wait in short steps, so the queues are watched while
+ * the main thread waits (init() may flood them before the first frame). */
+static kc_wait_result wait_watching(kc_engine *e, uint64_t timeout_ns, const volatile sig_atomic_t *quit) {
+  uint64_t deadline = kc_clock_now_ns() + timeout_ns;
+  for (;;) {
+    uint64_t now = kc_clock_now_ns();
+    uint64_t step = deadline > now ? deadline - now : 0;
+    if (step > 10000000u) step = 10000000u;
+    kc_wait_result w = kc_script_worker_wait(e->worker, step, quit);
+    queues_sample(e);
+    if (w != KC_WAIT_TIMEOUT || kc_clock_now_ns() >= deadline) return w;
+  }
+}
+
 typedef enum call_end { CALL_DONE, CALL_QUIT, CALL_STUCK } call_end;
 
 /* Waits for the worker's running call (init's or a tick's) to end, applying
@@ -667,7 +719,7 @@ typedef enum call_end { CALL_DONE, CALL_QUIT, CALL_STUCK } call_end;
  * back; CALL_QUIT when *quit was set first (the call is interrupted and
  * left to the stop). Main. */
 static call_end wait_call(kc_engine *e, uint32_t budget_ms, bool honour_quit, kc_err *err) {
-  kc_wait_result w = kc_script_worker_wait(e->worker, call_bound_ns(budget_ms), honour_quit ? e->opts.quit : NULL);
+  kc_wait_result w = wait_watching(e, call_bound_ns(budget_ms), honour_quit ? e->opts.quit : NULL);
   if (w == KC_WAIT_IDLE) return CALL_DONE;
   uint64_t tick = 0, since = 0;
   char what[96];
@@ -726,6 +778,7 @@ static keel_result handoff(kc_engine *e, uint64_t now, kc_err *err) {
     return KEEL_OK;
   }
   bool idle = kc_script_worker_drain(e->worker);
+  queues_sample(e);
   if (idle)
     publish_ended_ticks(e);
   else
@@ -1297,6 +1350,13 @@ static void report_fill(const kc_engine *e, report *r) {
                     r->wm.swap_errors + r->wm.swap_timeouts + r->rs.errors + r->renderer.errors;
 }
 
+/* Refusals of each queue when full. */
+static void queue_refusals(const kc_engine *e, const report *r, uint64_t out[QUEUE_COUNT]) {
+  out[QUEUE_COMMANDS] = r->ws.commands_full;
+  out[QUEUE_CALLBACKS] = r->ws.callbacks_full;
+  out[QUEUE_RESULTS] = e->exec_refused;
+}
+
 /* Plain words, so the summary reads without docs/runner.md: the count and
  * then what it counts. "Swaps" are the world's state-buffer swaps (one per
  * kind of object at each publication); a swap with nothing changed is
@@ -1328,6 +1388,12 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
   if (e->watch)
     fprintf(out, "keel: hot reload: %" PRIu64 " reloads, %" PRIu64 " of them failed and kept the old code\n",
             r.ws.reloads, r.ws.reload_errors);
+  uint64_t refused[QUEUE_COUNT];
+  queue_refusals(e, &r, refused);
+  fprintf(out, "keel: queues, most held of capacity (refused when full): commands %" PRIu64 "/%" PRIu64 " (%" PRIu64
+          "), callbacks %" PRIu64 "/%" PRIu64 " (%" PRIu64 "), one-off results %" PRIu64 "/%" PRIu64 " (%" PRIu64 ")\n",
+          e->queues[0].high_water, e->queues[0].capacity, refused[0], e->queues[1].high_water, e->queues[1].capacity,
+          refused[1], e->queues[2].high_water, e->queues[2].capacity, refused[2]);
 }
 
 /* JSON strings here are plugin names and paths: escape what JSON requires. */
@@ -1373,6 +1439,15 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
           r.ws.commands, r.wm.commands_applied, r.ws.commands_failed, r.ws.commands_full);
   fprintf(f, "  \"callbacks\": {\"posted\": %" PRIu64 ", \"overflow\": %" PRIu64 "},\n", r.ws.callbacks_posted,
           r.ws.events_overflow);
+  uint64_t refused[QUEUE_COUNT];
+  queue_refusals(e, &r, refused);
+  static const char *const keys[QUEUE_COUNT] = {"commands", "callbacks", "oneoff_results"};
+  fprintf(f, "  \"queues\": {");
+  for (int q = 0; q < QUEUE_COUNT; q++)
+    fprintf(f, "%s\"%s\": {\"capacity\": %" PRIu64 ", \"high_water\": %" PRIu64 ", \"refused\": %" PRIu64
+               ", \"warnings\": %" PRIu64 "}",
+            q ? ", " : "", keys[q], e->queues[q].capacity, e->queues[q].high_water, refused[q], e->queues[q].warnings);
+  fprintf(f, "},\n");
   fprintf(f, "  \"errors\": {\"total\": %" PRIu64 ", \"script\": %" PRIu64 ", \"commands\": %" PRIu64
              ", \"publish\": %" PRIu64 ", \"render\": %" PRIu64 ", \"renderer\": %" PRIu64 "},\n",
           r.errors_total, r.script_errors, r.ws.commands_failed, e->publish_errors, r.rs.errors,

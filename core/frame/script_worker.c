@@ -107,6 +107,8 @@ struct kc_script_worker {
   keel_script_event *overflow;
   uint32_t overflow_head, overflow_count, overflow_cap;
   uint64_t commands_fill; /* the ring's fill at the last drain */
+  uint64_t commands_hwm;  /* the most it held at a drain */
+  uint64_t commands_peak; /* ... since the last kc_script_worker_fill_get */
   kc_script_worker_stats stats;
   _Atomic uint64_t reloads, reload_errors; /* counted on the worker */
   bool watch_full_logged;
@@ -126,12 +128,19 @@ static keel_result table_command_push(void *ctx, const keel_command *cmd) {
   uint32_t pending = atomic_load_explicit(&sw->callbacks_pending, memory_order_relaxed);
   if (cmd->callback_id && pending >= sw->callbacks_max) {
     /* Back-pressure at the script's own line rather than an event dropped
-     * later: the script retries once its callbacks have run. */
+     * later: the script retries once its callbacks have run. The id it
+     * reserved for this create goes back. */
     atomic_fetch_add_explicit(&sw->callbacks_full, 1, memory_order_relaxed);
+    if (cmd->type == KEEL_CMD_CREATE) kc_world_unreserve(sw->world, cmd->id);
     return KEEL_ERR_FULL;
   }
   keel_result r = kc_world_check(sw->world, cmd);
-  if (r != KEEL_OK) return r;
+  if (r != KEEL_OK) {
+    /* A refused create must not keep its reserved id (it would never be
+     * freed: ids are finite). */
+    if (cmd->type == KEEL_CMD_CREATE) kc_world_unreserve(sw->world, cmd->id);
+    return r;
+  }
   worker_msg m = {.type = MSG_COMMAND, .cmd = *cmd};
   if (!kc_spsc_push(&sw->commands, &m)) {
     kc_world_uncheck(sw->world, cmd);
@@ -461,8 +470,9 @@ static void apply_command(kc_script_worker *sw, const keel_command *cmd) {
   if (r != KEEL_OK) {
     sw->stats.commands_failed++;
     if (!cmd->callback_id)
-      kc_log_write(KC_LOG_ERROR, "script command %s.%s failed: %s",
-                   kind_names[cmd->kind <= 3 ? cmd->kind : 0], type_names[cmd->type <= 4 ? cmd->type : 0], err.msg);
+      kc_log_write(KC_LOG_ERROR, "script command %s.%s of id %" PRIu64 " failed: %s",
+                   kind_names[cmd->kind <= 3 ? cmd->kind : 0], type_names[cmd->type <= 4 ? cmd->type : 0],
+                   (uint64_t)cmd->id, err.msg);
   }
   if (cmd->callback_id) {
     keel_script_event e;
@@ -480,6 +490,8 @@ static void apply_command(kc_script_worker *sw, const keel_command *cmd) {
 bool kc_script_worker_drain(kc_script_worker *sw) {
   flush_overflow(sw);
   sw->commands_fill = kc_spsc_size(&sw->commands);
+  if (sw->commands_fill > sw->commands_hwm) sw->commands_hwm = sw->commands_fill;
+  if (sw->commands_fill > sw->commands_peak) sw->commands_peak = sw->commands_fill;
   worker_msg batch[DRAIN_BATCH];
   size_t n;
   while ((n = kc_spsc_pop_batch(&sw->commands, batch, DRAIN_BATCH)) > 0) {
@@ -597,9 +609,11 @@ void kc_script_worker_stats_get(const kc_script_worker *sw, kc_script_worker_sta
   out->reload_errors = atomic_load_explicit(&w->reload_errors, memory_order_relaxed);
 }
 
-void kc_script_worker_fill_get(const kc_script_worker *sw, kc_script_worker_fill *out) {
-  kc_script_worker *w = (kc_script_worker *)sw;
-  out->commands = sw->commands_fill;
+void kc_script_worker_fill_get(kc_script_worker *sw, kc_script_worker_fill *out) {
+  kc_script_worker *w = sw;
+  out->commands = sw->commands_peak;
+  sw->commands_peak = sw->commands_fill;
+  out->commands_hwm = sw->commands_hwm;
   out->commands_capacity = kc_spsc_capacity(&sw->commands);
   out->callbacks = atomic_load_explicit(&w->callbacks_pending, memory_order_relaxed);
   out->callbacks_capacity = sw->callbacks_max;

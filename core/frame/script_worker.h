@@ -91,7 +91,8 @@ typedef struct kc_script_worker_stats {
 /* Fill of the worker's two queues, read by the main thread for the queue
  * alerts (docs/runner.md). */
 typedef struct kc_script_worker_fill {
-  uint64_t commands, commands_capacity;   /* worker -> main ring, at the last drain */
+  uint64_t commands, commands_capacity;   /* worker -> main ring: the most it held at a drain since the last call */
+  uint64_t commands_hwm;                  /* the most it held at any drain */
   uint64_t callbacks, callbacks_capacity; /* completions pending, of callbacks_max */
   uint64_t events_waiting;                /* events held on the main thread for a later tick */
 } kc_script_worker_fill;
@@ -153,7 +154,7 @@ void kc_script_worker_describe(kc_worker_phase phase, uint64_t tick, char *out, 
 
 void kc_script_worker_stats_get(const kc_script_worker *sw, kc_script_worker_stats *out);
 /* Main thread. */
-void kc_script_worker_fill_get(const kc_script_worker *sw, kc_script_worker_fill *out);
+void kc_script_worker_fill_get(kc_script_worker *sw, kc_script_worker_fill *out);
 
 /* How long kc_script_worker_stop lets each step take. */
 typedef struct kc_script_worker_stop_opts {

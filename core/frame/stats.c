@@ -3,8 +3,11 @@
 
 #include "frame/stats.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/log.h"
 
 bool kc_frame_stats_init(kc_frame_stats *s, uint64_t now_ns) {
   memset(s, 0, sizeof *s);
@@ -63,4 +66,18 @@ double kc_frame_stats_interval_percentile_ms(kc_frame_stats *s, double p) {
 void kc_frame_stats_interval_reset(kc_frame_stats *s, uint64_t now_ns) {
   s->interval_count = 0;
   s->interval_start_ns = now_ns;
+}
+
+bool kc_queue_watch_sample(kc_queue_watch *q, uint64_t fill, uint64_t high_water) {
+  if (high_water > q->high_water) q->high_water = high_water;
+  if (fill > q->high_water) q->high_water = fill;
+  if (!q->high && q->capacity && fill * 5 >= q->capacity * 4) {
+    q->high = true;
+    q->warnings++;
+    kc_log_write(KC_LOG_WARN, "%s queue %.0f%% full (%" PRIu64 " of %" PRIu64 "): %s", q->name,
+                 100.0 * (double)fill / (double)q->capacity, fill, q->capacity, q->advice ? q->advice : "");
+    return true;
+  }
+  if (q->high && fill * 2 < q->capacity) q->high = false;
+  return false;
 }

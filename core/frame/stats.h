@@ -35,4 +35,19 @@ double kc_frame_stats_percentile_ms(const kc_frame_stats *s, double p);
 double kc_frame_stats_interval_percentile_ms(kc_frame_stats *s, double p);
 void kc_frame_stats_interval_reset(kc_frame_stats *s, uint64_t now_ns);
 
+/* A queue's fill alert (docs/runner.md, "Queue alerts"): a sample at or
+ * above 80% of the capacity warns once; the next warning comes only after a
+ * sample below 50%, so a queue that stays full says so once, not every
+ * frame. Keeps the high-water mark. Main thread. */
+typedef struct kc_queue_watch {
+  const char *name;   /* "commands" */
+  const char *advice; /* what it means and what happens when it is full */
+  uint64_t capacity, high_water, warnings;
+  bool high; /* warned; quiet until a sample below half */
+} kc_queue_watch;
+
+/* Samples `fill` (and a high-water mark seen elsewhere, 0 = none); logs the
+ * warning and returns true when this sample crossed the 80% line. */
+bool kc_queue_watch_sample(kc_queue_watch *q, uint64_t fill, uint64_t high_water);
+
 #endif

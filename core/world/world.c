@@ -4,16 +4,25 @@
 #include "world/world.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A world id carries its kind in the top two bits of the 32-bit slot index,
- * so object_get needs only the id and ids of different kinds never collide.
- * State-buffer ids use the low 30 bits. */
+/* World ids (keel/types.h's layout): the 32-bit index holds the kind in its
+ * top two bits (entity 0, camera 1, light 2: entity ids are the small ones)
+ * and the slot + 1 below them, so no id is 0 even at generation 0, and
+ * object_get needs only the id. Generations start at 0 and wrap before
+ * KEEL_ID_GENERATION_MAX; the state buffers count theirs from 1, so theirs
+ * is ours + 1. The first entities are 1, 2, 3 ..., the first camera
+ * 1073741825, the first light 2147483649, and a slot reused once gives
+ * 4294967297 + slot: at most 10 digits for a slot's first three
+ * generations. */
 #define KIND_SHIFT 30u
-#define SLOT_MASK ((1u << KIND_SHIFT) - 1u)
+#define SLOT_MASK ((1u << KIND_SHIFT) - 1u) /* slot + 1 */
+#define GEN_WRAP KEEL_ID_GENERATION_MAX      /* generations 0 .. GEN_WRAP - 1 */
 #define KIND_COUNT 3
 
 enum { VIEW_FREE = 0, VIEW_RESERVED = 1, VIEW_LIVE = 2 };
@@ -36,6 +45,15 @@ struct kc_world {
   uint32_t mesh_count;
   uint64_t applied, failed; /* main thread */
   _Atomic uint64_t refused; /* counted by the script worker, read by main's stats */
+
+  /* Ids of creates the main thread refused (an unknown mesh): handed back
+   * to the worker's view, which frees them, so refused creates never use
+   * up the id table. Cold path: a lock, and a count the worker reads
+   * without it. */
+  pthread_mutex_t released_lock;
+  keel_id *released;
+  size_t released_count, released_cap;
+  _Atomic size_t released_pending;
 };
 
 static const char *const kind_names[KIND_COUNT] = {"entity", "camera", "light"};
@@ -44,20 +62,26 @@ static int kind_index(keel_object_kind kind) {
   return kind >= KEEL_OBJECT_ENTITY && kind <= KEEL_OBJECT_LIGHT ? (int)kind - 1 : -1;
 }
 
+/* The kind an id names, or 0 for a value that is no id (0, bits above 2^53,
+ * a kind code that does not exist). */
 static keel_object_kind id_kind(keel_id id) {
-  return (keel_object_kind)(keel_id_index(id) >> KIND_SHIFT);
+  uint32_t index = keel_id_index(id);
+  if ((id >> (KEEL_ID_INDEX_BITS + KEEL_ID_GENERATION_BITS)) != 0 || (index & SLOT_MASK) == 0) return 0;
+  uint32_t code = index >> KIND_SHIFT;
+  return code < KIND_COUNT ? (keel_object_kind)(code + 1) : 0;
 }
+
+/* The slot of an id id_kind accepted. */
+static uint32_t id_slot(keel_id id) { return (keel_id_index(id) & SLOT_MASK) - 1u; }
 
 static keel_id world_id(keel_object_kind kind, uint32_t slot, uint32_t gen) {
-  return keel_id_make(((uint32_t)kind << KIND_SHIFT) | slot, gen);
+  return keel_id_make(((uint32_t)(kind - 1) << KIND_SHIFT) | (slot + 1u), gen);
 }
 
-static kc_state_id state_id(keel_id id) {
-  return kc_state_id_make(keel_id_index(id) & SLOT_MASK, keel_id_generation(id));
-}
+static kc_state_id state_id(keel_id id) { return kc_state_id_make(id_slot(id), keel_id_generation(id) + 1u); }
 
 static keel_id from_state_id(keel_object_kind kind, kc_state_id sid) {
-  return world_id(kind, kc_state_id_index(sid), kc_state_id_generation(sid));
+  return world_id(kind, kc_state_id_index(sid), kc_state_id_generation(sid) - 1u);
 }
 
 static void view_free(id_view *v) {
@@ -83,8 +107,9 @@ keel_result kc_world_create(const kc_world_config *cfg, kc_world **out, kc_err *
   uint32_t sizes[KIND_COUNT] = {sizeof(kc_entity_rec), sizeof(kc_camera_rec), sizeof(kc_light_rec)};
   kc_world *w = calloc(1, sizeof *w);
   if (!w) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "world: out of memory");
+  pthread_mutex_init(&w->released_lock, NULL);
   for (int k = 0; k < KIND_COUNT; k++) {
-    if (caps[k] > SLOT_MASK) {
+    if (caps[k] >= SLOT_MASK) {
       kc_world_destroy(w);
       return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "world: at most %u %ss, not %" PRIu32, SLOT_MASK,
                         kind_names[k], caps[k]);
@@ -118,45 +143,97 @@ void kc_world_destroy(kc_world *w) {
     kc_state_destroy(w->buf[k]);
     view_free(&w->view[k]);
   }
+  pthread_mutex_destroy(&w->released_lock);
+  free(w->released);
   free(w);
 }
 
 /* ---- worker side ---- */
-
-keel_id kc_world_reserve(kc_world *w, keel_object_kind kind) {
-  int k = kind_index(kind);
-  if (k < 0) return KEEL_ID_INVALID;
-  id_view *v = &w->view[k];
-  uint32_t slot;
-  if (v->free_count)
-    slot = v->free_list[--v->free_count];
-  else if (v->hwm < v->capacity)
-    slot = v->hwm++;
-  else
-    return KEEL_ID_INVALID;
-  uint32_t gen = v->gen[slot] + 1u;
-  if (gen > KEEL_ID_GENERATION_MAX) gen = 1u; /* wrap skips 0: id 0 stays invalid */
-  v->gen[slot] = gen;
-  v->state[slot] = VIEW_RESERVED;
-  return world_id(kind, slot, gen);
-}
 
 /* The view slot an id names, or NULL when the id is not current. */
 static id_view *view_lookup(kc_world *w, keel_id id, keel_object_kind kind, uint32_t *slot) {
   int k = kind_index(kind);
   if (k < 0 || id_kind(id) != kind) return NULL;
   id_view *v = &w->view[k];
-  uint32_t s = keel_id_index(id) & SLOT_MASK;
+  uint32_t s = id_slot(id);
   if (s >= v->hwm || v->gen[s] != keel_id_generation(id)) return NULL;
   *slot = s;
   return v;
 }
 
+/* Frees, in the worker's view, the ids whose create the main thread
+ * refused (and that the script has not destroyed or reused since). */
+static void take_released(kc_world *w) {
+  if (atomic_load_explicit(&w->released_pending, memory_order_acquire) == 0) return;
+  pthread_mutex_lock(&w->released_lock);
+  keel_id *ids = w->released;
+  size_t n = w->released_count;
+  w->released = NULL;
+  w->released_count = w->released_cap = 0;
+  atomic_store_explicit(&w->released_pending, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&w->released_lock);
+  for (size_t i = 0; i < n; i++) {
+    uint32_t slot;
+    id_view *v = view_lookup(w, ids[i], id_kind(ids[i]), &slot);
+    if (!v || v->state[slot] != VIEW_LIVE) continue;
+    v->state[slot] = VIEW_FREE;
+    v->free_list[v->free_count++] = slot;
+  }
+  free(ids);
+}
+
+keel_id kc_world_reserve(kc_world *w, keel_object_kind kind) {
+  int k = kind_index(kind);
+  if (k < 0) return KEEL_ID_INVALID;
+  take_released(w);
+  id_view *v = &w->view[k];
+  uint32_t slot, gen;
+  if (v->free_count) {
+    slot = v->free_list[--v->free_count];
+    gen = (v->gen[slot] + 1u) % GEN_WRAP;
+  } else if (v->hwm < v->capacity) {
+    slot = v->hwm++;
+    gen = 0;
+  } else {
+    return KEEL_ID_INVALID;
+  }
+  v->gen[slot] = gen;
+  v->state[slot] = VIEW_RESERVED;
+  return world_id(kind, slot, gen);
+}
+
+/* What a command may carry, checked before it is queued so the main thread
+ * and the renderer never see it: finite numbers in the float range (NaN or
+ * infinity would reach float-to-integer conversions), a NUL-terminated
+ * mesh name, a known layer and light kind. Runtimes check the same with
+ * better messages; this holds for every runtime. */
+static bool finite_all(const float *v, int n) {
+  for (int i = 0; i < n; i++)
+    if (!isfinite(v[i])) return false;
+  return true;
+}
+
+static bool fields_valid(const keel_object_fields *f) {
+  uint32_t m = f->mask;
+  if ((m & KEEL_FIELD_MESH) && !memchr(f->mesh, '\0', sizeof f->mesh)) return false;
+  if ((m & KEEL_FIELD_POSITION) && !finite_all(&f->position.x, 3)) return false;
+  if ((m & KEEL_FIELD_ROTATION) && !finite_all(&f->rotation.x, 4)) return false;
+  if ((m & KEEL_FIELD_SCALE) && !finite_all(&f->scale.x, 3)) return false;
+  if ((m & KEEL_FIELD_COLOR) && !finite_all(&f->color.r, 4)) return false;
+  if ((m & KEEL_FIELD_TARGET) && !finite_all(&f->target.x, 3)) return false;
+  if ((m & KEEL_FIELD_FOV) && !isfinite(f->fov_degrees)) return false;
+  if ((m & KEEL_FIELD_INTENSITY) && !isfinite(f->intensity)) return false;
+  if ((m & KEEL_FIELD_RANGE) && !isfinite(f->range)) return false;
+  return true;
+}
+
 keel_result kc_world_check(kc_world *w, const keel_command *cmd) {
+  take_released(w);
   uint32_t slot;
   id_view *v = view_lookup(w, cmd->id, cmd->kind, &slot);
   if (cmd->type < KEEL_CMD_CREATE || cmd->type > KEEL_CMD_SET_ACTIVE ||
-      (cmd->type == KEEL_CMD_SET_ACTIVE && cmd->kind != KEEL_OBJECT_CAMERA)) {
+      (cmd->type == KEEL_CMD_SET_ACTIVE && cmd->kind != KEEL_OBJECT_CAMERA) ||
+      ((cmd->type == KEEL_CMD_CREATE || cmd->type == KEEL_CMD_UPDATE) && !fields_valid(&cmd->fields))) {
     atomic_fetch_add_explicit(&w->refused, 1, memory_order_relaxed);
     return KEEL_ERR_INVALID_ARGUMENT;
   }
@@ -172,6 +249,14 @@ keel_result kc_world_check(kc_world *w, const keel_command *cmd) {
     v->free_list[v->free_count++] = slot;
   }
   return KEEL_OK;
+}
+
+void kc_world_unreserve(kc_world *w, keel_id id) {
+  uint32_t slot;
+  id_view *v = view_lookup(w, id, id_kind(id), &slot);
+  if (!v || v->state[slot] != VIEW_RESERVED) return;
+  v->state[slot] = VIEW_FREE;
+  v->free_list[v->free_count++] = slot;
 }
 
 void kc_world_uncheck(kc_world *w, const keel_command *cmd) {
@@ -211,23 +296,22 @@ const char *kc_world_mesh_name(const kc_world *w, uint32_t mesh) {
   return mesh >= 1 && mesh <= w->mesh_count ? w->meshes[mesh - 1] : NULL;
 }
 
-static keel_result fail(kc_world *w, kc_err *err, keel_result code, const char *fmt, const char *a, keel_id id) {
+/* Messages name the failure, not the id: they reach the script as the
+ * callback's error (docs/scripting.md §3); the log line adds the id. */
+static keel_result fail(kc_world *w, kc_err *err, keel_result code, const char *fmt, const char *a) {
   w->failed++;
-  char text[KC_ERR_MSG_MAX];
-  snprintf(text, sizeof text, fmt, a);
-  return kc_err_set(err, code, "%s (id %" PRIu64 ")", text, (uint64_t)id);
+  return kc_err_set(err, code, fmt, a);
 }
 
 /* Merges the masked fields of f into the record of kind k. Unknown meshes
  * fail before anything is written. */
-static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields *f, kc_err *err, keel_id id) {
+static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields *f, kc_err *err) {
   uint32_t m = f->mask;
   if (k == 0) {
     kc_entity_rec *e = rec;
     if ((m & KEEL_FIELD_LAYER) && f->layer != KEEL_LAYER_WORLD && f->layer != KEEL_LAYER_SCREEN) {
       w->failed++;
-      return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "unknown layer %u (0 world, 1 screen) (id %" PRIu64 ")",
-                        (unsigned)f->layer, (uint64_t)id);
+      return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "unknown layer %u (0 world, 1 screen)", (unsigned)f->layer);
     }
     if (m & KEEL_FIELD_MESH) {
       char name[KEEL_NAME_MAX];
@@ -241,8 +325,7 @@ static keel_result merge(kc_world *w, int k, void *rec, const keel_object_fields
           strcat(known, w->meshes[i]);
         }
         w->failed++;
-        return kc_err_set(err, KEEL_ERR_NOT_FOUND, "unknown mesh '%s' (known: %s) (id %" PRIu64 ")", name, known,
-                          (uint64_t)id);
+        return kc_err_set(err, KEEL_ERR_NOT_FOUND, "unknown mesh '%s' (known: %s)", name, known);
       }
       e->mesh = mesh;
     }
@@ -288,11 +371,29 @@ static void record_defaults(int k, void *rec) {
   }
 }
 
+/* A create the main thread refused: its id goes back to the worker. */
+static void release_id(kc_world *w, keel_id id) {
+  pthread_mutex_lock(&w->released_lock);
+  if (w->released_count == w->released_cap) {
+    size_t cap = w->released_cap ? w->released_cap * 2 : 64;
+    keel_id *grown = realloc(w->released, cap * sizeof *grown);
+    if (!grown) {
+      pthread_mutex_unlock(&w->released_lock);
+      return; /* the slot stays taken: out of memory on a cold path */
+    }
+    w->released = grown;
+    w->released_cap = cap;
+  }
+  w->released[w->released_count++] = id;
+  atomic_store_explicit(&w->released_pending, w->released_count, memory_order_release);
+  pthread_mutex_unlock(&w->released_lock);
+}
+
 keel_result kc_world_apply(kc_world *w, const keel_command *cmd, kc_err *err) {
   int k = kind_index(cmd->kind);
   if (k < 0 || id_kind(cmd->id) != cmd->kind)
     return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "command for an id of another kind than %s",
-                k < 0 ? "?" : kind_names[k], cmd->id);
+                k < 0 ? "?" : kind_names[k]);
   kc_state_buffer *buf = w->buf[k];
   kc_state_id sid = state_id(cmd->id);
   union {
@@ -304,35 +405,34 @@ keel_result kc_world_apply(kc_world *w, const keel_command *cmd, kc_err *err) {
   switch (cmd->type) {
     case KEEL_CMD_CREATE:
       record_defaults(k, &rec);
-      r = merge(w, k, &rec, &cmd->fields, err, cmd->id);
-      if (r != KEEL_OK) return r;
-      r = kc_state_create_at(buf, sid, &rec, err);
+      r = merge(w, k, &rec, &cmd->fields, err);
+      if (r == KEEL_OK && (r = kc_state_create_at(buf, sid, &rec, err)) != KEEL_OK) w->failed++;
       if (r != KEEL_OK) {
-        w->failed++;
+        release_id(w, cmd->id);
         return r;
       }
       break;
     case KEEL_CMD_UPDATE: {
       void *p = NULL;
       r = kc_state_back_get(buf, sid, &p, NULL);
-      if (r != KEEL_OK) return fail(w, err, r, "%s update: not a live object", kind_names[k], cmd->id);
+      if (r != KEEL_OK) return fail(w, err, r, "%s update: not a live object", kind_names[k]);
       /* Merge into a copy so an unknown mesh leaves the record untouched. */
       memcpy(&rec, p, kc_state_record_size(buf));
-      r = merge(w, k, &rec, &cmd->fields, err, cmd->id);
+      r = merge(w, k, &rec, &cmd->fields, err);
       if (r != KEEL_OK) return r;
       memcpy(p, &rec, kc_state_record_size(buf));
       break;
     }
     case KEEL_CMD_DESTROY:
       r = kc_state_remove(buf, sid, NULL);
-      if (r != KEEL_OK) return fail(w, err, r, "%s destroy: not a live object", kind_names[k], cmd->id);
+      if (r != KEEL_OK) return fail(w, err, r, "%s destroy: not a live object", kind_names[k]);
       if (cmd->id == w->active_camera_back) w->active_camera_back = KEEL_ID_INVALID;
       break;
     case KEEL_CMD_SET_ACTIVE: {
       void *p = NULL;
-      if (k != 1) return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "set_active on a %s", kind_names[k], cmd->id);
+      if (k != 1) return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "set_active on a %s", kind_names[k]);
       r = kc_state_back_get(buf, sid, &p, NULL);
-      if (r != KEEL_OK) return fail(w, err, r, "%s set_active: not a live camera", kind_names[k], cmd->id);
+      if (r != KEEL_OK) return fail(w, err, r, "%s set_active: not a live camera", kind_names[k]);
       if (w->active_camera_back && w->active_camera_back != cmd->id) {
         void *old = NULL;
         if (kc_state_back_get(buf, state_id(w->active_camera_back), &old, NULL) == KEEL_OK)
@@ -343,7 +443,7 @@ keel_result kc_world_apply(kc_world *w, const keel_command *cmd, kc_err *err) {
       break;
     }
     default:
-      return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "unknown command type for a %s", kind_names[k], cmd->id);
+      return fail(w, err, KEEL_ERR_INVALID_ARGUMENT, "unknown command type for a %s", kind_names[k]);
   }
   w->applied++;
   return KEEL_OK;

@@ -78,6 +78,9 @@ keel_id kc_world_reserve(kc_world *w, keel_object_kind kind);
  * effect there (CREATE makes the id live, DESTROY frees the slot).
  * KEEL_ERR_STALE_ID / KEEL_ERR_INVALID_ARGUMENT with nothing recorded. */
 keel_result kc_world_check(kc_world *w, const keel_command *cmd);
+/* Gives back an id reserved for a create that is not going to be sent (the
+ * worker refused it before its check). Nothing for any other id. */
+void kc_world_unreserve(kc_world *w, keel_id id);
 /* Undoes kc_world_check's record of a command that could not be queued after
  * all (the queue was full), so the worker's view stays what the main thread
  * will see. */

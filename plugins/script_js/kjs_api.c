@@ -3,6 +3,7 @@
  * with the Lua runtime, and the delivery of completion and cvar events. */
 #include "kjs_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,6 +124,19 @@ static const kjs_field kjs_light_fields[] = {
     {"color", KJS_F_COLOR, KEEL_FIELD_COLOR},          {"intensity", KJS_F_NUMBER, KEEL_FIELD_INTENSITY},
     {"range", KJS_F_NUMBER, KEEL_FIELD_RANGE},         {NULL, KJS_F_NUMBER, 0}};
 
+/* A number a command carries as a float: finite (NaN and infinity would
+ * reach float-to-integer conversions in the renderers) and within float
+ * range. `comp` is the component ("y" of "position.y") or NULL. */
+static float kjs_to_float(duk_context *ctx, double d, const char *fname, const char *field, const char *comp) {
+  char name[96];
+  snprintf(name, sizeof name, "%s%s%s", field, comp ? "." : "", comp ? comp : "");
+  if (isnan(d)) kjs_fail(ctx, "%s: field '%s' must be a finite number, got nan", fname, name);
+  if (isinf(d)) kjs_fail(ctx, "%s: field '%s' must be a finite number, got %s", fname, name, d > 0 ? "inf" : "-inf");
+  if (d > FLT_MAX || d < -FLT_MAX)
+    kjs_fail(ctx, "%s: field '%s' is out of range (beyond +-3.4e38), got %.14g", fname, name, d);
+  return (float)d;
+}
+
 /* Reads components `names` of the vector at idx into out; the last one is
  * optional (default 1) when last_optional. */
 static void kjs_read_vector(duk_context *ctx, duk_idx_t idx, const char *fname, const char *key, const char *shape,
@@ -132,7 +146,7 @@ static void kjs_read_vector(duk_context *ctx, duk_idx_t idx, const char *fname, 
   for (int i = 0; i < n; i++) {
     duk_get_prop_string(ctx, idx, names[i]);
     if (duk_is_number(ctx, -1)) {
-      out[i] = (float)duk_get_number(ctx, -1);
+      out[i] = kjs_to_float(ctx, duk_get_number(ctx, -1), fname, key, names[i]);
     } else if (i == n - 1 && last_optional && duk_is_null_or_undefined(ctx, -1)) {
       out[i] = 1.0f;
     } else {
@@ -154,6 +168,7 @@ static void kjs_read_field(duk_context *ctx, duk_idx_t idx, const char *fname, c
       duk_size_t len = 0;
       const char *s = duk_get_lstring(ctx, idx, &len);
       if (len > KEEL_NAME_MAX - 1) kjs_fail(ctx, "%s: field 'mesh' is longer than %d bytes", fname, KEEL_NAME_MAX - 1);
+      if (strlen(s) != len) kjs_fail(ctx, "%s: field 'mesh' contains a NUL byte", fname);
       memset(out->mesh, 0, sizeof out->mesh);
       memcpy(out->mesh, s, len);
       break;
@@ -185,7 +200,7 @@ static void kjs_read_field(duk_context *ctx, duk_idx_t idx, const char *fname, c
     case KJS_F_NUMBER: {
       if (!duk_is_number(ctx, idx))
         kjs_fail(ctx, "%s: field '%s' must be a number, got %s", fname, f->key, kjs_type_name(ctx, idx));
-      float v = (float)duk_get_number(ctx, idx);
+      float v = kjs_to_float(ctx, duk_get_number(ctx, idx), fname, f->key, NULL);
       if (f->mask == KEEL_FIELD_FOV)
         out->fov_degrees = v;
       else if (f->mask == KEEL_FIELD_INTENSITY)
@@ -358,7 +373,14 @@ static duk_ret_t kjs_create(duk_context *ctx, const char *fname, const kjs_kind_
   if (has_cb) cmd.callback_id = kjs_cb_take(vm);
   keel_result r = w->command_push(w->ctx, &cmd);
   if (r != KEEL_OK) {
-    if (has_cb) kjs_cb_release(ctx, vm, slot);
+    if (has_cb) {
+      kjs_cb_release(ctx, vm, slot);
+      /* The host refuses a create with a callback when KEEL_SCRIPT_CALLBACKS_MAX
+       * completions are pending (keel/script.h): said in the script's words. */
+      if (r == KEEL_ERR_FULL && vm->cb_used - vm->cb_free_count >= KEEL_SCRIPT_CALLBACKS_MAX)
+        kjs_fail(ctx, "%s: too many pending callbacks (%u wait for their completion)", fname,
+                 KEEL_SCRIPT_CALLBACKS_MAX);
+    }
     kjs_throw_refusal(ctx, fname, k, &cmd, r);
   }
   duk_push_number(ctx, (double)cmd.id);
@@ -455,10 +477,15 @@ static duk_ret_t kjs_entity_count(duk_context *ctx) {
 
 /* ---- cvar ---- */
 
+/* A cvar name: a string without NUL bytes (the engine would read it cut
+ * at the first one, and set another cvar than the script named). */
 static const char *kjs_require_name(duk_context *ctx, const char *fname) {
   if (!duk_is_string(ctx, 0) || duk_is_symbol(ctx, 0))
     kjs_fail(ctx, "%s: argument 'name' must be a string, got %s", fname, kjs_type_name(ctx, 0));
-  return duk_get_string(ctx, 0);
+  duk_size_t len = 0;
+  const char *name = duk_get_lstring(ctx, 0, &len);
+  if (strlen(name) != len) kjs_fail(ctx, "%s: argument 'name' contains a NUL byte", fname);
+  return name;
 }
 
 static void kjs_push_cvar(duk_context *ctx, const keel_cvar_value *v) {
@@ -505,7 +532,9 @@ static duk_ret_t kjs_cvar_set(duk_context *ctx) {
       snprintf(text, sizeof text, "%.17g", d);
     value = text;
   } else if (duk_is_string(ctx, 1) && !duk_is_symbol(ctx, 1)) {
-    value = duk_get_string(ctx, 1);
+    duk_size_t len = 0;
+    value = duk_get_lstring(ctx, 1, &len);
+    if (strlen(value) != len) kjs_fail(ctx, "cvar.set: argument 'value' contains a NUL byte");
   } else {
     kjs_fail(ctx, "cvar.set: argument 'value' must be a boolean, number or string, got %s", kjs_type_name(ctx, 1));
   }

@@ -122,6 +122,7 @@ struct klua_script {
   keel_input_state input;
   _Atomic uint64_t screen_size;
 
+  uint32_t cb_pending; /* on_created callbacks waiting for their event */
   klua_cv_handler *cv;
   uint32_t cv_count, cv_cap;
 

@@ -4,6 +4,7 @@
  * JavaScript plugin raises the same messages, so keep both in step. */
 #include "klua.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,22 @@ static void klua_defaults(const klua_kind *k, keel_object_fields *f) {
   f->light_kind = KEEL_LIGHT_POINT;
 }
 
+/* A number a command carries as a float: finite (NaN and infinity would
+ * reach float-to-integer conversions in the renderers) and within float
+ * range. `comp` is the component ("y" of "position.y") or NULL. */
+static float klua_to_float(lua_State *L, double d, const char *fn, const char *field, const char *comp) {
+  char name[96];
+  snprintf(name, sizeof name, "%s%s%s", field, comp ? "." : "", comp ? comp : "");
+  if (isnan(d)) luaL_error(L, "%s: field '%s' must be a finite number, got nan", fn, name);
+  if (isinf(d)) luaL_error(L, "%s: field '%s' must be a finite number, got %s", fn, name, d > 0 ? "inf" : "-inf");
+  if (d > FLT_MAX || d < -FLT_MAX) {
+    char num[40];
+    snprintf(num, sizeof num, "%.14g", d);
+    luaL_error(L, "%s: field '%s' is out of range (beyond +-3.4e38), got %s", fn, name, num);
+  }
+  return (float)d;
+}
+
 /* Reads the number components `names` of the table at `idx` into out. */
 static void klua_get_components(lua_State *L, int idx, const char *fn, const char *field, const char *shape,
                                 const char *const *names, int count, int optional_last, float *out) {
@@ -67,7 +84,7 @@ static void klua_get_components(lua_State *L, int idx, const char *fn, const cha
   for (int i = 0; i < count; i++) {
     int t = lua_getfield(L, idx, names[i]);
     if (t == LUA_TNUMBER) {
-      out[i] = (float)lua_tonumber(L, -1);
+      out[i] = klua_to_float(L, lua_tonumber(L, -1), fn, field, names[i]);
     } else if (t == LUA_TNIL && optional_last && i == count - 1) {
       out[i] = 1.0f;
     } else {
@@ -90,7 +107,7 @@ static void klua_get_vec3(lua_State *L, int idx, const char *fn, const char *fie
 static float klua_get_number(lua_State *L, int idx, const char *fn, const char *field) {
   if (lua_type(L, idx) != LUA_TNUMBER)
     luaL_error(L, "%s: field '%s' must be a number, got %s", fn, field, klua_typename(L, idx));
-  return (float)lua_tonumber(L, idx);
+  return klua_to_float(L, lua_tonumber(L, idx), fn, field, NULL);
 }
 
 /* Walks the desc/fields table once: every key must be a field of this kind. */
@@ -118,6 +135,7 @@ static void klua_parse_fields(lua_State *L, int t, const klua_kind *k, const cha
         size_t len;
         const char *mesh = lua_tolstring(L, v, &len);
         if (len >= KEEL_NAME_MAX) luaL_error(L, "%s: field 'mesh' is longer than %d bytes", fn, KEEL_NAME_MAX - 1);
+        if (strlen(mesh) != len) luaL_error(L, "%s: field 'mesh' contains a NUL byte", fn);
         memset(f->mesh, 0, sizeof f->mesh);
         memcpy(f->mesh, mesh, len);
         break;
@@ -223,10 +241,19 @@ static int klua_obj_create(lua_State *L, const klua_kind *k) {
     lua_pushvalue(L, 2);
     ref = luaL_ref(L, lua_upvalueindex(1));
     c.callback_id = (uint32_t)ref;
+    s->cb_pending++;
   }
   keel_result r = s->world->command_push(s->world->ctx, &c);
   if (r != KEEL_OK) {
-    if (ref != LUA_NOREF) luaL_unref(L, lua_upvalueindex(1), ref);
+    if (ref != LUA_NOREF) {
+      luaL_unref(L, lua_upvalueindex(1), ref);
+      s->cb_pending--;
+      /* The host refuses a create with a callback when KEEL_SCRIPT_CALLBACKS_MAX
+       * completions are pending (keel/script.h): said in the script's words. */
+      if (r == KEEL_ERR_FULL && s->cb_pending >= KEEL_SCRIPT_CALLBACKS_MAX)
+        return luaL_error(L, "%s: too many pending callbacks (%d wait for their completion)", fn,
+                          (int)KEEL_SCRIPT_CALLBACKS_MAX);
+    }
     return klua_push_failed(L, fn, k, r, 0, c.id);
   }
   lua_pushinteger(L, (lua_Integer)c.id);
@@ -319,10 +346,15 @@ static int klua_entity_count(lua_State *L) {
 
 /* ---- cvar ----------------------------------------------------------- */
 
+/* A cvar name: a string without NUL bytes (the engine would read it cut
+ * at the first one, and set another cvar than the script named). */
 static const char *klua_check_name(lua_State *L, const char *fn) {
   if (lua_type(L, 1) != LUA_TSTRING)
     luaL_error(L, "%s: argument 'name' must be a string, got %s", fn, klua_typename(L, 1));
-  return lua_tostring(L, 1);
+  size_t len = 0;
+  const char *name = lua_tolstring(L, 1, &len);
+  if (strlen(name) != len) luaL_error(L, "%s: argument 'name' contains a NUL byte", fn);
+  return name;
 }
 
 static void klua_push_cvar(lua_State *L, const keel_cvar_value *v) {
@@ -371,7 +403,12 @@ static int klua_cvar_set(lua_State *L) {
       klua_format_number(L, 2, num, sizeof num);
       text = num;
       break;
-    case LUA_TSTRING: text = lua_tostring(L, 2); break;
+    case LUA_TSTRING: {
+      size_t len = 0;
+      text = lua_tolstring(L, 2, &len);
+      if (strlen(text) != len) return luaL_error(L, "cvar.set: argument 'value' contains a NUL byte");
+      break;
+    }
     default:
       return luaL_error(L, "cvar.set: argument 'value' must be a boolean, number or string, got %s",
                         klua_typename(L, 2));
@@ -485,6 +522,7 @@ int klua_dispatch_body(lua_State *L) {
         continue;
       }
       luaL_unref(L, 1, ref);
+      s->cb_pending--;
       lua_pushinteger(L, (lua_Integer)e->id);
       if (e->result == KEEL_OK)
         lua_pushnil(L);

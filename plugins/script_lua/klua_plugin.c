@@ -152,7 +152,10 @@ static int klua_drop_body(lua_State *L) {
   for (uint32_t i = s->ev_pos; i < s->event_count; i++) {
     const keel_script_event *e = &s->events[i];
     if (e->type != KEEL_EVENT_COMPLETED || e->callback_id == 0 || e->callback_id > INT32_MAX) continue;
-    if (lua_rawgeti(L, 1, (lua_Integer)e->callback_id) == LUA_TFUNCTION) luaL_unref(L, 1, (int)e->callback_id);
+    if (lua_rawgeti(L, 1, (lua_Integer)e->callback_id) == LUA_TFUNCTION) {
+      luaL_unref(L, 1, (int)e->callback_id);
+      s->cb_pending--;
+    }
     lua_pop(L, 1);
   }
   return 0;

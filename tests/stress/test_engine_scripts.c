@@ -82,7 +82,7 @@ static void lua_membomb(void) {
 }
 static void lua_stale(void) {
   CU_ASSERT_EQUAL(run_game("lua", "stale", NULL), 0);
-  check_survived("main.lua:8: entity.update: id 2251799813685249 is not a live entity", true);
+  check_survived("main.lua:8: entity.update: id 1 is not a live entity", true);
 }
 static void js_syntax(void) {
   CU_ASSERT_EQUAL(run_game("js", "syntax", NULL), 0);
@@ -102,7 +102,7 @@ static void js_membomb(void) {
 }
 static void js_stale(void) {
   CU_ASSERT_EQUAL(run_game("js", "stale", NULL), 0);
-  check_survived("main.js:8: entity.update: id 2251799813685249 is not a live entity", true);
+  check_survived("main.js:8: entity.update: id 1 is not a live entity", true);
 }
 
 /* DESIGN §2: the main thread never waits for the script worker. Asserted by

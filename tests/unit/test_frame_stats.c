@@ -30,7 +30,23 @@ static void test_slow_frames(void) {
   kc_frame_stats_free(&s);
 }
 
+/* A queue warns when it reaches 80%, once, and again only after it has been
+ * seen below 50%: a queue hovering around the line says so once. */
+static void test_queue_alert_hysteresis(void) {
+  kc_queue_watch q = {.name = "test", .capacity = 100};
+  const uint64_t fills[] = {10, 79, 80, 95, 60, 85, 50, 99, 49, 80, 100, 0};
+  const bool warns[] = {false, false, true, false, false, false, false, false, false, true, false, false};
+  for (size_t i = 0; i < sizeof fills / sizeof fills[0]; i++)
+    CU_ASSERT_EQUAL(kc_queue_watch_sample(&q, fills[i], 0), warns[i]);
+  CU_ASSERT_EQUAL(q.warnings, 2);
+  CU_ASSERT_EQUAL(q.high_water, 100);
+  /* A high-water mark seen elsewhere (between samples) is kept too. */
+  CU_ASSERT_FALSE(kc_queue_watch_sample(&q, 3, 120));
+  CU_ASSERT_EQUAL(q.high_water, 120);
+}
+
 static CU_TestInfo stats_tests[] = {
+    {"queue alerts: at 80%, again after below 50%", test_queue_alert_hysteresis},
     {"frames under 100 ms, to the microsecond", test_fast_frames},
     {"frames over 100 ms, to the millisecond", test_slow_frames},
     CU_TEST_INFO_NULL,

@@ -226,6 +226,101 @@ static void test_second_sigint_exits_at_once(void) {
   KT_ASSERT_CONTAINS(out, "keel: second signal: exiting at once");
 }
 
+/* ---- nothing lost ---- */
+
+/* More creation callbacks than any queue holds: every one runs, later ticks
+ * taking the rest; the bound on pending callbacks refuses at the script's
+ * line (the game retries) instead of dropping events. */
+static void test_callbacks_never_dropped(void) {
+  const char *lua = game("callbacks.lua",
+                         "local made, done = 0, 0\n"
+                         "local function cb(id, err) done = done + 1; entity.destroy(id) end\n"
+                         "local function more()\n"
+                         "  while made < 70000 do\n"
+                         "    if not pcall(entity.create, {}, cb) then return end\n"
+                         "    made = made + 1\n"
+                         "  end\n"
+                         "end\n"
+                         "function init() more() end\n"
+                         "function update() more(); if done == 70000 then log.info('all 70000 callbacks ran'); done = 0 end end\n");
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 120 --lockstep --set script.main=%s --set script.load_budget_ms=60000 "
+           "--set script.tick_budget_ms=10000", lua);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  KT_ASSERT_CONTAINS(out, "all 70000 callbacks ran");
+  CU_ASSERT_PTR_NULL(strstr(out, "dropped"));
+  /* The bound, at the script's line: 65536 wait, the next is refused. */
+  const char *bound = game("bound.lua",
+                           "function init()\n"
+                           "  local made = 0\n"
+                           "  while made < 65536 do\n"
+                           "    local ok, id = pcall(entity.create, {}, print)\n"
+                           "    if ok then made = made + 1; while not pcall(entity.destroy, id) do end end\n"
+                           "  end\n"
+                           "  entity.create({}, print)\n"
+                           "end\n");
+  snprintf(args, sizeof args, "--frames 2 --set script.main=%s --set script.load_budget_ms=60000", bound);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  KT_ASSERT_CONTAINS(out, "bound.lua:7: entity.create: too many pending callbacks (65536 wait for their completion)");
+  KT_ASSERT_CONTAINS(out, "warn  main: callbacks queue ");
+  KT_ASSERT_CONTAINS(out, "callbacks 65536/65536 (1)");
+}
+
+static unsigned count_of(const char *text, const char *needle) {
+  unsigned n = 0;
+  for (const char *p = text; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+/* A game that floods the command queue twice: it warns (at 80%, then only
+ * after the queue was seen below half: unit_test_frame_stats checks that
+ * rule), and far fewer times than frames and samples; the refusals and the
+ * high-water mark are reported. */
+static void test_command_queue_alerts(void) {
+  const char *lua = game("flood_commands.lua",
+                         "local id\n"
+                         "local function flood()\n"
+                         "  local refused, p = 0, {position = {x = 1, y = 2, z = 3}}\n"
+                         "  while refused < 100 do if not pcall(entity.update, id, p) then refused = refused + 1 end end\n"
+                         "end\n"
+                         "function init() id = entity.create({}); flood() end\n"
+                         "local ticks = 0\n"
+                         "function update() ticks = ticks + 1; if ticks == 10 then flood() end end\n");
+  const char *json = kt_write_temp("flood.json", "");
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 20 --lockstep --set script.main=%s --set script.load_budget_ms=60000 "
+           "--set script.tick_budget_ms=10000 --stats-json %s", lua, json);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  unsigned warnings = count_of(out, "warn  main: commands queue ");
+  CU_ASSERT(warnings >= 2 && warnings <= 40);
+  KT_ASSERT_CONTAINS(out, "refused at the script's line ('command queue full')");
+  const char *j = slurp(json);
+  KT_ASSERT_CONTAINS(j, "\"queues\": {\"commands\": {\"capacity\": 16384, \"high_water\": ");
+  CU_ASSERT_EQUAL(json_field(j, "\"refused\": "), 200);
+  CU_ASSERT(json_field(j, "\"high_water\": ") >= 16384 * 4 / 5);
+}
+
+/* Creates the main thread refuses (an unknown mesh) give their ids back:
+ * 80,000 of them, more than the entity table holds, and a create after
+ * them still gets an id. */
+static void test_refused_creates_do_not_use_up_ids(void) {
+  const char *lua = game("teapots.lua",
+                         "local ticks = 0\n"
+                         "function update()\n"
+                         "  ticks = ticks + 1\n"
+                         "  if ticks <= 20 then for i = 1, 4000 do entity.create({mesh = 'teapot'}) end return end\n"
+                         "  if ticks == 22 then entity.create({}) end\n"
+                         "  if ticks == 24 then log.info('entities after the teapots:', entity.count()) end\n"
+                         "end\n");
+  const char *json = kt_write_temp("teapots.json", "");
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 26 --lockstep --set script.main=%s --set script.tick_budget_ms=10000 "
+           "--stats-json %s", lua, json);
+  CU_ASSERT_EQUAL(keel(args), 0); /* 80,000 error lines: out keeps only the first of them */
+  KT_ASSERT_CONTAINS(slurp(json), "\"world\": {\"entities\": 1,");
+  CU_ASSERT_EQUAL(json_field(slurp(json), "\"tick_errors\": "), 0); /* no "no free entity id" */
+}
+
 /* ---- one-off scripts ---- */
 
 /* --exec runs after init() (it sees init's entities), and more one-offs than
@@ -247,6 +342,8 @@ static void test_exec_after_init_and_never_dropped(void) {
   CU_ASSERT_PTR_NULL(strstr(out, "dropped"));
   CU_ASSERT_EQUAL(printed + refused, 300);
   CU_ASSERT(refused > 0);
+  KT_ASSERT_CONTAINS(out, "warn  main: one-off results queue ");
+  KT_ASSERT_CONTAINS(out, "one-off results 64/64 (");
 }
 
 /* ---- files that are not files ---- */
@@ -288,6 +385,9 @@ static CU_TestInfo tests[] = {
     {"a second SIGINT exits at once", test_second_sigint_exits_at_once},
     {"config and main that are not regular files", test_config_and_main_not_regular_files},
     {"--exec after init, never dropped", test_exec_after_init_and_never_dropped},
+    {"70,000 creation callbacks, none dropped", test_callbacks_never_dropped},
+    {"refused creates do not use up ids", test_refused_creates_do_not_use_up_ids},
+    {"command queue alerts", test_command_queue_alerts},
     CU_TEST_INFO_NULL,
 };
 

@@ -238,7 +238,94 @@ static void test_failed_publish_keeps_state(void) {
   kc_world_destroy(w);
 }
 
+/* Ids a game sees first are small (JSON encoders writing %.14g keep them),
+ * at most 10 digits for a slot's first three generations, below 2^53 always,
+ * and a value with bits above 2^53 is no id (it must not alias one). */
+static void test_ids_small_and_exact(void) {
+  kc_world *w = make_world();
+  keel_id e1 = kc_world_reserve(w, KEEL_OBJECT_ENTITY), e2 = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+  CU_ASSERT_EQUAL(e1, 1);
+  CU_ASSERT_EQUAL(e2, 2);
+  keel_id cam = kc_world_reserve(w, KEEL_OBJECT_CAMERA), light = kc_world_reserve(w, KEEL_OBJECT_LIGHT);
+  CU_ASSERT(cam < 10000000000ull && light < 10000000000ull);
+  keel_command c = cmd(KEEL_CMD_CREATE, KEEL_OBJECT_ENTITY, e1);
+  CU_ASSERT_EQUAL(send(w, &c, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(kc_world_publish(w, NULL), KEEL_OK);
+  keel_object_snapshot s;
+  CU_ASSERT_EQUAL(kc_world_get(w, e1, &s), KEEL_OK);
+  CU_ASSERT_NOT_EQUAL(kc_world_get(w, e1 | (1ull << 53), &s), KEEL_OK);
+  CU_ASSERT_NOT_EQUAL(kc_world_get(w, e1 | (1ull << 60), &s), KEEL_OK);
+  /* A slot's first three generations (two reuses) keep 10 digits; every id stays exact in a double. */
+  keel_id id = e1;
+  for (int i = 0; i < 2; i++) {
+    c = cmd(KEEL_CMD_DESTROY, KEEL_OBJECT_ENTITY, id);
+    CU_ASSERT_EQUAL(send(w, &c, NULL), KEEL_OK);
+    id = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+    CU_ASSERT(id < 10000000000ull);
+    CU_ASSERT_EQUAL((keel_id)(double)id, id);
+    c = cmd(KEEL_CMD_CREATE, KEEL_OBJECT_ENTITY, id);
+    CU_ASSERT_EQUAL(send(w, &c, NULL), KEEL_OK);
+  }
+  kc_world_destroy(w);
+}
+
+/* A create the main thread refuses (an unknown mesh) gives its id back:
+ * refused creates never use up the table, however many there are. */
+static void test_refused_creates_free_their_ids(void) {
+  kc_world *w = make_world(); /* 64 entities */
+  for (int i = 0; i < 1000; i++) {
+    keel_id id = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+    CU_ASSERT_NOT_EQUAL_FATAL(id, KEEL_ID_INVALID);
+    keel_command c = cmd(KEEL_CMD_CREATE, KEEL_OBJECT_ENTITY, id);
+    c.fields.mask = KEEL_FIELD_MESH;
+    strcpy(c.fields.mesh, "teapot");
+    kc_err err;
+    CU_ASSERT_EQUAL(send(w, &c, &err), KEEL_ERR_NOT_FOUND);
+  }
+  /* The refused id is not live for the script either, once handed back. */
+  keel_id id = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+  keel_command c = cmd(KEEL_CMD_CREATE, KEEL_OBJECT_ENTITY, id);
+  c.fields.mask = KEEL_FIELD_MESH;
+  strcpy(c.fields.mesh, "teapot");
+  CU_ASSERT_EQUAL(send(w, &c, NULL), KEEL_ERR_NOT_FOUND);
+  kc_world_reserve(w, KEEL_OBJECT_ENTITY); /* the worker takes the refusal back */
+  keel_command u = cmd(KEEL_CMD_UPDATE, KEEL_OBJECT_ENTITY, id);
+  CU_ASSERT_EQUAL(kc_world_check(w, &u), KEEL_ERR_STALE_ID);
+  kc_world_destroy(w);
+}
+
+/* NaN and infinity never reach the main thread or the renderer; nor does a
+ * mesh name without its NUL, or a layer that does not exist. */
+static void test_non_finite_fields_refused(void) {
+  kc_world *w = make_world();
+  keel_id id = kc_world_reserve(w, KEEL_OBJECT_ENTITY);
+  keel_command c = cmd(KEEL_CMD_CREATE, KEEL_OBJECT_ENTITY, id);
+  c.fields.mask = KEEL_FIELD_POSITION;
+  c.fields.position.x = __builtin_nanf("");
+  CU_ASSERT_EQUAL(kc_world_check(w, &c), KEEL_ERR_INVALID_ARGUMENT);
+  c.fields.position.x = __builtin_inff();
+  CU_ASSERT_EQUAL(kc_world_check(w, &c), KEEL_ERR_INVALID_ARGUMENT);
+  c.fields.position.x = 1;
+  c.fields.mask = KEEL_FIELD_MESH;
+  memset(c.fields.mesh, 'x', sizeof c.fields.mesh);
+  CU_ASSERT_EQUAL(kc_world_check(w, &c), KEEL_ERR_INVALID_ARGUMENT);
+  c.fields.mask = KEEL_FIELD_SCALE | KEEL_FIELD_COLOR;
+  c.fields.scale = (keel_vec3){1, 1, 1};
+  c.fields.color = (keel_color){1, 1, -__builtin_inff(), 1};
+  CU_ASSERT_EQUAL(kc_world_check(w, &c), KEEL_ERR_INVALID_ARGUMENT);
+  c.fields.color.b = 0;
+  CU_ASSERT_EQUAL(send(w, &c, NULL), KEEL_OK); /* nothing recorded by the refusals */
+  keel_command u = cmd(KEEL_CMD_UPDATE, KEEL_OBJECT_ENTITY, id);
+  u.fields.mask = KEEL_FIELD_ROTATION;
+  u.fields.rotation = (keel_quat){0, 0, 0, __builtin_nanf("")};
+  CU_ASSERT_EQUAL(kc_world_check(w, &u), KEEL_ERR_INVALID_ARGUMENT);
+  kc_world_destroy(w);
+}
+
 static CU_TestInfo world_tests[] = {
+    {"ids: small first, exact, no aliases above 2^53", test_ids_small_and_exact},
+    {"refused creates free their ids", test_refused_creates_free_their_ids},
+    {"non-finite fields are refused", test_non_finite_fields_refused},
     {"create, publish, get", test_create_publish_get},
     {"update, destroy, stale ids", test_update_destroy_stale},
     {"unknown mesh fails with the known ones", test_unknown_mesh_fails_with_choices},

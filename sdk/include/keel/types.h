@@ -6,24 +6,32 @@
 
 #include <keel/abi.h>
 
-/* A generational id, below 2^53 so a JavaScript number holds it exactly:
- *   bits  0..20  generation (1..2^21-1; 0 is never issued, wraps skip it)
- *   bits 21..52  slot index (32 bits)
- *   bits 53..63  always 0
- * The index sits above the generation so ascending ids are ascending slots.
- * 0 is never a valid id. */
+/* An id of an entity, camera or light. Opaque to plugins and scripts:
+ * compare it, copy it, hand it back, print it; never take it apart or make
+ * one (the core's layout may change in any release, and the helpers below
+ * are the core's). It stays below 2^53, so a JavaScript number or a JSON
+ * encoder that writes %.14g holds it exactly, and the ids a game sees first
+ * are small: 1, 2, 3 ... for entities, and at most 10 digits for a slot's
+ * first three generations (a slot reused twice). 0 is never a valid id.
+ * Today's layout:
+ *   bits  0..31  index (the core's slot and kind)
+ *   bits 32..52  generation (0.., advanced when a slot is reused)
+ *   bits 53..63  always 0 */
 typedef uint64_t keel_id;
 #define KEEL_ID_INVALID ((keel_id)0)
 #define KEEL_ID_GENERATION_BITS 21u
 #define KEEL_ID_INDEX_BITS 32u
 #define KEEL_ID_GENERATION_MAX ((1u << KEEL_ID_GENERATION_BITS) - 1u)
 
-/* Packing and unpacking ids: pure functions, any thread. */
+/* Packing and unpacking ids (the core's: see above). Pure functions, any
+ * thread. */
 static inline keel_id keel_id_make(uint32_t index, uint32_t generation) {
-  return ((keel_id)index << KEEL_ID_GENERATION_BITS) | (keel_id)(generation & KEEL_ID_GENERATION_MAX);
+  return ((keel_id)(generation & KEEL_ID_GENERATION_MAX) << KEEL_ID_INDEX_BITS) | (keel_id)index;
 }
-static inline uint32_t keel_id_index(keel_id id) { return (uint32_t)(id >> KEEL_ID_GENERATION_BITS); }
-static inline uint32_t keel_id_generation(keel_id id) { return (uint32_t)(id & KEEL_ID_GENERATION_MAX); }
+static inline uint32_t keel_id_index(keel_id id) { return (uint32_t)id; }
+static inline uint32_t keel_id_generation(keel_id id) {
+  return (uint32_t)(id >> KEEL_ID_INDEX_BITS) & KEEL_ID_GENERATION_MAX;
+}
 
 typedef struct keel_vec3 { float x, y, z; } keel_vec3;
 /* Unit quaternion; identity is {0, 0, 0, 1}. */
