@@ -129,9 +129,11 @@ struct keel_renderer {
   vkr_target *target;
   uint32_t pass_count, max_workers, frames_in_flight;
 
-  VkRenderPass rp_world;   /* clears colour and depth */
-  VkRenderPass rp_overlay; /* keeps colour, clears depth; last one leaves the image to the target */
-  VkRenderPass rp_overlay_last;
+  /* The world pass clears colour and depth; an overlay keeps the colour
+   * and clears depth. The *_last variants end in the target's layout: a
+   * frame's last pass that runs uses one. All are compatible. */
+  VkRenderPass rp_world, rp_world_last;
+  VkRenderPass rp_overlay, rp_overlay_last;
   VkDescriptorSetLayout set_layout;
   VkPipelineLayout layout;
   VkDescriptorPool descriptor_pool;
@@ -440,13 +442,12 @@ static VkResult pipeline_create(keel_renderer *r, VkShaderModule vert, VkShaderM
 static VkResult pipelines_create(keel_renderer *r, const char **failed) {
   VkResult res;
   const vkr_target *t = r->target;
-  /* World: clears, leaves the image for the next pass. With one pass only,
-   * it is also the last one and hands the image to the target. */
-  bool single = r->pass_count == 1;
   *failed = "vkCreateRenderPass";
-  res = render_pass_create(r, true, VK_IMAGE_LAYOUT_UNDEFINED,
-                           single ? t->final_layout : VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, t->after_stage,
-                           t->after_access, &r->rp_world);
+  res = render_pass_create(r, true, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
+                           t->after_stage, t->after_access, &r->rp_world);
+  if (res == VK_SUCCESS)
+    res = render_pass_create(r, true, VK_IMAGE_LAYOUT_UNDEFINED, t->final_layout, t->after_stage, t->after_access,
+                             &r->rp_world_last);
   if (res == VK_SUCCESS)
     res = render_pass_create(r, false, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
                              t->after_stage, t->after_access, &r->rp_overlay);
@@ -610,6 +611,7 @@ static void vkr_destroy(keel_renderer *r) {
     if (r->layout) vkDestroyPipelineLayout(dev, r->layout, NULL);
     if (r->set_layout) vkDestroyDescriptorSetLayout(dev, r->set_layout, NULL);
     if (r->rp_world) vkDestroyRenderPass(dev, r->rp_world, NULL);
+    if (r->rp_world_last) vkDestroyRenderPass(dev, r->rp_world_last, NULL);
     if (r->rp_overlay) vkDestroyRenderPass(dev, r->rp_overlay, NULL);
     if (r->rp_overlay_last) vkDestroyRenderPass(dev, r->rp_overlay_last, NULL);
     if (r->target) r->target->ops->destroy(r->target);
@@ -1020,7 +1022,13 @@ static keel_result vkr_encoder_end(keel_encoder *e) {
 
 /* ---- submission (main thread) ---- */
 
-static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *lists, const uint32_t *counts) {
+/* `counts[p]` secondaries of pass p follow each other in `lists`;
+ * `drawn[p]` says whether any of them drew. Pass 0 always runs (it
+ * clears); a later pass without draws is skipped: its depth clear is seen
+ * by nobody, and on a CPU rasteriser each pass is a full sweep over the
+ * image. Returns the passes run in *ran. */
+static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *lists, const uint32_t *counts,
+                                           const bool *drawn, uint32_t *ran) {
   vkr_frame *f = &r->frames[r->slot];
   VkResult res = vkResetCommandPool(r->dev.device, f->primary_pool, 0);
   if (res != VK_SUCCESS) return vk_failed(r, "end_frame", "vkResetCommandPool", res);
@@ -1035,11 +1043,21 @@ static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *li
   VkClearValue clears[2];
   clears[0].color = (VkClearColorValue){{r->clear.r, r->clear.g, r->clear.b, r->clear.a}};
   clears[1].depthStencil = (VkClearDepthStencilValue){1.0f, 0};
+  uint32_t last = 0;
+  for (uint32_t p = 1; p < r->pass_count; p++)
+    if (drawn[p]) last = p;
   uint32_t at = 0;
+  *ran = 0;
   for (uint32_t p = 0; p < r->pass_count; p++) {
+    if (p > 0 && !drawn[p]) {
+      at += counts[p];
+      continue;
+    }
+    (*ran)++;
     VkRenderPassBeginInfo rb = {
         .sType = VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO,
-        .renderPass = p == 0 ? r->rp_world : (p + 1 == r->pass_count ? r->rp_overlay_last : r->rp_overlay),
+        .renderPass = p == 0 ? (last == 0 ? r->rp_world_last : r->rp_world)
+                             : (p == last ? r->rp_overlay_last : r->rp_overlay),
         .framebuffer = fb,
         .renderArea = {{0, 0}, r->target->extent},
         .clearValueCount = 2,
@@ -1079,7 +1097,8 @@ static keel_result vkr_end_frame(keel_renderer *r) {
   r->end_frame_calls++;
   keel_result result = KEEL_OK;
   VkCommandBuffer lists[KEEL_RENDERER_MAX_PASSES * KEEL_RENDERER_MAX_WORKERS];
-  uint32_t counts[KEEL_RENDERER_MAX_PASSES] = {0}, n = 0;
+  uint32_t counts[KEEL_RENDERER_MAX_PASSES] = {0}, n = 0, ran = 0;
+  bool drawn[KEEL_RENDERER_MAX_PASSES] = {false};
   uint64_t draws = 0, calls = 0, ended = 0;
   for (uint32_t p = 0; p < r->pass_count; p++) {
     for (uint32_t w = 0; w < r->max_workers; w++) {
@@ -1093,6 +1112,7 @@ static keel_result vkr_end_frame(keel_renderer *r) {
         }
         lists[n++] = e->cb;
         counts[p]++;
+        drawn[p] = drawn[p] || e->draws > 0;
         draws += e->draws;
         calls += e->calls;
       } else if (ENC_STATE(word) == ENC_OPEN) {
@@ -1104,10 +1124,10 @@ static keel_result vkr_end_frame(keel_renderer *r) {
     }
   }
   if (r->lost) return refuse_lost(r, "end_frame");
-  keel_result sub = frame_record_and_submit(r, lists, counts);
+  keel_result sub = frame_record_and_submit(r, lists, counts, drawn, &ran);
   if (sub != KEEL_OK) return sub;
   r->frames_done++;
-  r->passes += r->pass_count;
+  r->passes += ran;
   r->encoders_ended += ended;
   r->draws += draws;
   r->draw_calls += calls;
