@@ -110,6 +110,7 @@ typedef struct keel_script {
   uint32_t pool_idle;
   /* Counters of heaps that are gone or in the pool (any thread). */
   atomic_uint_fast64_t pool_calls, pool_errors, pool_interrupts, pool_refusals;
+  bool reload_ready; /* init has set up hot reload's helper (script worker only) */
 } keel_script;
 
 /* ---- kjs_vm.c ---- */

@@ -137,41 +137,10 @@ typedef struct kjs_load {
   const char *name;
 } kjs_load;
 
-/* Hot reload's snapshot of the global object: built before any game code
- * runs, so the functions it captures are the built-ins, not a game's
- * replacements. snap() copies the own enumerable properties; restore(s)
- * removes the ones added since and puts back the old values. */
-static const char kjs_reload_helper_src[] =
-    "(function (g) {\n"
-    "  var keys = Object.keys, create = Object.create;\n"
-    "  return {\n"
-    "    snap: function () {\n"
-    "      var s = create(null), k = keys(g);\n"
-    "      for (var i = 0; i < k.length; i++) s[k[i]] = g[k[i]];\n"
-    "      return s;\n"
-    "    },\n"
-    "    restore: function (s) {\n"
-    "      var k = keys(g);\n"
-    "      for (var i = 0; i < k.length; i++) if (!(k[i] in s)) { try { delete g[k[i]]; } catch (e) {} }\n"
-    "      for (var n in s) { try { g[n] = s[n]; } catch (e) {} }\n"
-    "    }\n"
-    "  };\n"
-    "})";
-
-#define KJS_STASH_RELOAD "keel_reload"
-
 static duk_ret_t kjs_init_body(duk_context *ctx, void *udata) {
   kjs_load *ld = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
-  duk_push_global_stash(ctx);
-  duk_push_string(ctx, kjs_reload_helper_src);
-  duk_push_string(ctx, "keel_reload");
-  duk_compile(ctx, DUK_COMPILE_EVAL);
-  duk_call(ctx, 0);
-  duk_push_global_object(ctx);
-  duk_call(ctx, 1);
-  duk_put_prop_string(ctx, -2, KJS_STASH_RELOAD);
-  duk_pop(ctx);
+  vm->script->reload_ready = true;
   /* Watched for hot reload even when it then fails: fixing it reloads it. */
   const keel_script_world *w = vm->script->world;
   if (KEEL_HAS_MEMBER(w, keel_script_world, file_loaded) && w->file_loaded && vm->script->main_path)
@@ -355,18 +324,55 @@ typedef struct kjs_reload_args {
   uint32_t count;
 } kjs_reload_args;
 
-/* Calls the stashed helper's `name` with the value at `arg`
- * (DUK_INVALID_INDEX = none), leaving its result. Inside an entry. */
-static void kjs_reload_helper(duk_context *ctx, const char *name, duk_idx_t arg) {
-  bool has_arg = arg != DUK_INVALID_INDEX;
-  if (has_arg) arg = duk_normalize_index(ctx, arg);
-  duk_push_global_stash(ctx);
-  duk_get_prop_string(ctx, -1, KJS_STASH_RELOAD);
-  duk_get_prop_string(ctx, -1, name);
-  duk_swap(ctx, -1, -2); /* this = the helper */
-  if (has_arg) duk_dup(ctx, arg);
-  duk_call_method(ctx, has_arg ? 1 : 0);
-  duk_remove(ctx, -2); /* the stash */
+/* Hot reload's snapshot of the global object, in C: a reload stopped by
+ * the budget must still be undone, and a stopped heap runs no script code
+ * (Duktape's check answers "stop" until the entry returns), while these
+ * property operations run none. Pushes a bare object with the global
+ * object's own enumerable properties. Inside an entry. */
+static void kjs_globals_snap(duk_context *ctx) {
+  duk_push_bare_object(ctx);
+  duk_idx_t snap = duk_get_top_index(ctx);
+  duk_push_global_object(ctx);
+  duk_enum(ctx, -1, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  while (duk_next(ctx, -1, 1)) duk_put_prop(ctx, snap);
+  duk_pop_2(ctx);
+}
+
+/* Puts the global object back as the snapshot at `snap` had it: own
+ * enumerable properties added since are deleted (a reload runs as eval
+ * code, so what it declares can be), the old values are set again. */
+static void kjs_globals_restore(duk_context *ctx, duk_idx_t snap) {
+  snap = duk_normalize_index(ctx, snap);
+  duk_push_global_object(ctx);
+  duk_idx_t g = duk_get_top_index(ctx);
+  duk_enum(ctx, g, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  while (duk_next(ctx, -1, 0)) {
+    duk_dup(ctx, -1);
+    if (duk_has_prop(ctx, snap)) {
+      duk_pop(ctx);
+      continue;
+    }
+    duk_dup(ctx, -1);
+    duk_get_prop_desc(ctx, g, 0);
+    bool configurable = duk_get_prop_string(ctx, -1, "configurable") && duk_to_boolean(ctx, -1);
+    duk_pop_2(ctx);
+    if (configurable)
+      duk_del_prop(ctx, g);
+    else
+      duk_pop(ctx);
+  }
+  duk_pop(ctx);
+  duk_enum(ctx, snap, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  while (duk_next(ctx, -1, 1)) {
+    duk_dup(ctx, -2);
+    if (duk_has_prop(ctx, g)) {
+      /* Only the value: writable or not, the attributes stay. */
+      duk_def_prop(ctx, g, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
+    } else {
+      duk_put_prop(ctx, g);
+    }
+  }
+  duk_pop_2(ctx);
 }
 
 /* Re-runs the main script as eval code, so its declarations replace the
@@ -376,7 +382,7 @@ static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
   keel_script *s = vm->script;
   char what[160];
   snprintf(what, sizeof what, "reloading %s", s->main_name);
-  kjs_reload_helper(ctx, "snap", DUK_INVALID_INDEX);
+  kjs_globals_snap(ctx);
   duk_idx_t before = duk_get_top_index(ctx);
   duk_push_lstring(ctx, src, len);
   duk_push_string(ctx, s->main_name);
@@ -389,8 +395,7 @@ static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
     ok = kjs_call(vm, 0, what);
   }
   if (!ok) {
-    kjs_reload_helper(ctx, "restore", before);
-    duk_pop(ctx);
+    kjs_globals_restore(ctx, before);
     s->host->log(s->host, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", s->main_name);
   } else {
     s->host->log(s->host, KEEL_LOG_INFO, "reloaded %s", s->main_name);
@@ -403,7 +408,7 @@ static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
   kjs_reload_args *a = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
   keel_script *s = vm->script;
-  kjs_reload_helper(ctx, "snap", DUK_INVALID_INDEX); /* the batch's globals, for on_reload */
+  kjs_globals_snap(ctx); /* the batch's globals, for on_reload */
   duk_idx_t batch = duk_get_top_index(ctx);
   uint32_t reloaded = 0;
   for (uint32_t i = 0; i < a->count && vm->stop == KJS_STOP_NONE; i++) {
@@ -432,8 +437,7 @@ static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
   if (reloaded && vm->stop == KJS_STOP_NONE) {
     if (duk_get_global_string(ctx, "on_reload") && duk_is_function(ctx, -1)) {
       if (!kjs_call(vm, 0, "on_reload()")) {
-        kjs_reload_helper(ctx, "restore", batch);
-        duk_pop(ctx);
+        kjs_globals_restore(ctx, batch);
         s->host->log(s->host, KEEL_LOG_WARN, "on_reload() failed: the reload is undone, the old code keeps running");
       }
     } else {
@@ -450,6 +454,10 @@ static keel_result kjs_reload(keel_script *s, const char *const *paths, uint32_t
     return KEEL_ERR_INVALID_ARGUMENT;
   }
   if (s->game->dead) return kjs_dead_result(s, error);
+  if (!s->reload_ready) {
+    kjs_set_error(error, "js: reload before init");
+    return KEEL_ERR_WRONG_STATE;
+  }
   kjs_reload_args a = {paths, count};
   int rc = kjs_enter(s->game, kjs_reload_body, &a, s->desc.tick_budget_ms, "tick"); /* a reload opens a tick */
   return kjs_finish(s, s->game, rc, error);
