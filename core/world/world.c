@@ -229,7 +229,7 @@ static bool fields_valid(const keel_object_fields *f) {
 
 keel_result kc_world_check(kc_world *w, const keel_command *cmd) {
   take_released(w);
-  uint32_t slot;
+  uint32_t slot = 0; /* set whenever view_lookup finds a view; the optimiser cannot tell */
   id_view *v = view_lookup(w, cmd->id, cmd->kind, &slot);
   if (cmd->type < KEEL_CMD_CREATE || cmd->type > KEEL_CMD_SET_ACTIVE ||
       (cmd->type == KEEL_CMD_SET_ACTIVE && cmd->kind != KEEL_OBJECT_CAMERA) ||
