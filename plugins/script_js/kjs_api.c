@@ -423,13 +423,24 @@ static duk_ret_t kjs_light_destroy(duk_context *ctx) { return kjs_simple(ctx, "l
 
 /* ---- snapshot reads ---- */
 
+/* Defines key = the value on top as an own data property of the object
+ * below it: unlike a put, no setter a script put on Object.prototype sees
+ * it. */
+static void kjs_def_own(duk_context *ctx, const char *key) {
+  duk_push_string(ctx, key);
+  duk_insert(ctx, -2);
+  duk_def_prop(ctx, -3,
+               DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_SET_ENUMERABLE |
+                   DUK_DEFPROP_SET_CONFIGURABLE);
+}
+
 static void kjs_put_vec(duk_context *ctx, const char *key, const char *const *names, const float *v, int n) {
   duk_push_object(ctx);
   for (int i = 0; i < n; i++) {
     duk_push_number(ctx, (double)v[i]);
-    duk_put_prop_string(ctx, -2, names[i]);
+    kjs_def_own(ctx, names[i]);
   }
-  duk_put_prop_string(ctx, -2, key);
+  kjs_def_own(ctx, key);
 }
 
 static duk_ret_t kjs_entity_get(duk_context *ctx) {
@@ -453,18 +464,18 @@ static duk_ret_t kjs_entity_get(duk_context *ctx) {
   const keel_object_fields *f = &snap.fields;
   duk_push_object(ctx);
   duk_push_number(ctx, (double)snap.id);
-  duk_put_prop_string(ctx, -2, "id");
+  kjs_def_own(ctx, "id");
   char mesh[KEEL_NAME_MAX + 1];
   memcpy(mesh, f->mesh, KEEL_NAME_MAX);
   mesh[KEEL_NAME_MAX] = '\0';
   duk_push_string(ctx, mesh);
-  duk_put_prop_string(ctx, -2, "mesh");
+  kjs_def_own(ctx, "mesh");
   kjs_put_vec(ctx, "position", xyz, &f->position.x, 3);
   kjs_put_vec(ctx, "rotation", xyzw, &f->rotation.x, 4);
   kjs_put_vec(ctx, "scale", xyz, &f->scale.x, 3);
   kjs_put_vec(ctx, "color", rgba, &f->color.r, 4);
   duk_push_string(ctx, f->layer == KEEL_LAYER_SCREEN ? "screen" : "world");
-  duk_put_prop_string(ctx, -2, "layer");
+  kjs_def_own(ctx, "layer");
   return 1;
 }
 
@@ -551,6 +562,17 @@ static duk_ret_t kjs_cvar_set(duk_context *ctx) {
   return 0;
 }
 
+/* Handler lists are bare objects (see kjs_api_install) whose length is kept
+ * under a hidden key: a script cannot reach either. */
+#define KJS_LIST_COUNT DUK_HIDDEN_SYMBOL("count")
+
+static duk_uarridx_t kjs_list_count(duk_context *ctx, duk_idx_t list) {
+  duk_get_prop_string(ctx, list, KJS_LIST_COUNT);
+  duk_uarridx_t n = (duk_uarridx_t)duk_get_uint(ctx, -1);
+  duk_pop(ctx);
+  return n;
+}
+
 static duk_ret_t kjs_cvar_on_change(duk_context *ctx) {
   const char *name = kjs_require_name(ctx, "cvar.on_change");
   if (!duk_is_function(ctx, 1))
@@ -565,15 +587,17 @@ static duk_ret_t kjs_cvar_on_change(duk_context *ctx) {
   duk_dup_top(ctx);
   if (!duk_get_prop(ctx, -3)) {
     duk_pop(ctx);
-    duk_push_array(ctx);
+    duk_push_bare_object(ctx);
     duk_dup(ctx, -2);
     duk_dup(ctx, -2);
     duk_put_prop(ctx, -5);
   }
-  /* [oc key handlers] */
-  duk_uarridx_t n = (duk_uarridx_t)duk_get_length(ctx, -1);
+  /* [oc key handlers]: a bare object, its count under a hidden key */
+  duk_uarridx_t n = kjs_list_count(ctx, -1);
   duk_dup(ctx, 1);
   duk_put_prop_index(ctx, -2, n);
+  duk_push_uint(ctx, n + 1);
+  duk_put_prop_string(ctx, -2, KJS_LIST_COUNT);
   return 0;
 }
 
@@ -693,8 +717,11 @@ void kjs_api_install(duk_context *ctx, bool pool) {
   if (pool) return;
   /* The id -> function map the core never sees, out of the script's reach. */
   kjs_vm *vm = kjs_vm_of(ctx);
+  /* Bare objects (no prototype): reading or writing a slot never looks at
+   * Array.prototype or Object.prototype, where a script's getter or setter
+   * would get the map as `this`. */
   duk_push_heap_stash(ctx);
-  duk_push_array(ctx);
+  duk_push_bare_object(ctx);
   vm->cb_array = duk_get_heapptr(ctx, -1);
   duk_put_prop_string(ctx, -2, "keel_callbacks");
   duk_push_bare_object(ctx);
@@ -734,7 +761,7 @@ void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev) {
       return;
     }
     /* [oc name handlers]; handlers registered by a handler wait for the next change. */
-    duk_size_t n = duk_get_length(ctx, -1);
+    duk_size_t n = kjs_list_count(ctx, -1);
     const char *name = duk_get_string(ctx, -2); /* stays valid: the string stays on the stack */
     for (duk_size_t i = 0; i < n && vm->stop == KJS_STOP_NONE; i++) {
       duk_get_prop_index(ctx, -1, (duk_uarridx_t)i);

@@ -63,8 +63,10 @@ typedef struct kjs_vm {
   keel_message first;
   bool first_set;
 
-  /* Where the last non-Error value was thrown (Errors carry their own). */
-  char throw_where[96];
+  /* Where the last value was thrown: "file:line" and stack lines, from the
+   * call stack (Errors carry their creation site under hidden keys). */
+  char throw_where[128];
+  char throw_trace[1024];
 
   uint64_t rng; /* splitmix64 state */
 
@@ -72,8 +74,8 @@ typedef struct kjs_vm {
   uint32_t *cb_ids;
   uint32_t *cb_free;
   uint32_t cb_cap, cb_used, cb_free_count;
-  void *cb_array; /* heap pointer of the JS array holding the functions */
-  void *oc_object; /* heap pointer of name -> [handlers] for cvar.on_change */
+  void *cb_array;  /* heap pointer of the bare object holding the functions by slot */
+  void *oc_object; /* heap pointer of name -> handler list (bare objects) for cvar.on_change */
 
   /* Counters of this heap, read back by the runtime's stats. */
   uint64_t calls, errors, interrupts, refusals;

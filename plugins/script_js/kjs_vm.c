@@ -285,31 +285,106 @@ void kjs_fatal_handler(void *udata, const char *msg) {
 
 /* ---- heap life ---- */
 
-/* Duktape.errThrow: records where a non-Error value was thrown, since only
- * Error objects carry fileName/lineNumber. */
-static duk_ret_t kjs_on_throw(duk_context *ctx) {
-  if (!duk_is_error(ctx, 0)) {
-    kjs_vm *vm = kjs_vm_of(ctx);
-    vm->throw_where[0] = '\0';
-    for (duk_int_t level = -2; level >= -6; level--) {
-      duk_inspect_callstack_entry(ctx, level);
-      if (!duk_is_object(ctx, -1)) {
-        duk_pop(ctx);
-        break;
-      }
-      duk_get_prop_string(ctx, -1, "lineNumber");
-      duk_get_prop_string(ctx, -2, "function");
-      duk_get_prop_string(ctx, -1, "fileName");
-      if (duk_is_string(ctx, -1)) {
-        snprintf(vm->throw_where, sizeof vm->throw_where, "%s:%ld", duk_get_string(ctx, -1),
-                 (long)duk_get_int(ctx, -3));
-        duk_pop_n(ctx, 4);
-        break;
-      }
-      duk_pop_n(ctx, 4);
+/* ---- where an error comes from ----
+ * Every message keeps file:line whatever the script does to errors and
+ * prototypes: the location and the stack lines are taken from the call
+ * stack when an Error is created (Duktape.errCreate) and when anything is
+ * thrown (Duktape.errThrow), never from the error's fileName, lineNumber or
+ * stack properties, which a script may redefine as getters that throw or
+ * loop (the stack's first line even calls Error.prototype.toString). An
+ * Error keeps them under hidden keys a script cannot name. */
+#define KJS_WHERE DUK_HIDDEN_SYMBOL("kwhere")
+#define KJS_TRACE DUK_HIDDEN_SYMBOL("ktrace")
+
+typedef struct kjs_prop_read {
+  const char *key;
+  char *out;
+  size_t cap;
+} kjs_prop_read;
+
+/* [fn] -> [fn]; out = fn[key] when it is a string. A safe call's body: the
+ * property may be a script's getter. */
+static duk_ret_t kjs_read_string_body(duk_context *ctx, void *udata) {
+  kjs_prop_read *r = udata;
+  duk_get_prop_string(ctx, -1, r->key);
+  if (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1)) snprintf(r->out, r->cap, "%s", duk_get_string(ctx, -1));
+  duk_pop(ctx);
+  return 0;
+}
+
+static void kjs_read_string(duk_context *ctx, const char *key, char *out, size_t cap) {
+  out[0] = '\0';
+  kjs_prop_read r = {key, out, cap};
+  duk_dup_top(ctx); /* the safe call takes this copy */
+  duk_safe_call(ctx, kjs_read_string_body, &r, 1, 1);
+  duk_pop(ctx); /* its result */
+}
+
+/* The location ("file:line" of the nearest frame that has a file) and up to
+ * KJS_STACK_LINES stack lines, from the call stack below the hook. */
+static void kjs_capture(duk_context *ctx, char *where, size_t wcap, char *trace, size_t tcap) {
+  where[0] = '\0';
+  trace[0] = '\0';
+  size_t used = 0;
+  int lines = 0;
+  for (duk_int_t level = -2; level >= -64 && lines < KJS_STACK_LINES; level--) {
+    duk_inspect_callstack_entry(ctx, level); /* a bare object: no script code */
+    if (!duk_is_object(ctx, -1)) {
+      duk_pop(ctx);
+      break;
     }
+    duk_get_prop_string(ctx, -1, "lineNumber");
+    long line = (long)duk_get_int(ctx, -1);
+    duk_pop(ctx);
+    duk_get_prop_string(ctx, -1, "function");
+    char file[96] = "", name[64] = "";
+    if (duk_is_object(ctx, -1)) {
+      kjs_read_string(ctx, "fileName", file, sizeof file);
+      kjs_read_string(ctx, "name", name, sizeof name);
+    }
+    duk_pop_2(ctx);
+    if (file[0] && !where[0]) snprintf(where, wcap, "%s:%ld", file, line);
+    int n;
+    if (file[0])
+      n = snprintf(trace + used, tcap - used, "%s    at %s (%s:%ld)", lines ? "\n" : "", name[0] ? name : "[anon]",
+                   file, line);
+    else
+      n = snprintf(trace + used, tcap - used, "%s    at %s (native)", lines ? "\n" : "", name[0] ? name : "[anon]");
+    if (n < 0 || (size_t)n >= tcap - used) break;
+    used += (size_t)n;
+    lines++;
   }
+}
+
+/* Duktape.errCreate: stores where the Error was made on it, out of reach. */
+static duk_ret_t kjs_on_create_body(duk_context *ctx, void *udata) {
+  (void)udata;
+  char where[128], trace[1024];
+  kjs_capture(ctx, where, sizeof where, trace, sizeof trace);
+  duk_push_string(ctx, where);
+  duk_put_prop_string(ctx, -2, KJS_WHERE);
+  duk_push_string(ctx, trace);
+  duk_put_prop_string(ctx, -2, KJS_TRACE);
+  return 0;
+}
+
+static duk_ret_t kjs_on_create(duk_context *ctx) {
   duk_set_top(ctx, 1);
+  if (duk_is_object(ctx, 0)) {
+    duk_dup(ctx, 0);
+    /* A failure here (memory) must not replace the error being made. */
+    duk_safe_call(ctx, kjs_on_create_body, NULL, 1, 1);
+    duk_pop(ctx);
+  }
+  return 1;
+}
+
+/* Duktape.errThrow: where any value was thrown (the location of a thrown
+ * string or object, which carry none of their own). */
+static duk_ret_t kjs_on_throw(duk_context *ctx) {
+  duk_set_top(ctx, 1);
+  kjs_vm *vm = kjs_vm_of(ctx);
+  kjs_capture(ctx, vm->throw_where, sizeof vm->throw_where, vm->throw_trace, sizeof vm->throw_trace);
   return 1;
 }
 
@@ -324,6 +399,8 @@ static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
   duk_get_global_string(ctx, "Duktape");
   duk_push_c_function(ctx, kjs_on_throw, 1);
   duk_put_prop_string(ctx, -2, "errThrow");
+  duk_push_c_function(ctx, kjs_on_create, 1);
+  duk_put_prop_string(ctx, -2, "errCreate");
   duk_pop(ctx);
   /* The sandbox: nothing of Duktape's own object stays reachable (fin runs
    * script code at GC time, errCreate/errThrow rewrite errors, Thread,
@@ -450,6 +527,7 @@ int kjs_enter(kjs_vm *vm, duk_safe_call_function fn, void *udata, uint32_t budge
   vm->stop = KJS_STOP_NONE;
   vm->refused = false;
   vm->throw_where[0] = '\0';
+  vm->throw_trace[0] = '\0';
   uint64_t now = kjs_now_ns();
   vm->budget_ms = budget_ms;
   vm->budget_name = budget_name;
@@ -521,85 +599,106 @@ static const char *kjs_runtime_text(const char *msg) {
   return NULL;
 }
 
-static duk_ret_t kjs_format_body(duk_context *ctx, void *udata) {
+/* Where an error comes from: its location and stack lines. */
+typedef struct kjs_loc {
+  char where[128];
+  char trace[1024];
+} kjs_loc;
+
+/* [value] -> [value]: an object's hidden keys (no getter and no Proxy trap
+ * can answer those) replace the throw site in *udata; an Error made before
+ * any script frame existed (a syntax error of the main script) gives its
+ * fileName and lineNumber instead. Protected by the caller: the latter two
+ * may be a script's getters. */
+static duk_ret_t kjs_where_body(duk_context *ctx, void *udata) {
+  kjs_loc *l = udata;
+  /* A safe call keeps the caller's frame: the argument is on top, not at 0. */
+  duk_idx_t ev = duk_normalize_index(ctx, -1);
+  if (duk_is_object(ctx, ev)) {
+    duk_get_prop_string(ctx, ev, KJS_WHERE);
+    if (duk_is_string(ctx, -1) && duk_get_length(ctx, -1) > 0) {
+      snprintf(l->where, sizeof l->where, "%s", duk_get_string(ctx, -1));
+      duk_get_prop_string(ctx, ev, KJS_TRACE);
+      snprintf(l->trace, sizeof l->trace, "%s", duk_is_string(ctx, -1) ? duk_get_string(ctx, -1) : "");
+      return 0;
+    }
+    duk_pop(ctx);
+  }
+  if (!l->where[0] && duk_is_error(ctx, ev)) {
+    duk_get_prop_string(ctx, ev, "fileName");
+    duk_get_prop_string(ctx, ev, "lineNumber");
+    if (duk_is_string(ctx, -2) && duk_is_number(ctx, -1))
+      snprintf(l->where, sizeof l->where, "%s:%ld", duk_get_string(ctx, -2), (long)duk_get_int(ctx, -1));
+  }
+  return 0;
+}
+
+/* [value] -> [value]: the text after "file:line: ". Script code may run (a
+ * message getter, an object's toString), so the caller protects it. */
+static duk_ret_t kjs_text_body(duk_context *ctx, void *udata) {
   kjs_fmt *f = udata;
   kjs_vm *vm = f->vm;
-  duk_idx_t ev = duk_normalize_index(ctx, -1);
+  duk_idx_t ev = duk_normalize_index(ctx, -1); /* the safe call's argument, on top */
   char stopbuf[96];
   const char *stop = kjs_stop_text(vm, stopbuf, sizeof stopbuf);
   f->out[0] = '\0';
   if (duk_is_error(ctx, ev)) {
-    duk_get_prop_string(ctx, ev, "fileName");
-    duk_get_prop_string(ctx, ev, "lineNumber");
-    if (duk_is_string(ctx, -2) && duk_is_number(ctx, -1))
-      kjs_appendf(f->out, f->cap, "%s:%ld: ", duk_get_string(ctx, -2), (long)duk_get_int(ctx, -1));
-    duk_pop_2(ctx);
     duk_get_prop_string(ctx, ev, "message");
-    const char *msg = duk_is_string(ctx, -1) ? duk_get_string(ctx, -1) : "";
+    const char *msg = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_string(ctx, -1) : "";
     const char *mapped = stop ? stop : kjs_runtime_text(msg);
     if (mapped) {
-      kjs_appendf(f->out, f->cap, "%s", mapped);
+      snprintf(f->out, f->cap, "%s", mapped);
     } else {
       duk_get_prop_string(ctx, ev, "name");
-      const char *name = duk_is_string(ctx, -1) ? duk_get_string(ctx, -1) : "";
+      const char *name = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_string(ctx, -1) : "";
       /* A plain Error reads like Lua's error(): just its text. */
       if (name[0] && strcmp(name, "Error") != 0) kjs_appendf(f->out, f->cap, "%s: ", name);
       kjs_appendf(f->out, f->cap, "%s", msg);
       duk_pop(ctx);
     }
     duk_pop(ctx);
-    duk_get_prop_string(ctx, ev, "stack");
-    if (duk_is_string(ctx, -1)) {
-      const char *p = duk_get_string(ctx, -1);
-      int lines = 0;
-      while (p && *p && lines < KJS_STACK_LINES) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        /* Only the script's frames: Duktape's own C frames say "internal". */
-        static const char internal[] = " internal";
-        bool is_frame = len > 7 && strncmp(p, "    at ", 7) == 0;
-        bool is_internal = len >= sizeof internal - 1 && strncmp(p + len - (sizeof internal - 1), internal,
-                                                                  sizeof internal - 1) == 0;
-        if (is_frame && !is_internal) {
-          /* "    at update (main.js:3) preventsyield": Duktape's flags after
-           * the location say nothing to a game's author; a native frame's
-           * empty location becomes "(native)". */
-          size_t cut = len;
-          while (cut > 0 && p[cut - 1] != ')') cut--;
-          if (cut >= 2 && p[cut - 2] == '(')
-            kjs_appendf(f->out, f->cap, "\n%.*s(native)", (int)(cut - 2), p);
-          else
-            kjs_appendf(f->out, f->cap, "\n%.*s", (int)(cut ? cut : len), p);
-          lines++;
-        }
-        p = nl ? nl + 1 : NULL;
-      }
-    }
-    duk_pop(ctx);
+  } else if (stop) {
+    snprintf(f->out, f->cap, "%s", stop);
+  } else if (duk_is_symbol(ctx, ev)) {
+    snprintf(f->out, f->cap, "(a symbol)");
   } else {
-    if (vm->throw_where[0]) kjs_appendf(f->out, f->cap, "%s: ", vm->throw_where);
-    if (stop) {
-      kjs_appendf(f->out, f->cap, "%s", stop);
-    } else {
-      duk_dup(ctx, ev);
-      kjs_appendf(f->out, f->cap, "%s", duk_is_symbol(ctx, -1) ? "(a symbol)" : duk_to_string(ctx, -1));
-      duk_pop(ctx);
-    }
+    duk_dup(ctx, ev);
+    snprintf(f->out, f->cap, "%s", duk_to_string(ctx, -1)); /* an object's toString runs here */
+    duk_pop(ctx);
   }
   return 0;
 }
 
 void kjs_describe_error(kjs_vm *vm, char *out, size_t cap) {
-  kjs_fmt f = {vm, out, cap};
-  out[0] = '\0';
-  if (duk_safe_call(vm->ctx, kjs_format_body, &f, 1, 1) != DUK_EXEC_SUCCESS || !out[0]) {
-    /* Describing it ran script code (a getter, a toString, a Proxy trap)
-     * that failed or was stopped by the watchdog. */
+  duk_context *ctx = vm->ctx;
+  /* The throw site, copied before anything below throws again. */
+  kjs_loc loc;
+  snprintf(loc.where, sizeof loc.where, "%s", vm->throw_where);
+  snprintf(loc.trace, sizeof loc.trace, "%s", vm->throw_trace);
+  duk_idx_t base = duk_get_top(ctx) - 1;
+  bool is_error = duk_is_error(ctx, base);
+  duk_dup(ctx, base);
+  duk_safe_call(ctx, kjs_where_body, &loc, 1, 1);
+  duk_pop(ctx);
+  /* The text, separately: if describing the value raises, the location stays. */
+  char text[600] = "";
+  kjs_fmt ft = {vm, text, sizeof text};
+  duk_dup(ctx, base);
+  if (duk_safe_call(ctx, kjs_text_body, &ft, 1, 1) != DUK_EXEC_SUCCESS || !text[0]) {
     char stopbuf[96];
     const char *stop = kjs_stop_text(vm, stopbuf, sizeof stopbuf);
-    snprintf(out, cap, "%s", stop ? stop : "error (describing the thrown value raised another error)");
+    snprintf(text, sizeof text, "%s",
+             stop       ? stop
+             : is_error ? "(an error whose name or message could not be read: reading it raised another error)"
+                        : "(a thrown value that could not be described: its toString raised an error)");
   }
-  duk_pop(vm->ctx);
+  duk_pop(ctx);
+  out[0] = '\0';
+  if (loc.where[0]) kjs_appendf(out, cap, "%s: ", loc.where);
+  kjs_appendf(out, cap, "%s", text);
+  /* Stack lines for Errors; a thrown string or object gets its line only. */
+  if (is_error && loc.trace[0]) kjs_appendf(out, cap, "\n%s", loc.trace);
+  duk_pop(ctx); /* the value */
 }
 
 static void kjs_report(kjs_vm *vm, const char *what, const char *name) {

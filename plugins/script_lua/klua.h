@@ -181,6 +181,8 @@ void klua_arm_main(klua_vm *vm);
 /* Asks the running call to stop for `reason` (lock taken inside). */
 void klua_request_stop(klua_vm *vm, int reason);
 int klua_msgh(lua_State *L);
+/* True when the first line of msg has a "chunk:line:" position. */
+bool klua_has_location(const char *msg);
 bool klua_read_file(const char *path, char **out, size_t *len, char *err, size_t cap);
 
 /* ---- klua_plugin.c: one entry call on the game VM */

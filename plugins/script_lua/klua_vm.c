@@ -204,6 +204,35 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
 
 /* ---- message handler, panic, warnings ------------------------------------ */
 
+bool klua_has_location(const char *msg) {
+  /* "chunk:12: ..." somewhere in the first line: what luaL_where and the
+   * runtime's own errors put in front. */
+  for (const char *p = msg; *p && *p != '\n'; p++) {
+    if (*p != ':' || !(p[1] >= '0' && p[1] <= '9')) continue;
+    const char *q = p + 1;
+    while (*q >= '0' && *q <= '9') q++;
+    if (*q == ':') return true;
+  }
+  return false;
+}
+
+/* Pushes "file:line: " of the innermost Lua function on L's stack (the
+ * script's line a C function was called from), or "" when there is none. */
+static void klua_push_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  lua_pushliteral(L, "");
+}
+
+/* Every message starts with file:line, whatever the error value is: an
+ * error({}) or error(nil), a string raised without a position (error(msg,
+ * 0), "attempt to yield from outside a coroutine", raised by a C
+ * function), get the line of the innermost Lua function. */
 int klua_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
@@ -211,6 +240,13 @@ int klua_msgh(lua_State *L) {
       msg = lua_tostring(L, -1);
     else
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  if (!klua_has_location(msg)) {
+    int at = lua_gettop(L);
+    klua_push_where(L);
+    lua_pushvalue(L, at);
+    lua_concat(L, 2);
+    msg = lua_tostring(L, -1);
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -396,16 +432,47 @@ static int klua_co_create(lua_State *L) {
   return 1;
 }
 
-static int klua_co_wrap(lua_State *L) {
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, n, 1);
-  if (lua_getupvalue(L, -1, 1)) { /* the wrapper's upvalue is its coroutine */
-    lua_State *co = lua_tothread(L, -1);
-    if (co) klua_hook_coroutine(klua_vm_of(L), co);
-    lua_pop(L, 1);
+/* coroutine.wrap's function: resumes the coroutine; an error is passed
+ * on with the caller's position in front only when it has none. Lua's own
+ * wrap adds one at each level, so nested wraps repeated the prefix until
+ * the message was cut before its cause. Upvalue 1: the coroutine. */
+static int klua_auxwrap(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int narg = lua_gettop(L);
+  if (!lua_checkstack(co, narg)) return luaL_error(L, "too many arguments to resume");
+  int status = lua_status(co);
+  if (status == LUA_OK && lua_gettop(co) == 0) return luaL_error(L, "cannot resume dead coroutine");
+  lua_xmove(L, co, narg);
+  int nres = 0;
+  status = lua_resume(co, L, narg, &nres);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      return luaL_error(L, "too many results to resume");
+    }
+    lua_xmove(co, L, nres);
+    return nres;
   }
+  /* Closes the coroutine's to-be-closed variables; the error stays on top. */
+  lua_resetthread(co);
+  lua_xmove(co, L, 1);
+  if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING && !klua_has_location(lua_tostring(L, -1))) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+/* Upvalue 1: the library's coroutine.create. */
+static int klua_co_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  lua_State *co = lua_tothread(L, -1);
+  if (co) klua_hook_coroutine(klua_vm_of(L), co);
+  lua_pushcclosure(L, klua_auxwrap, 1);
   return 1;
 }
 
@@ -569,8 +636,11 @@ static int klua_setup(lua_State *L) {
   klua_wrap_field(L, G, "setmetatable", klua_setmetatable);
   klua_wrap_field(L, G, "xpcall", klua_xpcall);
   lua_getfield(L, G, "coroutine");
-  klua_wrap_field(L, lua_gettop(L), "create", klua_co_create);
-  klua_wrap_field(L, lua_gettop(L), "wrap", klua_co_wrap);
+  int co = lua_gettop(L);
+  lua_getfield(L, co, "create"); /* wrap's upvalue: the library's create */
+  lua_pushcclosure(L, klua_co_wrap, 1);
+  lua_setfield(L, co, "wrap");
+  klua_wrap_field(L, co, "create", klua_co_create);
   lua_pop(L, 1);
   lua_getfield(L, G, "math");
   lua_pushcfunction(L, klua_random);

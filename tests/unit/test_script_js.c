@@ -1089,7 +1089,91 @@ static CU_TestInfo limit_tests[] = {
     {"interrupt when idle is harmless", test_interrupt_when_idle_is_harmless},
     CU_TEST_INFO_NULL,
 };
+/* Whatever a script does to the built-in prototypes, the runtime's own
+ * state (the callback map, the cvar handler lists) never reaches it, the
+ * callbacks and handlers still run, and entity.get's tables keep their
+ * fields. */
+static void test_hidden_state_unreachable(void) {
+  const char *src =
+      "var leaked = [], calls = 0;\n"
+      "function spy(v) { leaked.push(this); }\n"
+      "function peek() { leaked.push(this); return undefined; }\n"
+      "for (var i = 0; i < 4; i++) {\n"
+      "  Object.defineProperty(Array.prototype, String(i), {set: spy, get: peek, configurable: true});\n"
+      "  Object.defineProperty(Object.prototype, String(i), {set: spy, get: peek, configurable: true});\n"
+      "}\n"
+      "['x', 'y', 'z', 'w', 'r', 'g', 'b', 'a', 'id', 'mesh', 'position', 'length', 'count'].forEach(function (k) {\n"
+      "  Object.defineProperty(Object.prototype, k, {set: spy, get: peek, configurable: true});\n"
+      "});\n"
+      "var id;\n"
+      "function init() {\n"
+      "  id = entity.create({}, function () { calls++; });\n"
+      "  entity.create({}, function () { calls++; });\n"
+      "  cvar.on_change('r_fov', function () { calls++; });\n"
+      "  cvar.on_change('r_fov', function () { calls++; });\n"
+      "}\n"
+      "var n = 0;\n"
+      "function update() {\n"
+      "  n++;\n"
+      "  if (n === 1) cvar.set('r_fov', 70);\n"
+      "  var e = entity.get(id);\n"
+      "  var hasOwn = Object.prototype.hasOwnProperty;\n"
+      "  log.info('n', n, 'calls', calls, 'leaked', leaked.length,\n"
+      "           'own', e ? hasOwn.call(e, 'id') && hasOwn.call(e, 'position') && hasOwn.call(e.position, 'x') : 'none');\n"
+      "}\n";
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t, src, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK); /* the callbacks run; r_fov changes */
+  t.fh->objects[1].live = true;          /* the fake world published the first entity */
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK); /* the two cvar handlers run */
+  JT_ASSERT_LOG(&t, "INFO: n 1 calls 2 leaked 0");
+  JT_ASSERT_LOG(&t, "INFO: n 2 calls 4 leaked 0");
+  jt_close(&t);
+}
+
+/* Messages keep file:line whatever is thrown and whatever the script did
+ * to Error: a thrown object whose toString throws, an Error whose fileName
+ * and message getters throw, Error.prototype.toString and .stack made
+ * endless loops (which must not turn later errors into budget stops). */
+static void test_messages_keep_file_line(void) {
+  const char *src =
+      "var n = 0;\n"
+      "function update() {\n"
+      "  n++;\n"
+      "  if (n === 1) throw {toString: function () { throw new Error('no'); }};\n"
+      "  if (n === 2) { var e = new Error('boom'); Object.defineProperty(e, 'fileName', {get: function () { throw 1; }}); throw e; }\n"
+      "  if (n === 3) { var f = new Error('x'); Object.defineProperty(f, 'message', {get: function () { throw 2; }}); throw f; }\n"
+      "  if (n === 4) { Error.prototype.toString = function () { for (;;) {} };\n"
+      "                 Object.defineProperty(Error.prototype, 'stack', {get: function () { for (;;) {} }}); null.x; }\n"
+      "  if (n === 6) undefined.y;\n"
+      "  if (n === 7) throw 42;\n"
+      "}\n";
+  keel_script_desc d;
+  jt_desc_defaults(&d);
+  d.tick_budget_ms = 200;
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t, src, &d), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:4: (a thrown value that could not be described: its toString raised an error)");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:5: boom");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:6: (an error whose name or message could not be read");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:8: TypeError: cannot read property 'x' of null");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:9: TypeError: cannot read property 'y' of undefined");
+  KT_ASSERT_CONTAINS(t.err.text, "    at update (main.js:9)");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:10: 42");
+  CU_ASSERT_EQUAL(jt_stats(&t).interrupts, 0); /* no error became a budget stop */
+  jt_close(&t);
+}
+
 static CU_TestInfo sandbox_tests[] = {
+    {"hidden state unreachable through the prototypes", test_hidden_state_unreachable},
+    {"messages keep file:line whatever is thrown", test_messages_keep_file_line},
     {"nothing beyond the API and the built-ins", test_sandbox},
     {"Math.random is splitmix64 of the seed", test_math_random_is_splitmix64},
     {"lockstep has no wall clock", test_lockstep_has_no_wall_clock},

@@ -191,7 +191,7 @@ static void test_cvar_get_set_types(void) {
   CU_ASSERT_EQUAL(lt_run_code(&t, "local g=cvar.get error(math.type(g('ticks'))..' '..math.type(g('speed'))..' '.."
                                   "tostring(g('flag'))..' ['..g('seen')..']',0)"),
                   KEEL_ERR_SCRIPT);
-  CU_ASSERT(lt_err_is(&t, "integer float false []"));
+  CU_ASSERT(lt_err_is(&t, "case:1: integer float false []"));
   CU_ASSERT_EQUAL(lt_run_code(&t, "cvar.set('speed', 0.1) cvar.set('flag', true) cvar.set('seen', 'x y')"), KEEL_OK);
   CU_ASSERT_STRING_EQUAL(lt_cvar(&t, "speed")->text, "0.1");
   CU_ASSERT_TRUE(lt_cvar(&t, "flag")->b);
@@ -347,10 +347,10 @@ static void test_sandbox_escapes_refused(void) {
   CU_ASSERT_EQUAL(lt_run_code(&t, "local ok, m = xpcall(error, function(e) return 'handled ' .. e end, 'x', 0) "
                                   "error(tostring(ok) .. ' ' .. m, 0)"),
                   KEEL_ERR_SCRIPT);
-  CU_ASSERT(lt_err_is(&t, "false handled x"));
+  CU_ASSERT(lt_err_is(&t, "case:1: false handled x"));
   CU_ASSERT_EQUAL(lt_run_code(&t, "error(select('#', xpcall(function(a, b) return a, b end, print, 1, 2)), 0)"),
                   KEEL_ERR_SCRIPT);
-  CU_ASSERT(lt_err_is(&t, "3"));
+  CU_ASSERT(lt_err_is(&t, "case:1: 3"));
   lt_close(&t);
 }
 
@@ -361,7 +361,7 @@ static void test_lockstep_has_no_clock(void) {
   CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
   CU_ASSERT_EQUAL(lt_run_code(&t, "error(type(os.time) .. type(os.clock) .. type(os.date) .. type(os.difftime), 0)"),
                   KEEL_ERR_SCRIPT);
-  CU_ASSERT(lt_err_is(&t, "nilnilnilfunction"));
+  CU_ASSERT(lt_err_is(&t, "case:1: nilnilnilfunction"));
   CU_ASSERT_EQUAL(lt_run_code(&t, "os.time()"), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "field 'time'");
   lt_close(&t);

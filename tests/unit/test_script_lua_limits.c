@@ -203,6 +203,47 @@ static void test_sources_not_regular_files(void) {
   unlink(fifo);
 }
 
+/* Every message starts with file:line, whatever the error value: tables,
+ * nil, strings raised without a position, a yield outside a coroutine; and
+ * errors passed out through nested coroutine.wrap keep one prefix, so the
+ * cause is never cut off. */
+static void test_messages_keep_file_line(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 1000, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "throws.lua",
+                                    "local n = 0\n"
+                                    "local function nest(k)\n"
+                                    "  if k == 0 then error('the cause') end\n"
+                                    "  return coroutine.wrap(function() return nest(k - 1) end)()\n"
+                                    "end\n"
+                                    "function update()\n"
+                                    "  n = n + 1\n"
+                                    "  if n == 1 then error({}) end\n"
+                                    "  if n == 2 then error(nil) end\n"
+                                    "  if n == 3 then error('plain', 0) end\n"
+                                    "  if n == 4 then coroutine.yield(1) end\n"
+                                    "  if n == 5 then nest(150) end\n"
+                                    "  if n == 6 then error(setmetatable({}, {__tostring = function() return 'custom' end})) end\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:8: (error object is a table value)"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:9: (error object is a nil value)"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:10: plain"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:11: attempt to yield from outside a coroutine"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:3: the cause"));
+  LT_LOG_HAS(&t, "update(dt): throws.lua:3: the cause");
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:13: custom"));
+  lt_close(&t);
+}
+
 static void test_instruction_budget(void) {
   lt t;
   lt_opts o = limit_opts();
@@ -429,6 +470,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"the budget is CPU time, with a wall-clock backstop", test_budget_is_cpu_time},
     {"loading gets load_budget_ms", test_load_budget},
     {"sources that are not regular files", test_sources_not_regular_files},
+    {"messages keep file:line whatever is raised", test_messages_keep_file_line},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
 };
