@@ -223,6 +223,7 @@ static int list_plugins(const kc_plugin_loader *loader, bool verbose) {
            p->version[0] ? p->version : "?", abi, p->shadowed ? "shadowed by an earlier directory" : kc_plugin_status_text(p->status),
            p->status != KC_PLUGIN_OK && p->message[0] ? ":" : "");
     if (p->status != KC_PLUGIN_OK && p->message[0]) printf("    %s\n", p->message);
+    if (p->status == KC_PLUGIN_OK && p->message[0]) printf("    note: %s\n", p->message);
     if (p->description[0]) printf("    %s\n", p->description);
     printf("    %s\n", p->file);
     if (p->language[0]) printf("    runs %s games: [script] main is a %s file\n", p->language, p->file_extension);

@@ -132,6 +132,11 @@ struct kc_engine {
   /* queue alerts (docs/runner.md): commands, callbacks, one-off results */
   kc_queue_watch queues[3];
 
+  /* the renderer failure policy (render_policy) */
+  keel_result render_failure;     /* the frame's first failed renderer call */
+  const char *render_failed_call;
+  uint32_t render_failed_frames;  /* frames in a row with a failed call */
+
   /* bounded waits on the script worker */
   bool init_waited;        /* init's marker was waited for (kc_engine_run) */
   bool worker_stopped;     /* shutdown ran and the thread was joined, or it was given up */
@@ -866,28 +871,66 @@ static keel_result sys_prepare(const kc_system_ctx *ctx) {
   return kc_render_prepare(e->render);
 }
 
+/* The renderer's calls of a frame: the first failure is remembered (which
+ * call, what result) for the failure policy in kc_engine_run. */
+static keel_result renderer_called(kc_engine *e, const char *call, keel_result r) {
+  /* A lost device wins over an earlier failure of the same frame. */
+  if (r != KEEL_OK && (e->render_failure == KEEL_OK || r == KEEL_ERR_DEVICE_LOST)) {
+    e->render_failure = r;
+    e->render_failed_call = call;
+  }
+  return r;
+}
+
 static keel_result sys_begin_frame(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
   if (e->minimised) return KEEL_OK;
-  return kc_render_begin(e->render, e->clear, e->published_time);
+  return renderer_called(e, "begin_frame", kc_render_begin(e->render, e->clear, e->published_time));
 }
 
 static keel_result sys_record(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
   if (e->minimised) return KEEL_OK;
-  return kc_render_record_all(e->render);
+  return renderer_called(e, "encoder_begin/draw/end", kc_render_record_all(e->render));
 }
 
 static keel_result sys_submit(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
   if (e->minimised) return KEEL_OK;
-  return kc_render_submit(e->render);
+  return renderer_called(e, "end_frame", kc_render_submit(e->render));
 }
 
 static keel_result sys_present(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
   if (e->minimised) return KEEL_OK;
-  return kc_render_present(e->render);
+  return renderer_called(e, "present", kc_render_present(e->render));
+}
+
+/* The renderer failure policy: a lost device (KEEL_ERR_DEVICE_LOST from
+ * end_frame or present, or any call) ends the run at once; otherwise a
+ * failing call is counted and the frames go on, until
+ * RENDER_FAILURES_MAX frames in a row had one: then the run ends too, so a
+ * renderer that can draw nothing never runs silently to exit 0. Main. */
+#define RENDER_FAILURES_MAX 60
+
+static keel_result render_policy(kc_engine *e, kc_err *err) {
+  keel_result r = e->render_failure;
+  const char *call = e->render_failed_call;
+  e->render_failure = KEEL_OK;
+  if (r == KEEL_OK) {
+    e->render_failed_frames = 0;
+    return KEEL_OK;
+  }
+  if (r == KEEL_ERR_DEVICE_LOST)
+    return kc_err_set(err, r, "renderer %s: %s returned KEEL_ERR_DEVICE_LOST: the graphics device is gone; stopping",
+                      e->renderer_name, call);
+  if (++e->render_failed_frames == 1)
+    kc_log_write(KC_LOG_ERROR, "renderer %s: %s failed (%s); frames go on", e->renderer_name, call,
+                 keel_result_name(r));
+  if (e->render_failed_frames >= RENDER_FAILURES_MAX)
+    return kc_err_set(err, r, "renderer %s: %s failed (%s) in %u frames in a row; stopping", e->renderer_name, call,
+                      keel_result_name(r), RENDER_FAILURES_MAX);
+  return KEEL_OK;
 }
 
 keel_result kc_engine_build_schedule(kc_engine *e, kc_schedule **out, kc_err *err) {
@@ -1137,6 +1180,7 @@ keel_result kc_engine_run(kc_engine *e, kc_err *err) {
       result = kc_err_set(err, e->frame_result, "%s", e->frame_err.msg);
       break;
     }
+    if ((result = render_policy(e, err)) != KEEL_OK) break;
     e->frame++;
     if (e->opts.screenshot_path && e->frame == e->opts.screenshot_frame &&
         (result = take_screenshot(e, err)) != KEEL_OK)

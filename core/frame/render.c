@@ -63,6 +63,7 @@ struct kc_render {
   uint32_t pass_begin[KEEL_RENDERER_MAX_PASSES + 1];
   kc_render_slice slices[KEEL_RENDERER_MAX_PASSES * KEEL_RENDERER_MAX_WORKERS];
   _Atomic uint32_t record_errors;
+  _Atomic bool record_lost; /* an encoder call returned KEEL_ERR_DEVICE_LOST */
 
   kc_render_stats stats;
 };
@@ -445,20 +446,25 @@ keel_result kc_render_present(kc_render *r) {
 static void record_range(void *user, uint32_t begin, uint32_t end, uint32_t worker) {
   (void)worker;
   kc_render *r = user;
-  for (uint32_t i = begin; i < end; i++)
-    if (kc_render_record(r, &r->slices[i]) != KEEL_OK) atomic_fetch_add(&r->record_errors, 1);
+  for (uint32_t i = begin; i < end; i++) {
+    keel_result res = kc_render_record(r, &r->slices[i]);
+    if (res != KEEL_OK) atomic_fetch_add(&r->record_errors, 1);
+    if (res == KEEL_ERR_DEVICE_LOST) atomic_store(&r->record_lost, true);
+  }
 }
 
 keel_result kc_render_record_all(kc_render *r) {
   uint32_t n = kc_render_slices(r, r->slices, sizeof r->slices / sizeof r->slices[0]);
   atomic_store(&r->record_errors, 0);
+  atomic_store(&r->record_lost, false);
   if (r->count >= 2 * MIN_DRAWS_PER_SLICE)
     run_ranges(r, n, 1, record_range);
   else
     record_range(r, 0, n, 0);
   uint32_t failed = atomic_load(&r->record_errors);
   r->stats.errors += failed;
-  return failed ? KEEL_ERR_BACKEND : KEEL_OK;
+  /* A lost device is passed on as such: the engine stops on it at once. */
+  return atomic_load(&r->record_lost) ? KEEL_ERR_DEVICE_LOST : failed ? KEEL_ERR_BACKEND : KEEL_OK;
 }
 
 keel_result kc_render_frame(kc_render *r, const kc_world *w, uint64_t frame_index, keel_color clear,

@@ -4,16 +4,21 @@
  * whether a file would load. */
 #include "plugin/loader.h"
 
+#include "base/log.h"
 #include "base/setting.h"
 
 #include <keel/script.h>
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Bytes of `type` up to and including `member`: what a reader needs a
  * writer's struct_size to cover before it touches that member. */
@@ -215,6 +220,10 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
                (unsigned)m->struct_size, (unsigned)header);
     return KC_PLUGIN_ABI_REFUSED;
   }
+  if (!m->name) {
+    kc_err_set(err, KEEL_ERR_VERSION, "%s: ABI refused: the manifest's name is NULL", file);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
   *manifest = m;
   unsigned pmaj = m->abi_major, pmin = m->abi_minor;
   unsigned hmaj = loader->host_abi_major, hmin = loader->host_abi_minor;
@@ -237,6 +246,13 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
     return KC_PLUGIN_ABI_REFUSED;
   }
 
+  /* Every string of the manifest is shown in lists and logs: a NULL one is
+   * refused, never printed as "(null)". */
+  if (!m->version || !m->description) {
+    kc_err_set(err, KEEL_ERR_VERSION, "%s: ABI refused: the manifest's %s is NULL", file,
+               !m->version ? "version" : "description");
+    return KC_PLUGIN_ABI_REFUSED;
+  }
   const kind_rule *rule = kind_rule_find(m->kind);
   if (want == 0 || m->kind != want || !rule) {
     char says[32];
@@ -294,6 +310,109 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
   return KC_PLUGIN_OK;
 }
 
+/* ---- what a file is, before dlopen ----
+ * dlopen's own reasons mislead: an ELF object of another architecture is
+ * "No such file or directory" when the loader cannot find its interpreter
+ * libraries, a text file is "file too short" or "invalid ELF header". The
+ * first bytes say what the file is. */
+
+#if defined(__x86_64__)
+#define HOST_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_MACHINE EM_AARCH64
+#elif defined(__i386__)
+#define HOST_MACHINE EM_386
+#elif defined(__arm__)
+#define HOST_MACHINE EM_ARM
+#elif defined(__riscv)
+#define HOST_MACHINE EM_RISCV
+#elif defined(__powerpc64__)
+#define HOST_MACHINE EM_PPC64
+#else
+#define HOST_MACHINE EM_NONE
+#endif
+#define HOST_CLASS (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
+
+static const char *machine_name(unsigned machine) {
+  switch (machine) {
+    case EM_X86_64: return "x86-64";
+    case EM_386: return "x86";
+    case EM_AARCH64: return "AArch64";
+    case EM_ARM: return "ARM";
+    case EM_RISCV: return "RISC-V";
+    case EM_PPC64: return "PowerPC 64";
+    case EM_PPC: return "PowerPC";
+    case EM_MIPS: return "MIPS";
+    case EM_S390: return "IBM S/390";
+    default: return NULL;
+  }
+}
+
+/* False with "PATH: not loadable: <what the file is>" when the file cannot
+ * be a shared object for this host. */
+static bool file_looks_loadable(const char *file, kc_err *err) {
+  int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: cannot open: %s", file, strerror(errno));
+    return false;
+  }
+  unsigned char h[EI_NIDENT + 16];
+  memset(h, 0, sizeof h);
+  ssize_t n = read(fd, h, sizeof h);
+  struct stat st;
+  bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  close(fd);
+  if (!regular) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: not a regular file", file);
+    return false;
+  }
+  if (n <= 0) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: the file is empty, not a shared object", file);
+    return false;
+  }
+  if (n < SELFMAG || memcmp(h, ELFMAG, SELFMAG) != 0) {
+    bool text = true;
+    for (ssize_t i = 0; i < n && text; i++)
+      text = h[i] == '\n' || h[i] == '\r' || h[i] == '\t' || (h[i] >= 0x20 && h[i] < 0x7f) || h[i] >= 0x80;
+    if (text)
+      kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: a text file, not a shared object (ELF)", file);
+    else
+      kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: not a shared object (no ELF header; it starts with %02x %02x %02x %02x)",
+                 file, h[0], h[1], h[2], h[3]);
+    return false;
+  }
+  unsigned cls = h[EI_CLASS], data = h[EI_DATA];
+  unsigned type = 0, machine = 0;
+  if (n >= EI_NIDENT + 4) {
+    /* e_type and e_machine follow e_ident, in the file's byte order. */
+    if (data == ELFDATA2LSB) {
+      type = (unsigned)h[EI_NIDENT] | (unsigned)h[EI_NIDENT + 1] << 8;
+      machine = (unsigned)h[EI_NIDENT + 2] | (unsigned)h[EI_NIDENT + 3] << 8;
+    } else {
+      type = (unsigned)h[EI_NIDENT] << 8 | (unsigned)h[EI_NIDENT + 1];
+      machine = (unsigned)h[EI_NIDENT + 2] << 8 | (unsigned)h[EI_NIDENT + 3];
+    }
+  }
+  const char *host = machine_name(HOST_MACHINE);
+  if (HOST_MACHINE != EM_NONE && (machine != HOST_MACHINE || cls != HOST_CLASS)) {
+    const char *theirs = machine_name(machine);
+    char what[48];
+    if (theirs)
+      snprintf(what, sizeof what, "%s", theirs);
+    else
+      snprintf(what, sizeof what, "machine %u", machine);
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: an ELF file for %s (%d-bit), and this host is %s (%d-bit)", file,
+               what, cls == ELFCLASS64 ? 64 : 32, host ? host : "?", HOST_CLASS == ELFCLASS64 ? 64 : 32);
+    return false;
+  }
+  if (type != ET_DYN) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: an ELF %s, not a shared object (build it with -shared)", file,
+               type == ET_EXEC ? "executable" : type == ET_REL ? "object file (.o)" : type == ET_CORE ? "core dump" : "file");
+    return false;
+  }
+  return true;
+}
+
 /* dlopen + plugin_probe. *handle stays open even when a check fails, so a
  * listing can still read the refused manifest; the caller closes it. */
 static kc_plugin_status plugin_load(const kc_plugin_loader *loader, const char *file, keel_plugin_kind want,
@@ -301,6 +420,8 @@ static kc_plugin_status plugin_load(const kc_plugin_loader *loader, const char *
                                     kc_err *err) {
   *manifest = NULL;
   *interface = NULL;
+  *handle = NULL;
+  if (!file_looks_loadable(file, err)) return KC_PLUGIN_NOT_LOADABLE;
   /* NOW: an unresolved symbol is refused here with a message, not later as a
    * crash mid-frame. LOCAL: two plugins' symbols never interpose each other. */
   *handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
@@ -374,6 +495,11 @@ static keel_result plugin_open(const kc_plugin_loader *loader, keel_plugin_kind 
     return err->code;
   }
 
+  if (strcmp(manifest->name, name) != 0)
+    kc_log_write(KC_LOG_WARN,
+                 "%s: the manifest names the plugin '%s', but keel knows a plugin by its file name: '%s' (rename "
+                 "one of them)",
+                 file, manifest->name, name);
   kc_plugin *p = calloc(1, sizeof *p);
   if (!p) {
     dlclose(handle);
@@ -586,6 +712,8 @@ static keel_setting *settings_copy(const keel_setting *src, uint32_t count) {
 
 static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, const char *base) {
   keel_plugin_kind want = kind_from_file_name(base, info->name, sizeof info->name);
+  char file_name[KC_PLUGIN_NAME_MAX];
+  copy_text(file_name, sizeof file_name, info->name);
   info->kind = want;
   void *handle;
   const keel_plugin_manifest *m;
@@ -608,6 +736,9 @@ static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, cons
     }
   }
   if (info->status == KC_PLUGIN_OK) {
+    if (file_name[0] && strcmp(file_name, info->name) != 0)
+      snprintf(info->message, sizeof info->message,
+               "the manifest names it '%s', but keel knows a plugin by its file name: '%s'", info->name, file_name);
     if (info->kind == KEEL_PLUGIN_SCRIPT) {
       const keel_script_api *api = interface;
       copy_text(info->language, sizeof info->language, api->language);

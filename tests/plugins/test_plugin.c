@@ -117,7 +117,11 @@ static keel_result tp_renderer_create(const keel_renderer_desc *desc, keel_rende
 static void tp_renderer_destroy(keel_renderer *r) { free(r); }
 static keel_result tp_begin_frame(keel_renderer *r, const keel_frame_desc *f) {
   (void)r, (void)f;
+#if defined(TP_BEGIN_FAILS)
+  return KEEL_ERR_BACKEND; /* a renderer that can draw nothing */
+#else
   return KEEL_OK;
+#endif
 }
 static keel_result tp_encoder_begin(keel_renderer *r, uint32_t pass, uint32_t worker, keel_encoder **out) {
   (void)r, (void)pass, (void)worker;
@@ -140,6 +144,14 @@ static keel_result tp_renderer_only(keel_renderer *r) {
   (void)r;
   return KEEL_OK;
 }
+#if defined(TP_PRESENT_LOST)
+/* The device goes away at the third present. */
+static keel_result tp_present_lost(keel_renderer *r) {
+  static int presents;
+  (void)r;
+  return ++presents >= 3 ? KEEL_ERR_DEVICE_LOST : KEEL_OK;
+}
+#endif
 static keel_result tp_resize(keel_renderer *r, uint32_t w, uint32_t h) {
   (void)r, (void)w, (void)h;
   return KEEL_OK;
@@ -179,7 +191,11 @@ static const keel_renderer_api tp_renderer_api = {
 #endif
     .encoder_end = tp_encoder_end,
     .end_frame = tp_renderer_only,
+#if defined(TP_PRESENT_LOST)
+    .present = tp_present_lost,
+#else
     .present = tp_renderer_only,
+#endif
     .resize = tp_resize,
     .mesh_create = tp_mesh_create,
     .mesh_destroy = tp_mesh_destroy,
@@ -287,9 +303,17 @@ static const keel_plugin_manifest tp_manifest = {
 #endif
     .abi_major = TP_ABI_MAJOR,
     .abi_minor = TP_ABI_MINOR,
+#if defined(TP_MANIFEST_NAME)
+    .name = TP_MANIFEST_NAME, /* differs from the file name */
+#else
     .name = TP_NAME,
+#endif
     .kind = TP_KIND,
+#if defined(TP_NULL_VERSION)
+    .version = NULL, /* refused: never printed as "(null)" */
+#else
     .version = "0.0.1",
+#endif
     .description = "keel test plugin " TP_NAME,
     .get_interface = tp_get_interface,
 #if defined(TP_SETTINGS) || defined(TP_BAD_SETTINGS)

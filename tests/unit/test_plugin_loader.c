@@ -180,14 +180,114 @@ static void dlopen_reason(const char *file, char *out, size_t cap) {
 
 static void test_not_loadable_not_elf(void) {
   loader_as_this_host();
-  char reason[512], want[1024];
-  dlopen_reason(TP_FILE("renderer_broken"), reason, sizeof reason);
-  KT_ASSERT_CONTAINS(reason, "ELF");
-  snprintf(want, sizeof want, "%s: not loadable: %s", TP_FILE("renderer_broken"), reason);
+  /* What the file is, not dlopen's "file too short" or "invalid ELF header". */
+  char want[1024];
+  snprintf(want, sizeof want, "%s: not loadable: a text file, not a shared object (ELF)", TP_FILE("renderer_broken"));
   expect_refusal("broken", KC_PLUGIN_NOT_LOADABLE, KEEL_ERR_IO, want);
 }
 
-/* RTLD_LAZY would load this file and crash at the first call; RTLD_NOW refuses. */
+/* Writes `bytes` as <tmp>/keel_renderer_<name>.so; returns its directory. */
+static const char *temp_plugin(const char *name, const void *bytes, size_t len) {
+  char base[128];
+  snprintf(base, sizeof base, "keel_renderer_%s.so", name);
+  const char *path = kt_write_temp(base, "");
+  FILE *f = fopen(path, "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fwrite(bytes, 1, len, f);
+  fclose(f);
+  static char dir[512];
+  snprintf(dir, sizeof dir, "%s", path);
+  *strrchr(dir, '/') = '\0';
+  return dir;
+}
+
+static char *read_whole(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n);
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+/* A shared object for another architecture (a real plugin whose ELF header
+ * says AArch64), an ELF executable, an empty file: each refused with what it
+ * is, where dlopen said "No such file or directory" or "file too short". */
+static void test_not_loadable_says_what_the_file_is(void) {
+  size_t len = 0;
+  char *so = read_whole(TP_FILE("renderer_probe"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(so);
+  so[18] = (char)EM_AARCH64;
+  so[19] = 0;
+  const char *dir = temp_plugin("arm", so, len);
+  kc_plugin_loader_free(&loader);
+  kc_plugin_loader_init(&loader);
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_loader_add_dir(&loader, dir, NULL), KEEL_OK);
+  kc_plugin *p = NULL;
+  kc_err err;
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "arm", &p, NULL, &err), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(err.msg, "keel_renderer_arm.so: not loadable: an ELF file for AArch64 (64-bit), and this host is x86-64 (64-bit)");
+  so[18] = (char)EM_X86_64;
+  so[16] = ET_EXEC;
+  temp_plugin("exe", so, len);
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "exe", &p, NULL, &err), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(err.msg, "keel_renderer_exe.so: not loadable: an ELF executable, not a shared object");
+  temp_plugin("empty", "", 0);
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "empty", &p, NULL, &err), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(err.msg, "keel_renderer_empty.so: not loadable: the file is empty, not a shared object");
+  free(so);
+}
+
+/* NULL manifest strings are refused; a manifest name that is not the file's
+ * loads (the file name is what keel knows it by) and is warned about. */
+static void test_manifest_strings(void) {
+  loader_as_this_host();
+  char want[1024];
+  snprintf(want, sizeof want, "%s: ABI refused: the manifest's version is NULL", TP_FILE("renderer_null_version"));
+  expect_refusal("null_version", KC_PLUGIN_ABI_REFUSED, KEEL_ERR_VERSION, want);
+  kc_plugin *p = NULL;
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "misnamed", &p, NULL, NULL), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(p->name, "misnamed");
+  kc_plugin_close(p);
+  kc_plugin_catalog cat = {0};
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_list(&loader, &cat, NULL), KEEL_OK);
+  bool seen = false;
+  for (size_t i = 0; i < cat.count; i++) {
+    if (!strstr(cat.items[i].file, "keel_renderer_misnamed.so")) continue;
+    seen = true;
+    KT_ASSERT_CONTAINS(cat.items[i].message, "the manifest names it 'other', but keel knows a plugin by its file name: 'misnamed'");
+  }
+  CU_ASSERT_TRUE(seen);
+  for (size_t i = 0; i < cat.count; i++) CU_ASSERT_PTR_NULL(strstr(cat.items[i].version, "(null)"));
+  kc_plugin_catalog_free(&cat);
+}
+
+/* A directory without plugin files lists nothing (and sorts nothing: UBSan
+ * caught a NULL array handed to qsort). */
+static void test_list_empty_directory(void) {
+  const char *any = kt_write_temp("not-a-plugin.txt", "x");
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", any);
+  *strrchr(dir, '/') = '\0';
+  char empty[600];
+  snprintf(empty, sizeof empty, "%s/empty-dir", dir);
+  mkdir(empty, 0700);
+  kc_plugin_loader_free(&loader);
+  kc_plugin_loader_init(&loader);
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_loader_add_dir(&loader, empty, NULL), KEEL_OK);
+  kc_plugin_catalog cat = {0};
+  CU_ASSERT_EQUAL(kc_plugin_list(&loader, &cat, NULL), KEEL_OK);
+  CU_ASSERT_EQUAL(cat.count, 0);
+  kc_plugin_catalog_free(&cat);
+}
+
 static void test_not_loadable_unresolved_symbol(void) {
   loader_as_this_host();
   char reason[512], want[1024];
@@ -753,6 +853,9 @@ static CU_TestInfo abi_tests[] = {
 static CU_TestInfo failure_tests[] = {
     {"not found lists the searched paths", test_not_found_lists_searched_paths},
     {"not loadable: not an ELF file", test_not_loadable_not_elf},
+    {"not loadable: says what the file is", test_not_loadable_says_what_the_file_is},
+    {"manifest strings: NULL refused, another name warned", test_manifest_strings},
+    {"listing an empty directory", test_list_empty_directory},
     {"not loadable: unresolved symbol (RTLD_NOW)", test_not_loadable_unresolved_symbol},
     {"no entry symbol", test_no_entry_symbol},
     {"wrong kind", test_wrong_kind},

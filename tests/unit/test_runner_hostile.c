@@ -346,6 +346,26 @@ static void test_exec_after_init_and_never_dropped(void) {
   KT_ASSERT_CONTAINS(out, "one-off results 64/64 (");
 }
 
+/* ---- renderers that fail ---- */
+
+/* A lost device ends the run at once, naming the call; a renderer whose
+ * every frame fails ends it after 60 such frames in a row: never a silent
+ * run to exit 0. */
+static void test_renderer_failures_end_the_run(void) {
+  char args[1024];
+  snprintf(args, sizeof args, "--frames 1000 --plugin-path %s/test-plugins --set script.runtime=native --set "
+           "renderer.backend=device_lost --set renderer.fallback=null", KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 1);
+  KT_ASSERT_CONTAINS(out, "keel: renderer device_lost: present returned KEEL_ERR_DEVICE_LOST: the graphics device is gone; stopping");
+  KT_ASSERT_CONTAINS(out, "keel: 2 frames in ");
+  snprintf(args, sizeof args, "--frames 1000 --plugin-path %s/test-plugins --set script.runtime=native --set "
+           "renderer.backend=failing --set renderer.fallback=null", KEEL_TEST_BINARY_DIR);
+  CU_ASSERT_EQUAL(keel(args), 1);
+  KT_ASSERT_CONTAINS(out, "error main: renderer failing: begin_frame failed (KEEL_ERR_BACKEND); frames go on");
+  KT_ASSERT_CONTAINS(out, "keel: renderer failing: begin_frame failed (KEEL_ERR_BACKEND) in 60 frames in a row; stopping");
+  KT_ASSERT_CONTAINS(out, "keel: 59 frames in ");
+}
+
 /* ---- files that are not files ---- */
 
 static void test_config_and_main_not_regular_files(void) {
@@ -385,6 +405,7 @@ static CU_TestInfo tests[] = {
     {"a second SIGINT exits at once", test_second_sigint_exits_at_once},
     {"config and main that are not regular files", test_config_and_main_not_regular_files},
     {"--exec after init, never dropped", test_exec_after_init_and_never_dropped},
+    {"renderer failures end the run", test_renderer_failures_end_the_run},
     {"70,000 creation callbacks, none dropped", test_callbacks_never_dropped},
     {"refused creates do not use up ids", test_refused_creates_do_not_use_up_ids},
     {"command queue alerts", test_command_queue_alerts},
