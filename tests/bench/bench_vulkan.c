@@ -148,6 +148,25 @@ static double anchor_frame_ms(const char *anchor, uint32_t n, uint32_t frames, d
   return ms;
 }
 
+/* The anchor's own recording, 1 thread vs 2 (mode b, --record-only): how
+ * much parallel room the machine has at the moment, for comparison. */
+static double anchor_record_speedup(const char *anchor) {
+  double med[2] = {0, 0};
+  for (int t = 1; t <= 2; t++) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s %s --mode b --threads %d --record-only 1 --n 50000 --size 320x180 --frames 100 --warmup 10 2>&1",
+             ANCHOR_TUNABLES, anchor, t);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[2048];
+    while (fgets(line, sizeof line, p))
+      if (strncmp(line, "RESULT ", 7) == 0) med[t - 1] = json_number(line, "rec_us_med=");
+    pclose(p);
+  }
+  return med[0] > 0 && med[1] > 0 ? med[0] / med[1] : -1;
+}
+
 /* ---- 2. Record through kc_render on the Vulkan plugin ---- */
 
 #define REC_ENTITIES 50000
@@ -382,6 +401,8 @@ int main(int argc, char **argv) {
   if (!*only || strcmp(only, "record") == 0) {
     print_load("before record");
     record_bench();
+    double as = access(anchor, X_OK) == 0 ? anchor_record_speedup(anchor) : -1;
+    if (as > 0) bench_report("anchor_vk_record_speedup_2_threads", as, "x");
     print_load("after record");
   }
   if (!*only || strcmp(only, "malloc") == 0) {
