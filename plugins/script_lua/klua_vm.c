@@ -171,6 +171,14 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
     klua_arm_main(vm);
     klua_vm_unlock(vm);
     if (expected != KLUA_STOP_MEMORY) stop = expected; /* a harder stop came in meanwhile */
+    if (stop == KLUA_STOP_MEMORY) {
+      /* Only memory the script still holds is "not enough memory": with
+       * the collector stopped (collectgarbage("stop")) or behind, the
+       * line was crossed by garbage, and a full collection takes it back.
+       * The collection runs even when the script stopped the collector. */
+      lua_gc(L, LUA_GCCOLLECT);
+      if (vm->used < vm->soft_limit) return;
+    }
   }
   switch (stop) {
     case KLUA_STOP_MEMORY: snprintf(what, sizeof what, "not enough memory"); break;

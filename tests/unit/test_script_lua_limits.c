@@ -244,6 +244,46 @@ static void test_messages_keep_file_line(void) {
   lt_close(&t);
 }
 
+/* A script that switches the collector's modes and stops it, then makes
+ * garbage past the memory cap: garbage is collected, not reported as "not
+ * enough memory", in that tick and the next ones; memory really held is
+ * still refused. */
+static void test_stopped_collector_and_the_cap(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 5000, .memory_mb = 8, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "gc.lua",
+                                    "local n = 0\n"
+                                    "hog = {}\n"
+                                    "function update()\n"
+                                    "  n = n + 1\n"
+                                    "  if n == 1 then\n"
+                                    "    collectgarbage('generational'); collectgarbage('incremental'); collectgarbage('stop')\n"
+                                    "    for i = 1, 32 * 1024 do local garbage = string.rep('x', 1024 + i % 7) end\n"
+                                    "  elseif n == 2 then\n"
+                                    "    collectgarbage('restart')\n"
+                                    "    local t = {} for i = 1, 1000 do t[i] = {i} end\n"
+                                    "  elseif n == 3 then\n"
+                                    "    while true do hog[#hog + 1] = string.rep('y', 1024 + #hog) end\n"
+                                    "  else\n"
+                                    "    hog = {}; local t = {} for i = 1, 1000 do t[i] = {i} end\n"
+                                    "  end\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  keel_result r = lt_tick(&t); /* 32 MB of garbage, the collector stopped, an 8 MB cap */
+  if (r != KEEL_OK) fprintf(stderr, "\ngarbage reported: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  r = lt_tick(&t);
+  if (r != KEEL_OK) fprintf(stderr, "\nthe next tick failed: %s\n", t.err.text);
+  CU_ASSERT_EQUAL(r, KEEL_OK);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT); /* held memory: refused */
+  KT_ASSERT_CONTAINS(t.err.text, "not enough memory");
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK); /* freed: the game goes on */
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
+  lt_close(&t);
+}
+
 static void test_instruction_budget(void) {
   lt t;
   lt_opts o = limit_opts();
@@ -471,6 +511,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"loading gets load_budget_ms", test_load_budget},
     {"sources that are not regular files", test_sources_not_regular_files},
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
+    {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
 };
