@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,15 +214,27 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
 /* ---- message handler, panic, warnings ------------------------------------ */
 
 bool klua_has_location(const char *msg) {
-  /* "chunk:12: ..." somewhere in the first line: what luaL_where and the
-   * runtime's own errors put in front. */
-  for (const char *p = msg; *p && *p != '\n'; p++) {
-    if (*p != ':' || !(p[1] >= '0' && p[1] <= '9')) continue;
-    const char *q = p + 1;
-    while (*q >= '0' && *q <= '9') q++;
-    if (*q == ':') return true;
+  /* "chunk:12: ..." at the start, as luaL_where and the runtime's own
+   * errors put it: a chunk name, then ':', digits and ": ". A chunk name is
+   * a "[string "..."]" (which may hold any character), or text up to the
+   * first ':' with no blank in it ("main.lua", "exec", "...h/to/a.lua")
+   * unless it ends in ".lua" (a file name with a blank). A message with
+   * colons of its own ("at 12:30:00", "at 12:30: noon") gets the location
+   * in front. */
+  const char *p = msg;
+  if (strncmp(p, "[string \"", 9) == 0) {
+    const char *end = strstr(p, "\"]:");
+    if (!end) return false;
+    p = end + 2;
+  } else {
+    bool blank = false;
+    while (*p && *p != ':' && *p != '\n') blank |= (*p == ' ' || *p == '\t'), p++;
+    if (p == msg || (blank && !(p - msg > 4 && memcmp(p - 4, ".lua", 4) == 0))) return false;
   }
-  return false;
+  if (*p != ':' || !(p[1] >= '0' && p[1] <= '9')) return false;
+  const char *q = p + 1;
+  while (*q >= '0' && *q <= '9') q++;
+  return q[0] == ':' && q[1] == ' ';
 }
 
 /* Pushes "file:line: " of the innermost Lua function on L's stack (the
@@ -572,6 +585,79 @@ static int klua_searcher(lua_State *L) {
   return 2;
 }
 
+/* ---- game time for os.* in lockstep ---- */
+
+static double klua_game_seconds(lua_State *L) {
+  const klua_script *s = klua_vm_of(L)->script;
+  uint64_t bits = atomic_load_explicit(&((klua_script *)s)->tick_time_bits, memory_order_relaxed);
+  double t;
+  memcpy(&t, &bits, sizeof t);
+  return t;
+}
+
+/* os.clock(): the game's time in seconds (a CPU clock would differ run to
+ * run). */
+static int klua_game_os_clock(lua_State *L) {
+  lua_pushnumber(L, klua_game_seconds(L));
+  return 1;
+}
+
+static int klua_date_field(lua_State *L, const char *key, int d, bool required) {
+  int t = lua_getfield(L, 1, key);
+  int isnum = 0;
+  lua_Integer v = lua_tointegerx(L, -1, &isnum);
+  lua_pop(L, 1);
+  if (!isnum) {
+    if (t != LUA_TNIL) return luaL_error(L, "field '%s' is not an integer", key);
+    if (required) return luaL_error(L, "field '%s' missing in date table", key);
+    return d;
+  }
+  if (v < INT_MIN / 2 || v > INT_MAX / 2) return luaL_error(L, "field '%s' is out-of-bound", key);
+  return (int)v;
+}
+
+/* os.time([t]): without t, the game's time in whole seconds since
+ * 1970-01-01T00:00:00Z; with a table, the table read as UTC (like
+ * JavaScript's Date.UTC), never the machine's time zone. */
+static int klua_game_os_time(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_pushinteger(L, (lua_Integer)floor(klua_game_seconds(L)));
+    return 1;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  tm.tm_year = klua_date_field(L, "year", 0, true) - 1900;
+  tm.tm_mon = klua_date_field(L, "month", 0, true) - 1;
+  tm.tm_mday = klua_date_field(L, "day", 0, true);
+  tm.tm_hour = klua_date_field(L, "hour", 12, false);
+  tm.tm_min = klua_date_field(L, "min", 0, false);
+  tm.tm_sec = klua_date_field(L, "sec", 0, false);
+  time_t t = timegm(&tm);
+  if (t == (time_t)-1) return luaL_error(L, "time result cannot be represented in this installation");
+  lua_pushinteger(L, (lua_Integer)t);
+  return 1;
+}
+
+/* os.date([format [, t]]): t defaults to the game's time, and the date is
+ * always UTC ("!" is added), as JavaScript's is. Upvalue 1: the library's
+ * os.date. */
+static int klua_game_os_date(lua_State *L) {
+  const char *fmt = luaL_optstring(L, 1, "%c");
+  bool has_t = !lua_isnoneornil(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  if (fmt[0] == '!')
+    lua_pushstring(L, fmt);
+  else
+    lua_pushfstring(L, "!%s", fmt);
+  if (has_t)
+    lua_pushvalue(L, 2);
+  else
+    lua_pushinteger(L, (lua_Integer)floor(klua_game_seconds(L)));
+  lua_call(L, 2, 1);
+  return 1;
+}
+
 static void klua_copy_field(lua_State *L, int from, int to, const char *name) {
   lua_getfield(L, from, name);
   lua_setfield(L, to, name);
@@ -605,7 +691,8 @@ static int klua_setup(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, loaded, "debug");
 
-  /* os: only the clock functions, and not even those in lockstep */
+  /* os: only the clock functions; in lockstep they give game time, as
+   * JavaScript's Date does, so a run repeats on every machine */
   lua_getfield(L, G, "os");
   int oldos = lua_gettop(L);
   lua_createtable(L, 0, 4);
@@ -615,6 +702,14 @@ static int klua_setup(lua_State *L) {
     klua_copy_field(L, oldos, os, "time");
     klua_copy_field(L, oldos, os, "clock");
     klua_copy_field(L, oldos, os, "date");
+  } else {
+    lua_pushcfunction(L, klua_game_os_time);
+    lua_setfield(L, os, "time");
+    lua_pushcfunction(L, klua_game_os_clock);
+    lua_setfield(L, os, "clock");
+    klua_wrap_field(L, oldos, "date", klua_game_os_date);
+    lua_getfield(L, oldos, "date");
+    lua_setfield(L, os, "date");
   }
   lua_pushvalue(L, os);
   lua_setfield(L, G, "os");

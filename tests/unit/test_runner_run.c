@@ -291,6 +291,36 @@ static void test_lua_js_parity_600_ticks(void) {
   CU_ASSERT_STRING_EQUAL(hash_of(slurp(js_json)), js_hash);
 }
 
+/* Lockstep with sim_speed 2 at 30 ticks/s: dt is 2/30, and at the 25th tick
+ * the game's time (1.667 s) is what engine.time(), Lua's os.clock, os.time
+ * and os.date, and JS's Date.now and performance.now all say. */
+static void test_lockstep_sim_speed_and_game_time(void) {
+  const char *lua = kt_write_temp("clock.lua",
+                                  "local n = 0\n"
+                                  "function update(dt)\n"
+                                  "  n = n + 1\n"
+                                  "  if n == 25 then log.info(string.format('lua dt=%.4f t=%.3f clock=%.3f os=%d date=%s', "
+                                  "dt, engine.time(), os.clock(), os.time(), os.date('%H:%M:%S'))) end\n"
+                                  "end\n");
+  const char *js = kt_write_temp("clock.js",
+                                 "var n = 0;\n"
+                                 "function update(dt) {\n"
+                                 "  n++;\n"
+                                 "  if (n === 25) log.info('js dt=' + dt.toFixed(4) + ' t=' + engine.time().toFixed(3) + "
+                                 "' now=' + Date.now() + ' perf=' + Math.floor(performance.now()) + "
+                                 "' date=' + new Date().toISOString());\n"
+                                 "}\n");
+  char args[2048];
+  snprintf(args, sizeof args, "--frames 30 --lockstep --set renderer.backend=null --set script.tick_rate=30 "
+           "--set cvars.sim_speed=2 --set script.tick_budget_ms=10000 --set script.main=%s", lua);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  KT_ASSERT_CONTAINS(out, "lua dt=0.0667 t=1.667 clock=1.667 os=1 date=00:00:01");
+  snprintf(args, sizeof args, "--frames 30 --lockstep --set renderer.backend=null --set script.tick_rate=30 "
+           "--set cvars.sim_speed=2 --set script.tick_budget_ms=10000 --set script.runtime=js --set script.main=%s", js);
+  CU_ASSERT_EQUAL(keel(args), 0);
+  KT_ASSERT_CONTAINS(out, "js dt=0.0667 t=1.667 now=1666 perf=1666 date=1970-01-01T00:00:01.666Z");
+}
+
 /* One-off scripts run beside the game and report back through the main
  * thread; an error or a runaway loop in one does not stop the run. */
 static void test_exec_one_off_scripts(void) {
@@ -326,6 +356,7 @@ static CU_TestInfo run_tests[] = {
     {"--stats-json fields", test_stats_json_fields},
     {"SIGINT stops cleanly", test_sigint_stops_cleanly},
     {"Lua and JS reach one world in 600 lockstep ticks", test_lua_js_parity_600_ticks},
+    {"lockstep: sim_speed scales dt; Lua and JS clocks give game time", test_lockstep_sim_speed_and_game_time},
     {"--exec one-off scripts", test_exec_one_off_scripts},
     CU_TEST_INFO_NULL,
 };

@@ -354,16 +354,26 @@ static void test_sandbox_escapes_refused(void) {
   lt_close(&t);
 }
 
-static void test_lockstep_has_no_clock(void) {
+/* In lockstep os.clock, os.time and os.date give game time (engine.time()
+ * in seconds since 1970-01-01T00:00:00Z, UTC), as JavaScript's Date does, so
+ * a run repeats on every machine and in both languages. */
+static void test_lockstep_clock_is_game_time(void) {
   lt t;
   lt_opts o = {.budget_ms = 200, .memory_mb = 64, .seed = 1, .lockstep = true};
   CU_ASSERT_EQUAL_FATAL(lt_open_with(&t, "probe.lua", &o), KEEL_OK);
   CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
-  CU_ASSERT_EQUAL(lt_run_code(&t, "error(type(os.time) .. type(os.clock) .. type(os.date) .. type(os.difftime), 0)"),
+  for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK); /* the next ticks' times: 1.5 s, 1.75 s, 2 s */
+  CU_ASSERT_EQUAL(lt_run_code(&t, "error(string.format('%g %g %d %s', os.clock(), engine.time(), os.time(), "
+                                  "os.date('%Y-%m-%d %H:%M:%S')), 0)"),
                   KEEL_ERR_SCRIPT);
-  CU_ASSERT(lt_err_is(&t, "case:1: nilnilnilfunction"));
-  CU_ASSERT_EQUAL(lt_run_code(&t, "os.time()"), KEEL_ERR_SCRIPT);
-  KT_ASSERT_CONTAINS(t.err.text, "field 'time'");
+  CU_ASSERT(lt_err_is(&t, "case:1: 1.5 1.5 1 1970-01-01 00:00:01"));
+  CU_ASSERT_EQUAL(lt_run_code(&t, "error(os.date('!%H') .. os.date('*t').year .. os.date(' %H:%M', 18060), 0)"),
+                  KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "case:1: 001970 05:01"));
+  CU_ASSERT_EQUAL(lt_run_code(&t, "error(os.time({year = 2000, month = 1, day = 1, hour = 0}), 0)"), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "case:1: 946684800"));
+  CU_ASSERT_EQUAL(lt_run_code(&t, "os.time({year = 2000, month = 1})"), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "field 'day' missing in date table");
   lt_close(&t);
 }
 
@@ -532,7 +542,7 @@ static CU_TestInfo sandbox_tests[] = {
     {"require inside the game dir only", test_require_inside_game_dir},
     {"require through a symlink out is refused", test_require_symlink_out_is_refused},
     {"each escape is refused, next tick runs", test_sandbox_escapes_refused},
-    {"lockstep has no wall clock", test_lockstep_has_no_clock},
+    {"lockstep: os.clock, os.time and os.date give game time", test_lockstep_clock_is_game_time},
     CU_TEST_INFO_NULL,
 };
 static CU_TestInfo arg_tests[] = {

@@ -224,6 +224,8 @@ static void test_messages_keep_file_line(void) {
                                     "  if n == 4 then coroutine.yield(1) end\n"
                                     "  if n == 5 then nest(150) end\n"
                                     "  if n == 6 then error(setmetatable({}, {__tostring = function() return 'custom' end})) end\n"
+                                    "  if n == 7 then error('at 12:30:00', 0) end\n"
+                                    "  if n == 8 then error('at 12:30: noon', 0) end\n"
                                     "end\n",
                                     &o),
                         KEEL_OK);
@@ -241,6 +243,11 @@ static void test_messages_keep_file_line(void) {
   LT_LOG_HAS(&t, "update(dt): throws.lua:3: the cause");
   CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
   CU_ASSERT(lt_err_is(&t, "throws.lua:13: custom"));
+  /* colons and digits of the message's own are not a location */
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:14: at 12:30:00"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "throws.lua:15: at 12:30: noon"));
   lt_close(&t);
 }
 
