@@ -540,7 +540,11 @@ static int klua_randomseed(lua_State *L) {
   return 0;
 }
 
-/* require("a.b") -> <game_dir>/a/b.lua, nothing outside the game dir. */
+/* require("a.b") -> <game_dir>/a/b.lua, else <game_dir>/a/b/init.lua (Lua's
+ * own "?.lua;?/init.lua" order), nothing outside the game dir. A module
+ * that is not there returns the searcher's line of require's "module 'a.b'
+ * not found:" message, without a leading "\n\t" (require puts one in front
+ * of each searcher's text). */
 static int klua_searcher(lua_State *L) {
   klua_vm *vm = klua_vm_of(L);
   klua_script *s = vm->script;
@@ -553,15 +557,22 @@ static int klua_searcher(lua_State *L) {
     return lua_error(L);
   }
   char rel[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
-  if (len + 5 > sizeof rel) {
-    lua_pushfstring(L, "\n\tmodule name too long");
+  if (len + sizeof "/init.lua" > sizeof rel) {
+    lua_pushfstring(L, "module name too long (%d bytes at most)", (int)(sizeof rel - sizeof "/init.lua"));
     return 1;
   }
   for (size_t i = 0; i < len; i++) rel[i] = name[i] == '.' ? '/' : name[i];
   memcpy(rel + len, ".lua", 5);
   int n = snprintf(path, sizeof path, "%s/%s", s->game_real, rel);
-  if (n < 0 || (size_t)n >= sizeof path || !realpath(path, real)) {
-    lua_pushfstring(L, "\n\tno file '%s' in the game directory", rel);
+  bool found = n >= 0 && (size_t)n < sizeof path && realpath(path, real);
+  if (!found) {
+    memcpy(rel + len, "/init.lua", sizeof "/init.lua");
+    n = snprintf(path, sizeof path, "%s/%s", s->game_real, rel);
+    found = n >= 0 && (size_t)n < sizeof path && realpath(path, real);
+  }
+  if (!found) {
+    rel[len] = '\0';
+    lua_pushfstring(L, "no file '%s.lua' or '%s/init.lua' in the game directory", rel, rel);
     return 1;
   }
   size_t root = strlen(s->game_real);
