@@ -67,6 +67,7 @@ typedef struct kjs_vm {
    * call stack (Errors carry their creation site under hidden keys). */
   char throw_where[128];
   char throw_trace[1024];
+  bool keep_throw_where; /* the next throw is a rethrow from C: keep the above */
 
   uint64_t rng; /* splitmix64 state */
 
@@ -92,6 +93,7 @@ typedef struct keel_script {
   const keel_script_world *world;
   char *main_path;     /* our copy of desc->main_path */
   char main_name[128]; /* the main script's name in messages: relative to game_dir */
+  char *game_real;     /* the game directory's real path (require's root); NULL if it did not resolve */
 
   kjs_vm *game;
   atomic_bool interrupt;
@@ -158,6 +160,11 @@ static inline kjs_vm *kjs_vm_of(duk_context *ctx) {
 
 uint64_t kjs_now_ns(void);
 
+/* Hidden keys an Error keeps its creation site under ("file:line" and stack
+ * lines): a script cannot name them. */
+#define KJS_WHERE DUK_HIDDEN_SYMBOL("kwhere")
+#define KJS_TRACE DUK_HIDDEN_SYMBOL("ktrace")
+
 /* ---- script_js.c ---- */
 
 /* Reads a script source: a regular file of at most KEEL_SCRIPT_SOURCE_MAX
@@ -175,6 +182,12 @@ void kjs_api_deliver(kjs_vm *vm, const keel_script_event *ev);
 /* Drops one event without running script code (the tick's budget is gone):
  * a completion's callback slot is freed. */
 void kjs_api_drop(kjs_vm *vm, const keel_script_event *ev);
+
+/* ---- kjs_require.c ---- */
+
+/* Adds the global `require` (CommonJS, confined to the game directory).
+ * Inside a safe call, on every heap. */
+void kjs_require_install(duk_context *ctx);
 
 /* ---- kjs_input.c ---- */
 

@@ -293,8 +293,6 @@ void kjs_fatal_handler(void *udata, const char *msg) {
  * stack properties, which a script may redefine as getters that throw or
  * loop (the stack's first line even calls Error.prototype.toString). An
  * Error keeps them under hidden keys a script cannot name. */
-#define KJS_WHERE DUK_HIDDEN_SYMBOL("kwhere")
-#define KJS_TRACE DUK_HIDDEN_SYMBOL("ktrace")
 
 typedef struct kjs_prop_read {
   const char *key;
@@ -384,6 +382,10 @@ static duk_ret_t kjs_on_create(duk_context *ctx) {
 static duk_ret_t kjs_on_throw(duk_context *ctx) {
   duk_set_top(ctx, 1);
   kjs_vm *vm = kjs_vm_of(ctx);
+  if (vm->keep_throw_where) { /* a rethrow from C (require): the first throw's site stays */
+    vm->keep_throw_where = false;
+    return 1;
+  }
   kjs_capture(ctx, vm->throw_where, sizeof vm->throw_where, vm->throw_trace, sizeof vm->throw_trace);
   return 1;
 }
@@ -406,7 +408,7 @@ static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
    * script code at GC time, errCreate/errThrow rewrite errors, Thread,
    * act, info, env and gc expose the engine). The internal reference the
    * errThrow hook is read through is not the global binding. */
-  static const char *const removed[] = {"Duktape", "require", "print", "alert", "module", "exports"};
+  static const char *const removed[] = {"Duktape", "require", "print", "alert", "module", "exports"}; /* require: ours below */
   for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
     duk_push_global_object(ctx);
     duk_del_prop_string(ctx, -1, removed[i]);
@@ -418,6 +420,7 @@ static duk_ret_t kjs_setup(duk_context *ctx, void *udata) {
   duk_pop(ctx);
   kjs_api_install(ctx, vm->pool);
   kjs_input_install(ctx, vm->pool);
+  kjs_require_install(ctx);
   return 0;
 }
 

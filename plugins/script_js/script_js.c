@@ -6,6 +6,7 @@
 #include <keel/plugin.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,27 @@ static void kjs_main_name(const keel_script_desc *d, char *out, size_t cap) {
     if (strncmp(path, d->game_dir, n) == 0 && path[n] == '/' && path[n + 1]) name = path + n + 1;
   }
   snprintf(out, cap, "%s", name);
+}
+
+/* require's root: the real path of game_dir, else of main_path's
+ * directory; NULL when neither resolves (require then says so). */
+static void kjs_game_real(const keel_script_desc *d, keel_script *s) {
+  char dir[PATH_MAX], real[PATH_MAX];
+  if (d->game_dir && d->game_dir[0]) {
+    snprintf(dir, sizeof dir, "%s", d->game_dir);
+  } else if (d->main_path) {
+    snprintf(dir, sizeof dir, "%s", d->main_path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+      dir[1] = '\0';
+    else if (slash)
+      *slash = '\0';
+    else
+      snprintf(dir, sizeof dir, ".");
+  } else {
+    return;
+  }
+  if (realpath(dir, real)) s->game_real = strdup(real);
 }
 
 static keel_result kjs_dead_result(keel_script *s, keel_message *error) {
@@ -97,6 +119,7 @@ static keel_result kjs_create(const keel_script_desc *desc, keel_script **out, k
   s->host = h;
   s->world = w;
   kjs_main_name(desc, s->main_name, sizeof s->main_name);
+  kjs_game_real(desc, s);
   if (pthread_mutex_init(&s->pool_lock, NULL) != 0) {
     free(s);
     kjs_set_error(error, "js: cannot create the pool lock");
@@ -126,6 +149,7 @@ static void kjs_destroy(keel_script *s) {
   for (uint32_t i = 0; i < s->pool_idle; i++) kjs_vm_destroy(s->pool[i]);
   pthread_mutex_destroy(&s->pool_lock);
   free(s->main_path);
+  free(s->game_real);
   free(s);
 }
 

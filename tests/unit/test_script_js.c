@@ -7,11 +7,10 @@
  * every failure the test shows the next tick still runs. */
 #include "test_script_js_util.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <math.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- plugin ---- */
 
@@ -852,11 +851,11 @@ static void test_sandbox(void) {
                     "Uint8ClampedArray,camera,cvar,decodeURI");
   JT_ASSERT_LOG(&t, "INFO: globals: decodeURIComponent,encodeURI,encodeURIComponent,engine,entity,escape,eval,"
                     "globalThis,init,input");
-  JT_ASSERT_LOG(&t, "INFO: globals: isFinite,isNaN,light,log,names,parseFloat,parseInt,performance,ticks,undefined");
-  JT_ASSERT_LOG(&t, "INFO: globals: unescape,update");
+  JT_ASSERT_LOG(&t, "INFO: globals: isFinite,isNaN,light,log,names,parseFloat,parseInt,performance,require,ticks");
+  JT_ASSERT_LOG(&t, "INFO: globals: undefined,unescape,update");
   static const char *const want[] = {
       NULL,
-      "main.js:22: ReferenceError: identifier 'require' undefined",
+      "main.js:22: module 'fs' not found: no file 'fs', 'fs.js', 'fs.json' or 'fs/index.js' in the game directory",
       "main.js:23: ReferenceError: identifier 'Duktape' undefined",
       "main.js:24: ReferenceError: identifier 'readFile' undefined",
       "ReferenceError: identifier 'Duktape' undefined",
@@ -878,6 +877,79 @@ static void test_sandbox(void) {
   /* eval'd code reports its own chunk and the caller in the stack. */
   JT_ASSERT_LOG(&t, "at update (main.js:25)");
   jt_close(&t);
+}
+
+/* CommonJS require, confined to the game directory with the Lua runtime's
+ * rules and messages: "./" relative to the requiring module, dir/index.js,
+ * .json, cycles, UMD, a module that throws is not cached, every error with
+ * file:line (the module's own for its syntax errors). */
+static void test_require_inside_game_dir(void) {
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t, "@require", NULL), KEEL_OK);
+  JT_ASSERT_LOG(&t, "INFO: require 42 true undefined undefined");
+  JT_ASSERT_LOG(&t, "INFO: package pack lib/pack/index.js in lib/pack");
+  JT_ASSERT_LOG(&t, "INFO: json 42 umd 1.2.3");
+  JT_ASSERT_LOG(&t, "INFO: cycle b a");
+  JT_ASSERT_NO_LOG(&t, "setter saw");
+  static const char *const want[] = {
+      "main.js:23: require: module name '../outside' leaves the game directory",
+      "main.js:24: require: module name '/etc/passwd' leaves the game directory",
+      "main.js:25: require: module name 'lib/pack/../../../outside' leaves the game directory",
+      "main.js:26: module 'lib/missing' not found: no file 'lib/missing', 'lib/missing.js', 'lib/missing.json' or "
+      "'lib/missing/index.js' in the game directory",
+      "lib/broken.js:2: SyntaxError: ",
+      "lib/bad.json:3: SyntaxError: invalid json",
+      "lib/throws.js:3: thrown at load",
+      "lib/throws.js:3: thrown at load",
+      "main.js:31: require: argument 'id' must be a string, got number",
+      "main.js:32: require: module name 'lib\\util' leaves the game directory",
+      "main.js:33: require: module name 'lib/util' leaves the game directory",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+    if (strncmp(t.err.text, want[i], strlen(want[i])) != 0) {
+      fprintf(stderr, "\ntick %zu: \"%s\"\n  wanted \"%s\"\n", i + 1, t.err.text, want[i]);
+      CU_FAIL("require error text");
+    }
+  }
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
+  /* One-offs have require too (their own cache, on their own heap). */
+  keel_message m;
+  CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "require('lib/util').double(4)", &m), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(m.text, "8");
+  CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "require('../x')", &m), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(m.text, "exec:1: require: module name '../x' leaves the game directory");
+  jt_close(&t);
+}
+
+/* A module that is a symlink out of the game directory, and one that is a
+ * FIFO: refused with the reason, never read or waited on. */
+static void test_require_symlink_and_fifo(void) {
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_open(&t, "var n = 0;\n"
+                                    "function update() {\n"
+                                    "  n++;\n"
+                                    "  if (n === 1) require('evil');\n"
+                                    "  if (n === 2) require('./pipe');\n"
+                                    "}\n",
+                                NULL),
+                        true);
+  char link[1100], fifo[1100];
+  snprintf(link, sizeof link, "%s/evil.js", t.game_dir);
+  snprintf(fifo, sizeof fifo, "%s/pipe.js", t.game_dir);
+  unlink(link);
+  unlink(fifo);
+  CU_ASSERT_EQUAL_FATAL(symlink(KEEL_TEST_SOURCE_DIR "/tests/scripts/js/require/lib/util.js", link), 0);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+  CU_ASSERT_EQUAL_FATAL(jt_api->init(t.s, &t.err), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:4: require: module 'evil' resolves outside the game directory");
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "main.js:5: require: cannot load ");
+  KT_ASSERT_CONTAINS(t.err.text, "pipe.js: it is a FIFO, not a regular file");
+  jt_close(&t);
+  unlink(link);
+  unlink(fifo);
 }
 
 /* ---- randomness and clocks ---- */
@@ -963,7 +1035,7 @@ static void test_oneoff(void) {
                                      "Duktape, typeof require].join()",
                                      &m),
                   KEEL_OK);
-  CU_ASSERT_STRING_EQUAL(m.text, "undefined,undefined,undefined,undefined,undefined,undefined,function,undefined,undefined");
+  CU_ASSERT_STRING_EQUAL(m.text, "undefined,undefined,undefined,undefined,undefined,undefined,function,undefined,function");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "entity.create({})", &m), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(m.text, "exec:1: TypeError:");
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "\nthrow new Error('nope')", &m), KEEL_ERR_SCRIPT);
@@ -1175,6 +1247,8 @@ static CU_TestInfo sandbox_tests[] = {
     {"hidden state unreachable through the prototypes", test_hidden_state_unreachable},
     {"messages keep file:line whatever is thrown", test_messages_keep_file_line},
     {"nothing beyond the API and the built-ins", test_sandbox},
+    {"require inside the game dir only", test_require_inside_game_dir},
+    {"require: a symlink out and a FIFO are refused", test_require_symlink_and_fifo},
     {"Math.random is splitmix64 of the seed", test_math_random_is_splitmix64},
     {"lockstep has no wall clock", test_lockstep_has_no_wall_clock},
     CU_TEST_INFO_NULL,

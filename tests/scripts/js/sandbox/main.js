@@ -1,7 +1,7 @@
 // What a script can reach: nothing beyond the API and the standard built-ins.
 // Each tick from 2 on tries one way out; each must fail with an error.
 var ticks = 0;
-var names = ["require", "Duktape", "print", "alert", "module", "exports", "load", "readFile", "process", "os", "io",
+var names = ["Duktape", "print", "alert", "module", "exports", "load", "readFile", "process", "os", "io",
              "fs", "dofile", "loadfile", "XMLHttpRequest", "fetch", "importScripts"];
 
 function init() {
@@ -11,7 +11,7 @@ function init() {
   }
   log.info("reachable:", open.length ? open.join(",") : "none");
   var g = new Function("return this")();
-  log.info("via Function:", typeof g.Duktape, typeof g.require);
+  log.info("via Function:", typeof g.Duktape, typeof g.module);
   var all = Object.getOwnPropertyNames(globalThis).sort();
   for (var k = 0; k < all.length; k += 10) log.info("globals:", all.slice(k, k + 10).join(","));
 }

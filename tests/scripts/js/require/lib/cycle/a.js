@@ -1,0 +1,1 @@
+exports.fromA = "a"; var b = require("./b"); exports.sawB = b.fromB;

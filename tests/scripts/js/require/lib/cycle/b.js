@@ -1,0 +1,1 @@
+var a = require("./a"); exports.fromB = "b"; exports.sawA = a.fromA;

@@ -1,0 +1,3 @@
+// throws a string at load
+
+throw "thrown at load"; //@throws

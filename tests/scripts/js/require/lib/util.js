@@ -1,0 +1,1 @@
+exports.double = function (x) { return x * 2; };
