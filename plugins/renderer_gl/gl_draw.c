@@ -109,33 +109,44 @@ static GLuint compile_stage(GLenum stage, const char *define, const char *body) 
   return s;
 }
 
-static GLuint build_program(keel_renderer *r, bool screen, keel_message *error) {
-  const char *define = screen ? "#define KEEL_GL_SCREEN 1\n" : "";
+/* Builds the screen program (lights < 0) or the world program for `lights`
+ * lights into *p. */
+static keel_result build_program(keel_renderer *r, int lights, glr_program *p, keel_message *error) {
+  char define[64];
+  if (lights < 0)
+    snprintf(define, sizeof define, "#define KEEL_GL_SCREEN 1\n");
+  else
+    snprintf(define, sizeof define, "#define KEEL_GL_LIGHT_COUNT %d\n", lights);
   GLuint vs = compile_stage(GL_VERTEX_SHADER, define, glr_glsl_vertex);
   GLuint fs = compile_stage(GL_FRAGMENT_SHADER, define, glr_glsl_fragment);
-  GLuint p = 0;
+  GLuint id = 0;
   if (!stage_failed(r, vs, "keel_gl.vert", error) && !stage_failed(r, fs, "keel_gl.frag", error)) {
-    p = glCreateProgram();
-    glAttachShader(p, vs);
-    glAttachShader(p, fs);
-    glLinkProgram(p);
+    id = glCreateProgram();
+    glAttachShader(id, vs);
+    glAttachShader(id, fs);
+    glLinkProgram(id);
     GLint ok = GL_FALSE;
-    glGetProgramiv(p, GL_LINK_STATUS, &ok);
+    glGetProgramiv(id, GL_LINK_STATUS, &ok);
     if (!ok) {
       if (!stage_failed(r, vs, "keel_gl.vert", error) && !stage_failed(r, fs, "keel_gl.frag", error)) {
         char log[1024] = "", line[200];
-        glGetProgramInfoLog(p, sizeof log, NULL, log);
+        glGetProgramInfoLog(id, sizeof log, NULL, log);
         reason_line(line, sizeof line, log);
-        glr_set_error(error, "the %s program does not link on %s: %s", screen ? "screen" : "world",
+        glr_set_error(error, "the %s program does not link on %s: %s", lights < 0 ? "screen" : "world",
                       r->ctx.renderer_name, line[0] ? line : "(no log)");
       }
-      glDeleteProgram(p);
-      p = 0;
+      glDeleteProgram(id);
+      id = 0;
     }
   }
   glDeleteShader(vs);
   glDeleteShader(fs);
-  return p;
+  if (!id) return KEEL_ERR_UNSUPPORTED;
+  p->id = id;
+  p->loc_view = glGetUniformLocation(id, "u_view");
+  p->loc_projection = glGetUniformLocation(id, "u_projection");
+  p->loc_lights = glGetUniformLocation(id, "u_lights");
+  return KEEL_OK;
 }
 
 /* ---- the target */
@@ -171,19 +182,16 @@ static keel_result target_alloc(keel_renderer *r, uint32_t width, uint32_t heigh
 }
 
 keel_result glr_draw_init(keel_renderer *r, keel_message *error) {
-  for (uint32_t p = 0; p < GLR_PROGRAMS; p++) {
-    r->programs[p] = build_program(r, p == 1, error);
-    if (!r->programs[p]) return KEEL_ERR_UNSUPPORTED;
-    r->loc_view[p] = glGetUniformLocation(r->programs[p], "u_view");
-    r->loc_projection[p] = glGetUniformLocation(r->programs[p], "u_projection");
-  }
-  r->loc_lights = glGetUniformLocation(r->programs[KEEL_PASS_WORLD], "u_lights");
-  r->loc_light_count = glGetUniformLocation(r->programs[KEEL_PASS_WORLD], "u_light_count");
+  /* The screen program and a one-light world program now, so that a driver
+   * that cannot compile them refuses create; other light counts on first use. */
+  keel_result res = build_program(r, -1, &r->screen, error);
+  if (res == KEEL_OK) res = build_program(r, 1, &r->world[1], error);
+  if (res != KEEL_OK) return res;
   glGenFramebuffers(1, &r->fbo);
   glGenRenderbuffers(1, &r->color_rb);
   glGenRenderbuffers(1, &r->depth_rb);
   glGenBuffers((GLsizei)r->frames_in_flight, r->instance_vbo);
-  keel_result res = target_alloc(r, r->width, r->height, error);
+  res = target_alloc(r, r->width, r->height, error);
   if (res != KEEL_OK) return res;
   /* State every pass shares, set once: no blending, no dithering (the
    * values written are exactly the shader's, as in Vulkan). */
@@ -208,8 +216,9 @@ void glr_draw_shutdown(keel_renderer *r) {
     r->fences[i] = NULL;
   }
   glDeleteBuffers(GLR_MAX_FRAMES_IN_FLIGHT, r->instance_vbo);
-  for (uint32_t p = 0; p < GLR_PROGRAMS; p++)
-    if (r->programs[p]) glDeleteProgram(r->programs[p]);
+  for (uint32_t n = 0; n <= KEEL_RENDERER_MAX_LIGHTS; n++)
+    if (r->world[n].id) glDeleteProgram(r->world[n].id);
+  if (r->screen.id) glDeleteProgram(r->screen.id);
   glDeleteFramebuffers(1, &r->fbo);
   glDeleteRenderbuffers(1, &r->color_rb);
   glDeleteRenderbuffers(1, &r->depth_rb);
@@ -339,7 +348,8 @@ typedef struct pending_run {
   const glr_camera *camera;
 } pending_run;
 
-static keel_result draw_run(keel_renderer *r, uint32_t program, const pending_run *run, const glr_camera **bound) {
+static keel_result draw_run(keel_renderer *r, const glr_program *program, const pending_run *run,
+                            const glr_camera **bound) {
   if (!run->count) return KEEL_OK;
   uint32_t slot = run->mesh & GLR_MESH_INDEX_MASK;
   glr_mesh *m = &r->meshes[slot];
@@ -348,8 +358,8 @@ static keel_result draw_run(keel_renderer *r, uint32_t program, const pending_ru
                       "end_frame: mesh 0x%08x was destroyed after %u draws of it were recorded; they are dropped",
                       run->mesh, run->count);
   if (*bound != run->camera && (!*bound || memcmp(*bound, run->camera, sizeof *run->camera) != 0)) {
-    glUniformMatrix4fv(r->loc_view[program], 1, GL_FALSE, run->camera->view);
-    glUniformMatrix4fv(r->loc_projection[program], 1, GL_FALSE, run->camera->projection);
+    glUniformMatrix4fv(program->loc_view, 1, GL_FALSE, run->camera->view);
+    glUniformMatrix4fv(program->loc_projection, 1, GL_FALSE, run->camera->projection);
   }
   *bound = run->camera;
   glBindVertexArray(m->vao);
@@ -394,24 +404,35 @@ static keel_result upload_instances(keel_renderer *r, uint32_t slot, const bool 
 }
 
 /* Pass 0 clears everything and draws the lit world with back faces culled;
- * every later pass clears depth only and draws unlit, nothing culled. */
-static uint32_t pass_state(keel_renderer *r, uint32_t pass) {
+ * every later pass clears depth only and draws unlit, nothing culled.
+ * Returns the program to draw with, NULL when the world program for this
+ * many lights cannot be built (logged and counted; the pass is cleared and
+ * left empty). */
+static const glr_program *pass_state(keel_renderer *r, uint32_t pass) {
   glDepthMask(GL_TRUE);
-  if (pass == KEEL_PASS_WORLD) {
-    glClearColor(r->clear.r, r->clear.g, r->clear.b, r->clear.a);
-    glClearDepth(1.0);
-    glEnable(GL_DEPTH_TEST);
-    glEnable(GL_CULL_FACE);
-    glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
-    glUseProgram(r->programs[0]);
-    glUniform4fv(r->loc_lights, (GLsizei)(r->light_count * 3), &r->lights[0][0]);
-    glUniform1i(r->loc_light_count, (GLint)r->light_count);
-    return 0;
+  if (pass != KEEL_PASS_WORLD) {
+    glClear(GL_DEPTH_BUFFER_BIT);
+    glDisable(GL_CULL_FACE);
+    glUseProgram(r->screen.id);
+    return &r->screen;
   }
-  glClear(GL_DEPTH_BUFFER_BIT);
-  glDisable(GL_CULL_FACE);
-  glUseProgram(r->programs[1]);
-  return 1;
+  glClearColor(r->clear.r, r->clear.g, r->clear.b, r->clear.a);
+  glClearDepth(1.0);
+  glEnable(GL_DEPTH_TEST);
+  glEnable(GL_CULL_FACE);
+  glClear(GL_COLOR_BUFFER_BIT | GL_DEPTH_BUFFER_BIT);
+  glr_program *p = &r->world[r->light_count];
+  if (!p->id) {
+    keel_message why;
+    if (build_program(r, (int)r->light_count, p, &why) != KEEL_OK) {
+      glr_refuse(r, KEEL_ERR_BACKEND, "end_frame: the world program for %u lights: %s; the world pass is empty",
+                 r->light_count, why.text);
+      return NULL;
+    }
+  }
+  glUseProgram(p->id);
+  if (r->light_count) glUniform4fv(p->loc_lights, (GLsizei)(r->light_count * 3), &r->lights[0][0]);
+  return p;
 }
 
 keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
@@ -422,7 +443,11 @@ keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
   glBindFramebuffer(GL_FRAMEBUFFER, r->fbo);
   glViewport(0, 0, (GLsizei)r->width, (GLsizei)r->height);
   for (uint32_t p = 0; p < r->pass_count && res != KEEL_ERR_DEVICE_LOST; p++) {
-    uint32_t program = pass_state(r, p);
+    const glr_program *program = pass_state(r, p);
+    if (!program) {
+      if (res != KEEL_ERR_DEVICE_LOST) res = KEEL_ERR_BACKEND;
+      continue;
+    }
     /* Each pass starts with no camera bound (the screen program is shared
      * by several passes, and each program keeps its own uniforms). */
     const glr_camera *bound = NULL;

@@ -17,10 +17,6 @@
  * high 16, so no live handle is 0. */
 #define GLR_MESH_SLOTS 4096u
 #define GLR_MESH_INDEX_MASK 0xffffu
-/* Its two programs: pass 0 draws the world, every later pass a screen
- * layer (keel/renderer.h defines pass 1; passes after it are more screen
- * layers, each over the last, as in the Vulkan renderer). */
-#define GLR_PROGRAMS 2u
 #define GLR_MAX_FRAMES_IN_FLIGHT 4u
 /* How long begin_frame waits for the frame frames_in_flight ago. */
 #define GLR_FENCE_TIMEOUT_NS 5000000000ull
@@ -83,6 +79,17 @@ typedef struct glr_mesh {
   uint32_t index_count;
 } glr_mesh;
 
+/* A linked program and its uniforms. Pass 0 draws the world with a program
+ * built for the frame's number of lights (the count a compile-time
+ * constant, as the Vulkan renderer's specialization constant: the light
+ * loop unrolls); every later pass draws a screen layer (keel/renderer.h
+ * defines pass 1; passes after it are more screen layers, each over the
+ * last, as in the Vulkan renderer). */
+typedef struct glr_program {
+  GLuint id; /* 0: not built yet */
+  GLint loc_view, loc_projection, loc_lights;
+} glr_program;
+
 /* Where the GL context comes from. */
 typedef enum glr_context_kind { GLR_CONTEXT_EGL = 1, GLR_CONTEXT_HOST_WINDOW = 2 } glr_context_kind;
 
@@ -111,9 +118,8 @@ struct keel_renderer {
 
   /* GL objects (main thread only) */
   GLuint fbo, color_rb, depth_rb;
-  GLuint programs[GLR_PROGRAMS]; /* [0] world, [1] screen layers */
-  GLint loc_view[GLR_PROGRAMS], loc_projection[GLR_PROGRAMS];
-  GLint loc_lights, loc_light_count; /* world program */
+  glr_program world[KEEL_RENDERER_MAX_LIGHTS + 1]; /* by light count, each built on first use */
+  glr_program screen;
   GLuint instance_vbo[GLR_MAX_FRAMES_IN_FLIGHT]; /* one per frame in flight */
   size_t instance_bytes[GLR_MAX_FRAMES_IN_FLIGHT];
   GLsync fences[GLR_MAX_FRAMES_IN_FLIGHT];

@@ -190,7 +190,7 @@ static int run_inproc(inproc *out, uint32_t frames) {
     double c2 = thread_cpu_us();
     kc_render_present(r);
     uint64_t t1 = bench_now_ns();
-    if (f == WARMUP) {
+    if (f + 1 == WARMUP) {
       keel_renderer_stats st = {.struct_size = sizeof st};
       api->stats(rr, &st);
       calls_before = st.draw_calls;
@@ -324,6 +324,10 @@ static void compare(const char *anchor, const char *label, const char *suffix, c
            i + 1, label, k[i], kcpu[i], a[i], acpu[i], c[i], ccpu[i], fa[i], fc[i]);
     fflush(stdout);
   }
+  /* Each round's ratio compares runs made minutes apart at most: their
+   * median resists the machine's load drifting over the whole benchmark. */
+  double ratio[16];
+  for (uint32_t i = 0; i < rounds; i++) ratio[i] = k[i] / (a[i] < c[i] ? a[i] : c[i]);
   double km = bench_percentile(k, rounds, 0.5), am = bench_percentile(a, rounds, 0.5);
   double cm = bench_percentile(c, rounds, 0.5), best = am < cm ? am : cm;
   double kc = bench_percentile(kcpu, rounds, 0.5), ac = bench_percentile(acpu, rounds, 0.5);
@@ -331,8 +335,9 @@ static void compare(const char *anchor, const char *label, const char *suffix, c
   report_named("gl_frame_ms_10k", suffix, km, "ms");
   report_named("gl_anchor_best_frame_ms_10k", suffix, best, "ms");
   printf("gl_anchor_best_mode%s: %c\n", suffix, am < cm ? 'a' : 'c');
-  report_named("gl_frame_10k_ratio_to_anchor", suffix, km / best, "x");
-  if (!suffix[0]) printf("  target <= 1.2x\n");
+  report_named("gl_frame_10k_ratio_of_medians", suffix, km / best, "x");
+  report_named("gl_frame_10k_ratio_to_anchor", suffix, bench_percentile(ratio, rounds, 0.5), "x");
+  if (!suffix[0]) printf("  (median of the rounds' ratios to that round's best raw mode) target <= 1.2x\n");
   report_named("gl_cpu_ms_per_frame_10k", suffix, kc, "ms");
   report_named("gl_anchor_cpu_ms_per_frame_10k_mode_a", suffix, ac, "ms");
   report_named("gl_anchor_cpu_ms_per_frame_10k_mode_c", suffix, cc, "ms");
