@@ -188,6 +188,28 @@ void kjs_api_drop(kjs_vm *vm, const keel_script_event *ev);
 /* Adds the global `require` (CommonJS, confined to the game directory).
  * Inside a safe call, on every heap. */
 void kjs_require_install(duk_context *ctx);
+/* Hot reload of a module the game heap required, by its real path: 1 = it
+ * ran again (its old exports object patched in place when both are plain
+ * objects, so code holding it sees the new functions), 0 = it failed (the
+ * error is logged; the cache and the globals are as before), -1 = no
+ * module of this game. Undo entries go into the array at `undo`. Inside an
+ * entry on the game heap. */
+int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo);
+/* Puts back every module of the undo array (on_reload() failed). */
+void kjs_require_undo(kjs_vm *vm, duk_idx_t undo);
+
+/* ---- script_js.c: snapshots for hot reload, in C (a heap stopped by the
+ * budget runs no script code, and these run none) ---- */
+
+/* Pushes a bare object with the own enumerable properties of the object
+ * at obj. */
+void kjs_object_snap(duk_context *ctx, duk_idx_t obj);
+/* Makes the object at obj hold what the snapshot at snap holds: own
+ * enumerable properties the snapshot lacks are deleted (when
+ * configurable), the others set to the snapshot's values. */
+void kjs_object_restore(duk_context *ctx, duk_idx_t obj, duk_idx_t snap);
+void kjs_object_snap_globals(duk_context *ctx);
+void kjs_object_restore_globals(duk_context *ctx, duk_idx_t snap);
 
 /* ---- kjs_input.c ---- */
 

@@ -320,6 +320,10 @@ static duk_ret_t kjs_require_fn(duk_context *ctx) {
   }
   duk_pop(ctx);
 
+  /* Watched for hot reload from its first load, even if it fails: fixing
+   * it reloads it. The game heap only (a one-off's modules are not the game's). */
+  if (!vm->pool && KEEL_HAS_MEMBER(s->world, keel_script_world, file_loaded) && s->world->file_loaded)
+    s->world->file_loaded(s->world->ctx, fp->real);
   size_t slen = 0;
   keel_message err;
   char *src = kjs_read_file(fp->real, &slen, &err);
@@ -384,3 +388,144 @@ void kjs_require_install(duk_context *ctx) {
   duk_put_prop_string(ctx, -2, "require");
   duk_pop(ctx);
 }
+
+/* ---- hot reload ---------------------------------------------------------- */
+
+/* Logs and counts the error on top as a failed reload of `key`, pops it. */
+static void kjs_req_reload_failed(kjs_vm *vm, const char *key) {
+  char what[PATH_MAX + 16];
+  snprintf(what, sizeof what, "reloading %s", key);
+  kjs_report_error(vm, what);
+  const keel_host *h = vm->script->host;
+  h->log(h, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", key);
+}
+
+int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
+  duk_context *ctx = vm->ctx;
+  const keel_script *s = vm->script;
+  undo = duk_normalize_index(ctx, undo);
+  size_t root = s->game_real ? strlen(s->game_real) : 0;
+  if (!s->game_real || strncmp(real_path, s->game_real, root) != 0 || real_path[root] != '/') return -1;
+  const char *key = real_path + root + 1;
+  duk_idx_t base = duk_get_top(ctx);
+  duk_idx_t st = kjs_req_state(ctx);
+  duk_get_prop_string(ctx, st, "cache");
+  duk_idx_t cache = duk_get_top_index(ctx);
+  if (!duk_get_prop_string(ctx, cache, key)) {
+    /* Not in the cache (its first load failed): the next require runs the new text. */
+    duk_set_top(ctx, base);
+    const keel_host *h = s->host;
+    h->log(h, KEEL_LOG_INFO, "reloaded %s (it runs at its next require)", key);
+    return 1;
+  }
+  duk_idx_t oldmod = duk_get_top_index(ctx);
+  duk_get_prop_string(ctx, oldmod, "exports");
+  duk_idx_t oldexp = duk_get_top_index(ctx);
+  keel_message err;
+  size_t slen = 0;
+  char *src = kjs_read_file(real_path, &slen, &err);
+  if (!src) {
+    duk_push_string(ctx, strncmp(err.text, "js: ", 4) == 0 ? err.text + 4 : err.text);
+    kjs_req_reload_failed(vm, key);
+    duk_set_top(ctx, base);
+    return 0;
+  }
+  char kdir[PATH_MAX];
+  snprintf(kdir, sizeof kdir, "%s", key);
+  char *slash = strrchr(kdir, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    kdir[0] = '\0';
+  kjs_req_load l = {key, kdir, src, slen, kjs_req_ends_with(key, ".json"), false};
+  duk_int_t rc = duk_safe_call(ctx, kjs_req_push_text_body, &l, 0, 1);
+  free(src);
+  if (rc != DUK_EXEC_SUCCESS) {
+    kjs_req_reload_failed(vm, key);
+    duk_set_top(ctx, base);
+    return 0;
+  }
+  duk_idx_t text = duk_get_top_index(ctx);
+  l.src = duk_get_lstring(ctx, text, &l.len);
+  /* The globals, to put back if the module fails half-way. */
+  kjs_object_snap_globals(ctx);
+  duk_idx_t globals = duk_get_top_index(ctx);
+  /* A new module object, cached while it runs (as a first require does). */
+  duk_push_object(ctx);
+  duk_idx_t mod = duk_get_top_index(ctx);
+  duk_push_object(ctx);
+  kjs_req_def(ctx, mod, "exports");
+  duk_push_string(ctx, key);
+  kjs_req_def(ctx, mod, "id");
+  duk_push_string(ctx, key);
+  kjs_req_def(ctx, mod, "filename");
+  duk_push_false(ctx);
+  kjs_req_def(ctx, mod, "loaded");
+  duk_dup(ctx, mod);
+  duk_put_prop_string(ctx, cache, key);
+  duk_dup(ctx, mod);
+  duk_dup(ctx, text);
+  vm->calls++;
+  if (duk_safe_call(ctx, kjs_req_load_body, &l, 2, 1) != DUK_EXEC_SUCCESS) {
+    if (l.compiling) kjs_req_blame_file(ctx, &l);
+    kjs_req_reload_failed(vm, key);
+    duk_dup(ctx, oldmod);
+    duk_put_prop_string(ctx, cache, key);
+    kjs_object_restore_globals(ctx, globals);
+    duk_set_top(ctx, base);
+    return 0;
+  }
+  duk_idx_t newexp = duk_get_top_index(ctx);
+  /* Undo entry: [key, old module, old exports' contents or undefined]. */
+  duk_push_array(ctx);
+  duk_idx_t entry = duk_get_top_index(ctx);
+  duk_push_string(ctx, key);
+  duk_put_prop_index(ctx, entry, 0);
+  duk_dup(ctx, oldmod);
+  duk_put_prop_index(ctx, entry, 1);
+  bool patch = duk_is_object(ctx, oldexp) && !duk_is_function(ctx, oldexp) && duk_is_object(ctx, newexp) &&
+               !duk_is_function(ctx, newexp) && !duk_strict_equals(ctx, oldexp, newexp);
+  if (patch) {
+    kjs_object_snap(ctx, oldexp);
+    duk_put_prop_index(ctx, entry, 2);
+    /* The old exports object takes the new contents: whoever holds it (a
+     * `var m = require(...)` in the main script) sees the new functions,
+     * and the old module object stays the cached one. */
+    kjs_object_snap(ctx, newexp);
+    kjs_object_restore(ctx, oldexp, -1);
+    duk_pop(ctx);
+    duk_dup(ctx, oldmod);
+    duk_put_prop_string(ctx, cache, key);
+  }
+  duk_put_prop_index(ctx, undo, (duk_uarridx_t)duk_get_length(ctx, undo));
+  duk_set_top(ctx, base);
+  const keel_host *h = s->host;
+  h->log(h, KEEL_LOG_INFO, "reloaded %s", key);
+  return 1;
+}
+
+void kjs_require_undo(kjs_vm *vm, duk_idx_t undo) {
+  duk_context *ctx = vm->ctx;
+  undo = duk_normalize_index(ctx, undo);
+  duk_idx_t base = duk_get_top(ctx);
+  duk_idx_t st = kjs_req_state(ctx);
+  duk_get_prop_string(ctx, st, "cache");
+  duk_idx_t cache = duk_get_top_index(ctx);
+  for (duk_size_t n = duk_get_length(ctx, undo); n > 0; n--) {
+    duk_get_prop_index(ctx, undo, (duk_uarridx_t)(n - 1));
+    duk_idx_t entry = duk_get_top_index(ctx);
+    duk_get_prop_index(ctx, entry, 0); /* key */
+    duk_get_prop_index(ctx, entry, 1); /* old module */
+    duk_get_prop_index(ctx, entry, 2); /* old exports' contents */
+    if (duk_is_object(ctx, -1)) {
+      duk_get_prop_string(ctx, -2, "exports");
+      kjs_object_restore(ctx, -1, -2);
+      duk_pop(ctx);
+    }
+    duk_pop(ctx);
+    duk_put_prop(ctx, cache); /* cache[key] = old module */
+    duk_pop(ctx);             /* the entry */
+  }
+  duk_set_top(ctx, base);
+}
+

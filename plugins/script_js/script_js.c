@@ -348,28 +348,21 @@ typedef struct kjs_reload_args {
   uint32_t count;
 } kjs_reload_args;
 
-/* Hot reload's snapshot of the global object, in C: a reload stopped by
- * the budget must still be undone, and a stopped heap runs no script code
- * (Duktape's check answers "stop" until the entry returns), while these
- * property operations run none. Pushes a bare object with the global
- * object's own enumerable properties. Inside an entry. */
-static void kjs_globals_snap(duk_context *ctx) {
+/* ---- hot reload's snapshots (see kjs_internal.h) ---- */
+
+void kjs_object_snap(duk_context *ctx, duk_idx_t obj) {
+  obj = duk_normalize_index(ctx, obj);
   duk_push_bare_object(ctx);
   duk_idx_t snap = duk_get_top_index(ctx);
-  duk_push_global_object(ctx);
-  duk_enum(ctx, -1, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  duk_enum(ctx, obj, DUK_ENUM_OWN_PROPERTIES_ONLY);
   while (duk_next(ctx, -1, 1)) duk_put_prop(ctx, snap);
-  duk_pop_2(ctx);
+  duk_pop(ctx);
 }
 
-/* Puts the global object back as the snapshot at `snap` had it: own
- * enumerable properties added since are deleted (a reload runs as eval
- * code, so what it declares can be), the old values are set again. */
-static void kjs_globals_restore(duk_context *ctx, duk_idx_t snap) {
+void kjs_object_restore(duk_context *ctx, duk_idx_t obj, duk_idx_t snap) {
+  obj = duk_normalize_index(ctx, obj);
   snap = duk_normalize_index(ctx, snap);
-  duk_push_global_object(ctx);
-  duk_idx_t g = duk_get_top_index(ctx);
-  duk_enum(ctx, g, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  duk_enum(ctx, obj, DUK_ENUM_OWN_PROPERTIES_ONLY);
   while (duk_next(ctx, -1, 0)) {
     duk_dup(ctx, -1);
     if (duk_has_prop(ctx, snap)) {
@@ -377,11 +370,11 @@ static void kjs_globals_restore(duk_context *ctx, duk_idx_t snap) {
       continue;
     }
     duk_dup(ctx, -1);
-    duk_get_prop_desc(ctx, g, 0);
+    duk_get_prop_desc(ctx, obj, 0);
     bool configurable = duk_get_prop_string(ctx, -1, "configurable") && duk_to_boolean(ctx, -1);
     duk_pop_2(ctx);
     if (configurable)
-      duk_del_prop(ctx, g);
+      duk_del_prop(ctx, obj);
     else
       duk_pop(ctx);
   }
@@ -389,14 +382,27 @@ static void kjs_globals_restore(duk_context *ctx, duk_idx_t snap) {
   duk_enum(ctx, snap, DUK_ENUM_OWN_PROPERTIES_ONLY);
   while (duk_next(ctx, -1, 1)) {
     duk_dup(ctx, -2);
-    if (duk_has_prop(ctx, g)) {
+    if (duk_has_prop(ctx, obj)) {
       /* Only the value: writable or not, the attributes stay. */
-      duk_def_prop(ctx, g, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
+      duk_def_prop(ctx, obj, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
     } else {
-      duk_put_prop(ctx, g);
+      duk_put_prop(ctx, obj);
     }
   }
-  duk_pop_2(ctx);
+  duk_pop(ctx);
+}
+
+void kjs_object_snap_globals(duk_context *ctx) {
+  duk_push_global_object(ctx);
+  kjs_object_snap(ctx, -1);
+  duk_remove(ctx, -2);
+}
+
+void kjs_object_restore_globals(duk_context *ctx, duk_idx_t snap) {
+  snap = duk_normalize_index(ctx, snap);
+  duk_push_global_object(ctx);
+  kjs_object_restore(ctx, -1, snap);
+  duk_pop(ctx);
 }
 
 /* Re-runs the main script as eval code, so its declarations replace the
@@ -406,7 +412,7 @@ static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
   keel_script *s = vm->script;
   char what[160];
   snprintf(what, sizeof what, "reloading %s", s->main_name);
-  kjs_globals_snap(ctx);
+  kjs_object_snap_globals(ctx);
   duk_idx_t before = duk_get_top_index(ctx);
   duk_push_lstring(ctx, src, len);
   duk_push_string(ctx, s->main_name);
@@ -419,7 +425,7 @@ static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
     ok = kjs_call(vm, 0, what);
   }
   if (!ok) {
-    kjs_globals_restore(ctx, before);
+    kjs_object_restore_globals(ctx, before);
     s->host->log(s->host, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", s->main_name);
   } else {
     s->host->log(s->host, KEEL_LOG_INFO, "reloaded %s", s->main_name);
@@ -432,15 +438,24 @@ static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
   kjs_reload_args *a = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
   keel_script *s = vm->script;
-  kjs_globals_snap(ctx); /* the batch's globals, for on_reload */
+  kjs_object_snap_globals(ctx); /* the batch's globals, for on_reload */
   duk_idx_t batch = duk_get_top_index(ctx);
+  duk_push_array(ctx); /* undo entries of the modules reloaded */
+  duk_idx_t undo = duk_get_top_index(ctx);
   uint32_t reloaded = 0;
+  /* Modules first, so a main script that requires them finds the new code. */
   for (uint32_t i = 0; i < a->count && vm->stop == KJS_STOP_NONE; i++) {
     const char *path = a->paths[i];
-    if (!path || !s->main_path || strcmp(path, s->main_path) != 0) {
-      s->host->log(s->host, KEEL_LOG_WARN, "reload: %s is not a file this game loaded", path ? path : "(null)");
-      continue;
-    }
+    if (!path || (s->main_path && strcmp(path, s->main_path) == 0)) continue;
+    int r = kjs_require_reload(vm, path, undo);
+    if (r < 0)
+      s->host->log(s->host, KEEL_LOG_WARN, "reload: %s is not a file this game loaded", path);
+    else if (r > 0)
+      reloaded++;
+  }
+  for (uint32_t i = 0; i < a->count && vm->stop == KJS_STOP_NONE; i++) {
+    const char *path = a->paths[i];
+    if (!path || !s->main_path || strcmp(path, s->main_path) != 0) continue;
     keel_message err;
     size_t len = 0;
     char *src = kjs_read_file(path, &len, &err);
@@ -461,14 +476,15 @@ static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
   if (reloaded && vm->stop == KJS_STOP_NONE) {
     if (duk_get_global_string(ctx, "on_reload") && duk_is_function(ctx, -1)) {
       if (!kjs_call(vm, 0, "on_reload()")) {
-        kjs_globals_restore(ctx, batch);
+        kjs_require_undo(vm, undo);
+        kjs_object_restore_globals(ctx, batch);
         s->host->log(s->host, KEEL_LOG_WARN, "on_reload() failed: the reload is undone, the old code keeps running");
       }
     } else {
       duk_pop(ctx);
     }
   }
-  duk_pop(ctx); /* the batch snapshot */
+  duk_pop_2(ctx); /* the undo list, the batch snapshot */
   return 0;
 }
 

@@ -119,7 +119,7 @@ static void save_truncate(const char *name, const char *text) {
 
 static void save_rename(const char *name, const char *text) {
   char tmp[600];
-  snprintf(tmp, sizeof tmp, "%s/.%s.swp", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/%s.swp~", dir, name); /* beside it: rename(2) stays in one directory */
   FILE *f = fopen(tmp, "w");
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
   fputs(text, f);
@@ -410,6 +410,37 @@ static CU_TestInfo decision_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+/* JS: the same with a CommonJS module: the exports object a main script
+ * holds is updated in place, and require returns that same object. */
+static void test_js_module(void) {
+  mkdir(game_file("lib"), 0700);
+  save_truncate("lib/util.js", "exports.word = function () { return \"old\"; };\n");
+  save_truncate("main.js",
+                "var util = require(\"lib/util\");\n"
+                "function update(dt) { log.info(\"word\", util.word(), require(\"lib/util\") === util); }\n");
+  char args[2048];
+  snprintf(args, sizeof args, "--set script.runtime=js --set script.main=%s --set script.hot_reload=true --stats-json %s",
+           game_file("main.js"), game_file("stats.json"));
+  proc p;
+  proc_start(&p, args);
+  size_t at = proc_wait(&p, "word old true\n", 0);
+  CU_ASSERT_FATAL(at != 0);
+  save_rename("lib/util.js", "exports.word = function () { return \"new\"; };\n");
+  size_t r = proc_wait(&p, "reloaded lib/util.js\n", at);
+  size_t w = proc_wait(&p, "word new true\n", r);
+  CU_ASSERT_FATAL(r && w);
+  CU_ASSERT_PTR_NULL(strstr(p.out + w, "word old"));
+  /* A broken module keeps the old one. */
+  save_truncate("lib/util.js", "exports.word = function () { return \"x\"; };\nthrow new Error(\"module fails\");\n");
+  size_t e = proc_wait(&p, "reloading lib/util.js: lib/util.js:2: module fails", w);
+  size_t still = proc_wait(&p, "word new true\n", e);
+  CU_ASSERT_FATAL(e && still);
+  CU_ASSERT_EQUAL(proc_stop(&p), 0);
+  CU_ASSERT_PTR_NULL(strstr(p.out, "word x"));
+  KT_ASSERT_CONTAINS(stats(), "\"reloads\": 2, \"reload_errors\": 1}");
+  proc_free(&p);
+}
+
 static CU_TestInfo lua_tests[] = {
     {"both save styles reload once each, state kept", test_lua_save_styles},
     {"syntax error and raising top level keep the old code", test_lua_errors},
@@ -424,6 +455,7 @@ static CU_TestInfo js_tests[] = {
     {"both save styles reload once each, state kept", test_js_save_styles},
     {"syntax error and raising top level keep the old code", test_js_errors},
     {"on_reload error undoes the reload", test_js_on_reload_error},
+    {"a required module reloads", test_js_module},
     {"100 rapid saves", test_js_rapid},
     {"lockstep: off unless forced", test_js_lockstep},
     CU_TEST_INFO_NULL,
