@@ -440,6 +440,9 @@ keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
   keel_result res = check_pending(r, "end_frame");
   keel_result up = upload_instances(r, slot, ended);
   if (up != KEEL_OK && res != KEEL_ERR_DEVICE_LOST) res = up;
+  /* Without this frame's instances the runs would read stale data: the
+   * passes are cleared and left empty. */
+  bool draw = up == KEEL_OK;
   glBindFramebuffer(GL_FRAMEBUFFER, r->fbo);
   glViewport(0, 0, (GLsizei)r->width, (GLsizei)r->height);
   for (uint32_t p = 0; p < r->pass_count && res != KEEL_ERR_DEVICE_LOST; p++) {
@@ -453,7 +456,7 @@ keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
     const glr_camera *bound = NULL;
     pending_run run = {0};
     glBindBuffer(GL_ARRAY_BUFFER, r->instance_vbo[slot]);
-    for (uint32_t w = 0; w < r->max_workers; w++) {
+    for (uint32_t w = 0; draw && w < r->max_workers; w++) {
       uint32_t i = p * r->max_workers + w;
       if (!ended[i]) continue;
       struct keel_encoder *e = &r->encoders[i];
@@ -479,6 +482,7 @@ keel_result glr_draw_replay(keel_renderer *r, const bool *ended) {
     if (d != KEEL_OK && res != KEEL_ERR_DEVICE_LOST) res = d;
   }
   glBindVertexArray(0);
+  if (r->fences[slot]) glDeleteSync(r->fences[slot]);
   r->fences[slot] = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
   glFlush();
   keel_result c = glr_check(r, "end_frame: clear, state or fence");
