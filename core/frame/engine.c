@@ -535,6 +535,8 @@ static keel_result open_input_window(kc_engine *e, kc_err *err) {
   return KEEL_OK;
 }
 
+size_t kc_engine_alignment(void) { return _Alignof(kc_engine); }
+
 keel_result kc_engine_create(const kc_engine_options *opts, kc_engine **out, kc_err *err) {
   *out = NULL;
   /* The struct's own alignment: the action queue inside is 128-byte aligned. */

@@ -40,6 +40,10 @@ typedef struct kc_engine_options {
 
 typedef struct kc_engine kc_engine;
 
+/* The alignment struct kc_engine needs (its action queue is 128-byte
+ * aligned): kc_engine_create allocates the engine at it. For tests. */
+size_t kc_engine_alignment(void);
+
 /* Whether a window can be opened now: a display, and GLFW starting on it
  * (started and stopped again: kc_engine_create keeps the one it starts).
  * When not, *why (caller's buffer) says why in a few words. Main thread. */

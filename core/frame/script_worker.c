@@ -363,6 +363,8 @@ static bool wait_started(kc_script_worker *sw, uint64_t deadline_ns) {
   return started;
 }
 
+size_t kc_script_worker_alignment(void) { return _Alignof(kc_script_worker); }
+
 keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script_worker **out, kc_err *err) {
   *out = NULL;
   /* Rounded to the struct's own alignment: the rings inside are 128-byte

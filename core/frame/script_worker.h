@@ -106,6 +106,9 @@ typedef struct kc_script_worker kc_script_worker;
  * KEEL_ERR_TIMEOUT with *out set to the abandoned worker (see
  * kc_script_worker_abandoned): nothing it may touch can be freed. Main. */
 keel_result kc_script_worker_start(const kc_script_worker_config *cfg, kc_script_worker **out, kc_err *err);
+/* The alignment struct kc_script_worker needs (its rings are 128-byte
+ * aligned): kc_script_worker_start allocates the worker at it. For tests. */
+size_t kc_script_worker_alignment(void);
 
 /* Main thread, once a frame: applies every queued command to the world's
  * back state (completion events go back to the worker) and returns true when
