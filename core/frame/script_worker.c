@@ -109,6 +109,7 @@ struct kc_script_worker {
   uint64_t commands_fill; /* the ring's fill at the last drain */
   uint64_t commands_hwm;  /* the most it held at a drain */
   uint64_t commands_peak; /* ... since the last kc_script_worker_fill_get */
+  uint64_t full_seen;     /* commands_full at the last kc_script_worker_fill_get */
   kc_script_worker_stats stats;
   _Atomic uint64_t reloads, reload_errors; /* counted on the worker */
   bool watch_full_logged;
@@ -615,8 +616,17 @@ void kc_script_worker_fill_get(kc_script_worker *sw, kc_script_worker_fill *out)
   kc_script_worker *w = sw;
   out->commands = sw->commands_peak;
   sw->commands_peak = sw->commands_fill;
-  out->commands_hwm = sw->commands_hwm;
   out->commands_capacity = kc_spsc_capacity(&sw->commands);
+  /* A refusal means the ring was full, whatever the drains happened to see
+   * (a drain that runs while the script pushes may never start on a full
+   * ring): the alert then does not depend on timing. */
+  uint64_t full = atomic_load_explicit(&w->commands_full, memory_order_relaxed);
+  if (full != sw->full_seen) {
+    sw->full_seen = full;
+    out->commands = out->commands_capacity;
+    sw->commands_hwm = out->commands_capacity;
+  }
+  out->commands_hwm = sw->commands_hwm;
   out->callbacks = atomic_load_explicit(&w->callbacks_pending, memory_order_relaxed);
   out->callbacks_capacity = sw->callbacks_max;
   out->events_waiting = sw->overflow_count;

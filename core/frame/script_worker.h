@@ -91,8 +91,9 @@ typedef struct kc_script_worker_stats {
 /* Fill of the worker's two queues, read by the main thread for the queue
  * alerts (docs/runner.md). */
 typedef struct kc_script_worker_fill {
-  uint64_t commands, commands_capacity;   /* worker -> main ring: the most it held at a drain since the last call */
-  uint64_t commands_hwm;                  /* the most it held at any drain */
+  uint64_t commands, commands_capacity;   /* worker -> main ring: the most it held at a drain since the last
+                                             call; the capacity when a command was refused since then */
+  uint64_t commands_hwm;                  /* the most it held at any drain (the capacity once one was refused) */
   uint64_t callbacks, callbacks_capacity; /* completions pending, of callbacks_max */
   uint64_t events_waiting;                /* events held on the main thread for a later tick */
 } kc_script_worker_fill;
