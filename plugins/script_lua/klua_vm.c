@@ -38,15 +38,19 @@ void klua_budget_start(klua_vm *vm, uint64_t budget_ns, const char *name) {
   }
 }
 
+/* The CPU budget first: past the backstop too, a call that has spent its
+ * CPU time is reported as over budget (the real cause), and the backstop
+ * only when the thread got too little CPU to spend it. */
 int klua_budget_check(klua_vm *vm, uint64_t now) {
   if (!vm->budget_ns) return KLUA_STOP_NONE;
-  if (now >= vm->backstop_ns) return KLUA_STOP_BACKSTOP;
-  if (now < vm->check_at_ns) return KLUA_STOP_NONE;
+  bool past_backstop = now >= vm->backstop_ns;
+  if (now < vm->check_at_ns && !past_backstop) return KLUA_STOP_NONE;
   struct timespec ts;
   if (clock_gettime(vm->cpu_clock, &ts) != 0) return KLUA_STOP_BUDGET;
   uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
   uint64_t used = cpu > vm->cpu_start_ns ? cpu - vm->cpu_start_ns : 0;
   if (used >= vm->budget_ns) return KLUA_STOP_BUDGET;
+  if (past_backstop) return KLUA_STOP_BACKSTOP;
   vm->check_at_ns = now + (vm->budget_ns - used);
   return KLUA_STOP_NONE;
 }
