@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 
 _Atomic uint32_t kc_trace_recording;
@@ -252,20 +253,6 @@ void kc_trace_stop(void) {
 
 /* ---- the file ---------------------------------------------------------- */
 
-static void json_text(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 /* Marks which begins and ends of b (positions from..head) pair up. */
 static void pair_up(const tr_buf *b, uint64_t from, uint64_t head, uint8_t *keep, uint64_t *stack) {
   uint64_t depth = 0;
@@ -287,14 +274,14 @@ static void write_event(FILE *f, const tr_buf *b, const tr_event *e, uint64_t t0
   fprintf(f, ",\n{\"ph\":\"%c\",\"pid\":1,\"tid\":%u,\"ts\":%.3f", e->ph, b->tid, ts);
   if (e->name) {
     fputs(",\"name\":", f);
-    json_text(f, e->name);
+    kc_json_write_string(f, e->name);
   }
   if (e->ph == 'i') fputs(",\"s\":\"t\"", f);
   if (e->ph == 'C') {
     fprintf(f, ",\"args\":{\"value\":%.6g}", e->arg.d);
   } else if (e->arg_name) {
     fputs(",\"args\":{", f);
-    json_text(f, e->arg_name);
+    kc_json_write_string(f, e->arg_name);
     fprintf(f, ":%" PRIu64 "}", e->arg.u);
   }
   fputc('}', f);
@@ -322,7 +309,7 @@ keel_result kc_trace_write(const char *path, kc_err *err) {
   fputs("{\"traceEvents\":[\n{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\"keel\"}}", f);
   for (const tr_buf *b = g.bufs; b; b = b->next) {
     fprintf(f, ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":", b->tid);
-    json_text(f, b->name);
+    kc_json_write_string(f, b->name);
     fprintf(f, "}},\n{\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%u}}",
             b->tid, b->tid);
   }

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/cvar.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/path.h"
 #include "base/trace.h"
@@ -1442,21 +1443,6 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
           refused[1], e->queues[2].high_water, e->queues[2].capacity, refused[2]);
 }
 
-/* JSON strings here are plugin names and paths: escape what JSON requires. */
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err) {
   FILE *f = kc_path_open_output(path, err);
   if (!f) return err->code;
@@ -1467,7 +1453,7 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
           kc_frame_stats_percentile_ms(&e->stats, 0.5), kc_frame_stats_percentile_ms(&e->stats, 0.99),
           (double)e->stats.max_ns / 1e6, e->frame ? (double)e->stats.total_ns / 1e6 / (double)e->frame : 0.0);
   fprintf(f, "  \"script\": {\"runtime\": ");
-  json_string(f, e->script_name);
+  kc_json_write_string(f, e->script_name);
   fprintf(f, ", \"lockstep\": %s, \"ticks\": %" PRIu64 ", \"skips\": %" PRIu64 ", \"tick_errors\": %" PRIu64
              ", \"init_errors\": %" PRIu64 ", \"shutdown_errors\": %" PRIu64
              ", \"errors\": %" PRIu64 ", \"interrupts\": %" PRIu64 ", \"last_tick_ms\": %.4f, \"wakes\": %" PRIu64
@@ -1499,13 +1485,13 @@ keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_
           r.errors_total, r.script_errors, r.ws.commands_failed, e->publish_errors, r.rs.errors,
           r.renderer.errors);
   fprintf(f, "  \"plugins\": {\"renderer\": ");
-  json_string(f, e->renderer_name);
+  kc_json_write_string(f, e->renderer_name);
   fprintf(f, ", \"renderer_file\": ");
-  json_string(f, e->renderer_plugin ? e->renderer_plugin->file : "");
+  kc_json_write_string(f, e->renderer_plugin ? e->renderer_plugin->file : "");
   fprintf(f, ", \"script\": ");
-  json_string(f, e->script_name);
+  kc_json_write_string(f, e->script_name);
   fprintf(f, ", \"script_file\": ");
-  json_string(f, e->script_plugin ? e->script_plugin->file : "");
+  kc_json_write_string(f, e->script_plugin ? e->script_plugin->file : "");
   fprintf(f, "},\n");
   fprintf(f, "  \"renderer\": {\"frames\": %" PRIu64 ", \"passes\": %" PRIu64 ", \"encoders\": %" PRIu64
              ", \"draws\": %" PRIu64 ", \"draw_calls\": %" PRIu64 ", \"errors\": %" PRIu64
