@@ -874,11 +874,20 @@ static keel_result sys_prepare(const kc_system_ctx *ctx) {
   return kc_render_prepare(e->render);
 }
 
+/* A lost device, or the renderer out of memory in the middle of a run: the
+ * frames cannot be trusted to go on (issue: a renderer that cannot allocate
+ * its frame would fail every frame after it, or draw half of it). */
+static bool render_failure_is_fatal(keel_result r) {
+  return r == KEEL_ERR_DEVICE_LOST || r == KEEL_ERR_OUT_OF_MEMORY;
+}
+
 /* The renderer's calls of a frame: the first failure is remembered (which
  * call, what result) for the failure policy in kc_engine_run. */
 static keel_result renderer_called(kc_engine *e, const char *call, keel_result r) {
-  /* A lost device wins over an earlier failure of the same frame. */
-  if (r != KEEL_OK && (e->render_failure == KEEL_OK || r == KEEL_ERR_DEVICE_LOST)) {
+  /* The first failure of the frame is the one reported, unless a later one
+   * ends the run and it did not. */
+  if (r != KEEL_OK && (e->render_failure == KEEL_OK ||
+                       (render_failure_is_fatal(r) && !render_failure_is_fatal(e->render_failure)))) {
     e->render_failure = r;
     e->render_failed_call = call;
   }
@@ -909,8 +918,9 @@ static keel_result sys_present(const kc_system_ctx *ctx) {
   return renderer_called(e, "present", kc_render_present(e->render));
 }
 
-/* The renderer failure policy: a lost device (KEEL_ERR_DEVICE_LOST from
- * end_frame or present, or any call) ends the run at once; otherwise a
+/* The renderer failure policy: a lost device or memory exhausted
+ * (KEEL_ERR_DEVICE_LOST, KEEL_ERR_OUT_OF_MEMORY from any call of a frame)
+ * ends the run at once; otherwise a
  * failing call is counted and the frames go on, until
  * RENDER_FAILURES_MAX frames in a row had one: then the run ends too, so a
  * renderer that can draw nothing never runs silently to exit 0. Main. */
@@ -926,6 +936,9 @@ static keel_result render_policy(kc_engine *e, kc_err *err) {
   }
   if (r == KEEL_ERR_DEVICE_LOST)
     return kc_err_set(err, r, "renderer %s: %s returned KEEL_ERR_DEVICE_LOST: the graphics device is gone; stopping",
+                      e->renderer_name, call);
+  if (r == KEEL_ERR_OUT_OF_MEMORY)
+    return kc_err_set(err, r, "renderer %s: %s returned KEEL_ERR_OUT_OF_MEMORY: the renderer ran out of memory; stopping",
                       e->renderer_name, call);
   if (++e->render_failed_frames == 1)
     kc_log_write(KC_LOG_ERROR, "renderer %s: %s failed (%s); frames go on", e->renderer_name, call,

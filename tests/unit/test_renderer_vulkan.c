@@ -224,19 +224,28 @@ static void test_device_choice(void) {
 }
 
 /* A fault the driver cannot be made to produce: the submission of frame 5
- * fails as if the device were lost. The call is named in the log, the
- * renderer refuses every later frame with KEEL_ERR_DEVICE_LOST, and the run
- * ends on its own. */
+ * fails as if the device were lost (then frame 3's as if memory ran out).
+ * The Vulkan call is named in the log, and the engine stops the run with
+ * exit 1 after that frame. */
 static void test_device_lost_is_logged_with_the_call(void) {
   char args[1024];
   snprintf(args, sizeof args, "KEEL_VULKAN_FAULT=device_lost@5 %s --set engine.target_fps=0 --frames 12 "
                               "--set script.runtime=native --set renderer.width=64 --set renderer.height=64",
            KEEL_TEST_KEEL_EXE);
-  int rc = kt_run(args, out, sizeof out);
-  CU_ASSERT(rc == 0 || rc == 1); /* the engine's policy decides (docs/rendering.md); it must not hang or crash */
+  CU_ASSERT_EQUAL(kt_run(args, out, sizeof out), 1); /* the engine stops at once (docs/runner.md) */
   KT_ASSERT_CONTAINS(out, "KEEL_VULKAN_FAULT=device_lost@5: frame 5's submission will fail on purpose");
   KT_ASSERT_CONTAINS(out, "end_frame: vkQueueSubmit failed: VK_ERROR_DEVICE_LOST (the Vulkan device is lost");
+  KT_ASSERT_CONTAINS(out, "keel: renderer vulkan: end_frame returned KEEL_ERR_DEVICE_LOST: the graphics device is gone");
+  KT_ASSERT_CONTAINS(out, "keel: 4 frames in"); /* the lost 5th is not counted, none after it */
   KT_ASSERT_CONTAINS(out, "keel: world hash ");
+  /* Out of memory in the middle of the run: the same, with its own words. */
+  snprintf(args, sizeof args, "KEEL_VULKAN_FAULT=out_of_memory@3 %s --set engine.target_fps=0 --frames 12 "
+                              "--set script.runtime=native --set renderer.width=64 --set renderer.height=64",
+           KEEL_TEST_KEEL_EXE);
+  CU_ASSERT_EQUAL(kt_run(args, out, sizeof out), 1);
+  KT_ASSERT_CONTAINS(out, "end_frame: vkQueueSubmit failed: VK_ERROR_OUT_OF_DEVICE_MEMORY");
+  KT_ASSERT_CONTAINS(out, "keel: renderer vulkan: end_frame returned KEEL_ERR_OUT_OF_MEMORY: the renderer ran out of memory");
+  KT_ASSERT_CONTAINS(out, "keel: 2 frames in");
 }
 
 /* ---- through the SDK: the plugin alone ---- */
