@@ -92,6 +92,7 @@ struct kc_engine {
   const kc_input_replay *replay;  /* borrowed from the options; NULL = the window's input */
   bool recorder_failed;
   bool minimised;                 /* nothing is drawn; the game keeps ticking */
+  bool frame_open;                /* this frame's begin_frame succeeded: record, submit and present it */
   uint32_t draw_width, draw_height; /* the renderer's current size */
   uint64_t title_t0, title_frames;
 
@@ -896,25 +897,30 @@ static keel_result renderer_called(kc_engine *e, const char *call, keel_result r
 
 static keel_result sys_begin_frame(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
+  e->frame_open = false;
   if (e->minimised) return KEEL_OK;
-  return renderer_called(e, "begin_frame", kc_render_begin(e->render, e->clear, e->published_time));
+  keel_result r = renderer_called(e, "begin_frame", kc_render_begin(e->render, e->clear, e->published_time));
+  e->frame_open = r == KEEL_OK;
+  return r;
 }
 
 static keel_result sys_record(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
-  if (e->minimised) return KEEL_OK;
+  /* A frame begin_frame refused is not open: nothing to record, end or
+   * present (the refusal is the frame's one failure). */
+  if (e->minimised || !e->frame_open) return KEEL_OK;
   return renderer_called(e, "encoder_begin/draw/end", kc_render_record_all(e->render));
 }
 
 static keel_result sys_submit(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
-  if (e->minimised) return KEEL_OK;
+  if (e->minimised || !e->frame_open) return KEEL_OK;
   return renderer_called(e, "end_frame", kc_render_submit(e->render));
 }
 
 static keel_result sys_present(const kc_system_ctx *ctx) {
   kc_engine *e = ctx->frame;
-  if (e->minimised) return KEEL_OK;
+  if (e->minimised || !e->frame_open) return KEEL_OK;
   return renderer_called(e, "present", kc_render_present(e->render));
 }
 

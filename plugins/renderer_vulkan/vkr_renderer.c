@@ -7,10 +7,14 @@
  * draw list becomes one instanced draw, its per-draw data (model matrix,
  * colour) written into the slot's instance buffer, each encoder in blocks
  * it reserved for itself. end_frame, on the main thread, executes the
- * secondaries in pass and worker order in one primary and submits once.
+ * secondaries in pass and worker order in one primary and hands it to the
+ * renderer's submit thread, the one thread that submits frames (see "the
+ * submit thread" below for why main does not call vkQueueSubmit itself).
  * Meshes live in device-local buffers uploaded once. Where the pixels go is
  * the target's business (vkr_target: offscreen when headless). */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +86,8 @@ typedef struct vkr_instances {
 typedef struct vkr_frame {
   VkFence fence;
   bool submitted; /* the fence will signal: wait before reuse */
+  uint64_t job;   /* the submit thread's job that submits it (0: main submitted it) */
+  uint64_t number; /* the end_frame call (1 = the first) that submitted it */
   uint64_t serial; /* submission number, for deferred frees */
   VkCommandPool primary_pool;
   VkCommandBuffer primary;
@@ -113,6 +119,37 @@ typedef struct vkr_garbage {
   vkr_buffer buffer;
   uint64_t serial; /* free once this submission has completed */
 } vkr_garbage;
+
+/* The submit thread (headless targets). Measured: on lavapipe (Mesa 22.3)
+ * vkQueueSubmit returns only once the driver has run the command buffer's
+ * front end, and on 2 cores with a script thread busy 30 ms a tick the main
+ * thread sat in it 0.3-0.9 ms a frame while lavapipe's threads took its core
+ * (bench_vulkan p99: 8-10x the idle script's p99). The issue's rule is that
+ * nothing but the reused slot's fence blocks the main thread, so end_frame
+ * hands the frame to this thread, which submits in order; main waits for it
+ * only where it waited anyway (the slot's fence) or where it needs the queue
+ * itself (uploads, readback, resize, destroy), after draining it. A window
+ * target still submits and presents on the main thread: its present must
+ * follow the submission on the queue, and its swapchain slot is shared by
+ * acquire and present, so moving presentation too is its own change. */
+#define VKR_JOBS 8u
+typedef struct vkr_submitter {
+  bool running;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  /* Under lock. Job n (1-based) is jobs[(n - 1) % VKR_JOBS]; a job's slot
+   * is reused VKR_JOBS jobs later, after its frame slot has been waited for
+   * (one job a frame, at most VKR_MAX_FRAMES frames in flight). */
+  struct {
+    VkCommandBuffer cb;
+    VkFence fence;
+    VkResult result; /* vkQueueSubmit's, once finished */
+    VkResult inject; /* KEEL_VULKAN_FAULT: fail with this instead of submitting */
+  } jobs[VKR_JOBS];
+  uint64_t pushed, finished;
+  bool quit;
+} vkr_submitter;
 
 typedef enum vkr_fault {
   FAULT_NONE = 0,
@@ -174,6 +211,8 @@ struct keel_renderer {
   vkr_fault fault;
   uint64_t fault_frame; /* the end_frame call (1 = the first) whose submission fails */
   uint64_t end_frame_calls;
+
+  vkr_submitter sub; /* sub.running: frames go through the submit thread */
 };
 
 /* ---- threads and refusals ---- */
@@ -268,6 +307,100 @@ static void fault_parse(keel_renderer *r) {
   }
 }
 
+/* ---- the submit thread ---- */
+
+static void *submit_main(void *arg) {
+  keel_renderer *r = arg;
+  vkr_submitter *s = &r->sub;
+  pthread_setname_np(pthread_self(), "keel-vk-submit");
+  /* SCHED_BATCH (same nice, no privilege): a batch thread that wakes does
+   * not preempt the running one, so handing a frame over does not cost the
+   * main thread its core; the submission runs once main has finished its
+   * frame, or on a free core. A failure only loses that nicety. */
+  struct sched_param sp = {.sched_priority = 0};
+  (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+  pthread_mutex_lock(&s->lock);
+  for (;;) {
+    while (!s->quit && s->finished == s->pushed) pthread_cond_wait(&s->wake, &s->lock);
+    if (s->finished == s->pushed) break; /* quit, and every job done */
+    uint32_t k = (uint32_t)(s->finished % VKR_JOBS);
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->jobs[k].cb};
+    VkFence fence = s->jobs[k].fence;
+    VkResult inject = s->jobs[k].inject;
+    pthread_mutex_unlock(&s->lock);
+    VkResult res = inject != VK_SUCCESS ? inject : vkQueueSubmit(r->dev.queue, 1, &si, fence);
+    pthread_mutex_lock(&s->lock);
+    s->jobs[k].result = res;
+    s->finished++;
+    pthread_cond_broadcast(&s->done);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+static bool submit_start(keel_renderer *r) {
+  vkr_submitter *s = &r->sub;
+  if (pthread_mutex_init(&s->lock, NULL) != 0) return false;
+  if (pthread_cond_init(&s->wake, NULL) != 0) {
+    pthread_mutex_destroy(&s->lock);
+    return false;
+  }
+  if (pthread_cond_init(&s->done, NULL) != 0 || pthread_create(&s->thread, NULL, submit_main, r) != 0) {
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    return false;
+  }
+  s->running = true;
+  return true;
+}
+
+/* Main thread: every job handed over is submitted before the thread ends. */
+static void submit_stop(keel_renderer *r) {
+  vkr_submitter *s = &r->sub;
+  if (!s->running) return;
+  pthread_mutex_lock(&s->lock);
+  s->quit = true;
+  pthread_cond_signal(&s->wake);
+  pthread_mutex_unlock(&s->lock);
+  pthread_join(s->thread, NULL);
+  pthread_cond_destroy(&s->done);
+  pthread_cond_destroy(&s->wake);
+  pthread_mutex_destroy(&s->lock);
+  s->running = false;
+}
+
+/* Main thread: hands over a primary to submit with `fence`; returns its job
+ * number. Never waits: frames in flight bound the jobs pending. */
+static uint64_t submit_push(keel_renderer *r, VkCommandBuffer cb, VkFence fence, VkResult inject) {
+  vkr_submitter *s = &r->sub;
+  pthread_mutex_lock(&s->lock);
+  while (s->pushed - s->finished == VKR_JOBS) pthread_cond_wait(&s->done, &s->lock);
+  uint32_t k = (uint32_t)(s->pushed % VKR_JOBS);
+  s->jobs[k].cb = cb;
+  s->jobs[k].fence = fence;
+  s->jobs[k].inject = inject;
+  s->jobs[k].result = VK_SUCCESS;
+  uint64_t job = ++s->pushed;
+  pthread_cond_signal(&s->wake);
+  pthread_mutex_unlock(&s->lock);
+  return job;
+}
+
+/* Main thread: waits until job `job` (0: every job handed over) has been
+ * submitted; returns that job's result (VK_SUCCESS for 0: each failure is
+ * reported by the wait for its own frame, frame_wait). */
+static VkResult submit_wait(keel_renderer *r, uint64_t job) {
+  vkr_submitter *s = &r->sub;
+  if (!s->running) return VK_SUCCESS;
+  pthread_mutex_lock(&s->lock);
+  uint64_t until = job ? job : s->pushed;
+  while (s->finished < until) pthread_cond_wait(&s->done, &s->lock);
+  VkResult res = job ? s->jobs[(job - 1) % VKR_JOBS].result : VK_SUCCESS;
+  pthread_mutex_unlock(&s->lock);
+  return res;
+}
+
 /* ---- one-off command buffers (main thread) ---- */
 
 static VkResult once_begin(keel_renderer *r) {
@@ -286,6 +419,8 @@ static VkResult once_submit_wait(keel_renderer *r, const char **failed) {
   VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &r->once_cb};
   *failed = "vkResetFences";
   if ((res = vkResetFences(r->dev.device, 1, &r->once_fence)) != VK_SUCCESS) return res;
+  /* The queue is the submit thread's until every frame handed to it is in. */
+  submit_wait(r, 0);
   *failed = "vkQueueSubmit";
   if ((res = vkQueueSubmit(r->dev.queue, 1, &si, r->once_fence)) != VK_SUCCESS) return res;
   *failed = "vkWaitForFences";
@@ -575,6 +710,19 @@ static void vkr_destroy(keel_renderer *r) {
   if (!r) return;
   if (r->main_thread && !on_main(r)) refuse_off_main(r, "destroy");
   VkDevice dev = r->dev.device;
+  if (r->sub.running) {
+    submit_stop(r);
+    /* Nothing lost: a last frame whose submission failed is still told. */
+    for (uint32_t i = 0; i < r->frames_in_flight; i++) {
+      vkr_frame *f = &r->frames[i];
+      VkResult res = f->submitted && f->job ? r->sub.jobs[(f->job - 1) % VKR_JOBS].result : VK_SUCCESS;
+      if (res != VK_SUCCESS) {
+        f->submitted = false;
+        refuse(r, map_vk(res), "destroy: vkQueueSubmit of frame %llu (on the submit thread) failed: %s",
+               (unsigned long long)f->number, vkr_result_name(res));
+      }
+    }
+  }
   if (dev) {
     /* After a loss this returns at once with an error: nothing runs any more. */
     vkDeviceWaitIdle(dev);
@@ -709,9 +857,15 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
       e->worker = w;
     }
   for (uint32_t i = 0; i < VKR_MESH_SLOTS; i++) r->meshes[i].next_free = i + 1;
-  vkr_log(host, KEEL_LOG_INFO, "device %s; validation %s; %u frames in flight; %s target %ux%u",
+  if (!windowed && !submit_start(r)) {
+    set_error(error, "create: could not start the submit thread");
+    vkr_destroy(r);
+    return KEEL_ERR_OUT_OF_MEMORY;
+  }
+  vkr_log(host, KEEL_LOG_INFO, "device %s; validation %s; %u frames in flight; %s target %ux%u; frames submitted %s",
           r->dev.description, r->dev.validation ? "on (Khronos layer, synchronization included)" : "off",
-          r->frames_in_flight, r->target->ops->name, desc->width, desc->height);
+          r->frames_in_flight, r->target->ops->name, desc->width, desc->height,
+          r->sub.running ? "by the submit thread" : "on the main thread");
   *out = r;
   return KEEL_OK;
 }
@@ -720,6 +874,15 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
 
 static keel_result frame_wait(keel_renderer *r, vkr_frame *f, const char *call) {
   if (!f->submitted) return KEEL_OK;
+  VkResult submitted = submit_wait(r, f->job);
+  if (submitted != VK_SUCCESS) {
+    /* Its fence will never signal; the frame is simply lost (a later one
+     * draws again unless the device is gone). */
+    f->submitted = false;
+    char what[96];
+    snprintf(what, sizeof what, "vkQueueSubmit of frame %llu (on the submit thread)", (unsigned long long)f->number);
+    return vk_failed(r, call, what, submitted);
+  }
   VkResult res = vkWaitForFences(r->dev.device, 1, &f->fence, VK_TRUE, VKR_FENCE_TIMEOUT_NS);
   if (res == VK_TIMEOUT) {
     r->lost = true;
@@ -776,6 +939,7 @@ static keel_result vkr_begin_frame(keel_renderer *r, const keel_frame_desc *fram
   /* The one wait of a frame: the GPU is done with this slot's buffers. */
   if ((kr = frame_wait(r, f, "begin_frame")) != KEEL_OK) return kr;
   f->submitted = false;
+  f->job = 0;
   VkResult res = vkResetFences(r->dev.device, 1, &f->fence);
   if (res != VK_SUCCESS) return vk_failed(r, "begin_frame", "vkResetFences", res);
   garbage_collect(r, false);
@@ -1077,12 +1241,20 @@ static keel_result frame_record_and_submit(keel_renderer *r, VkCommandBuffer *li
                      .pCommandBuffers = &f->primary,
                      .signalSemaphoreCount = signal ? 1u : 0u,
                      .pSignalSemaphores = signal ? &signal : NULL};
+  VkResult inject = VK_SUCCESS;
   if ((r->fault == FAULT_DEVICE_LOST || r->fault == FAULT_OUT_OF_MEMORY) && r->end_frame_calls == r->fault_frame)
-    res = r->fault == FAULT_DEVICE_LOST ? VK_ERROR_DEVICE_LOST : VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    inject = r->fault == FAULT_DEVICE_LOST ? VK_ERROR_DEVICE_LOST : VK_ERROR_OUT_OF_DEVICE_MEMORY;
+  /* A headless target has no semaphores: the submit thread takes it, and a
+   * failure (real or injected) reaches main when the frame is waited for. */
+  if (r->sub.running)
+    f->job = submit_push(r, f->primary, f->fence, inject);
+  else if (inject != VK_SUCCESS)
+    res = inject;
   else
     res = vkQueueSubmit(r->dev.queue, 1, &si, f->fence);
   if (res != VK_SUCCESS) return vk_failed(r, "end_frame", "vkQueueSubmit", res);
   f->submitted = true;
+  f->number = r->end_frame_calls;
   f->serial = ++r->submitted;
   r->last_submitted_slot = (int)r->slot;
   return KEEL_OK;
@@ -1160,6 +1332,7 @@ static keel_result vkr_resize(keel_renderer *r, uint32_t width, uint32_t height)
   if (r->lost) return refuse_lost(r, "resize");
   /* A resize replaces images that frames in flight use: the one place the
    * renderer waits for the whole device. */
+  submit_wait(r, 0);
   VkResult res = vkDeviceWaitIdle(r->dev.device);
   if (res != VK_SUCCESS) return vk_failed(r, "resize", "vkDeviceWaitIdle", res);
   for (uint32_t i = 0; i < r->frames_in_flight; i++)
