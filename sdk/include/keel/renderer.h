@@ -225,7 +225,11 @@ typedef struct keel_renderer_api {
   /* Main thread. Submits every ended encoder in pass order, then worker
    * order. An encoder still open is an error (its work is dropped and
    * counted). KEEL_ERR_DEVICE_LOST (1.1) when the device is gone: the host
-   * then stops the run with exit status 1 instead of calling it again. */
+   * then stops the run with exit status 1 instead of calling it again. A
+   * renderer may hand the submission to a thread of its own; a failure found
+   * there is then returned by a later main-thread call (the begin_frame that
+   * reuses that frame's resources, or a readback), so a host treats a result
+   * alike whichever call returns it. */
   keel_result (*end_frame)(keel_renderer *renderer);
   /* Main thread, after end_frame: shows the frame (a no-op when headless). */
   keel_result (*present)(keel_renderer *renderer);
