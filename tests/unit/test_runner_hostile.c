@@ -64,29 +64,35 @@ static char *slurp(const char *path) {
   return buf;
 }
 
+/* Runs the game `stem`.lua, then `stem`.js, for 5 frames with a load budget
+ * that a busy machine cannot exceed; each must exit 0 and print `expect`. */
+static void run_lua_and_js(const char *stem, const char *lua, const char *js, const char *expect) {
+  for (int is_js = 0; is_js <= 1; is_js++) {
+    char name[64], args[1024];
+    snprintf(name, sizeof name, "%s.%s", stem, is_js ? "js" : "lua");
+    snprintf(args, sizeof args,
+             "--frames 5 --set script.runtime=%s --set script.main=%s --set script.load_budget_ms=600000",
+             is_js ? "js" : "lua", game(name, is_js ? js : lua));
+    CU_ASSERT_EQUAL(keel(args), 0);
+    KT_ASSERT_CONTAINS(out, expect);
+  }
+}
+
 /* ---- init() that sends more commands than the queue holds ---- */
 
 /* The queue refuses at the script's line when it is full (back-pressure);
  * the main thread drains it while init() runs, so a game that retries gets
  * every entity, and nothing hangs. */
 static void test_init_floods_command_queue(void) {
-  const char *lua = game("flood.lua",
-                         "function init()\n"
-                         "  local n = 0\n"
-                         "  while n < 40000 do if pcall(entity.create, {}) then n = n + 1 end end\n"
-                         "end\n");
-  char args[1024];
-  snprintf(args, sizeof args, "--frames 5 --set script.main=%s --set script.load_budget_ms=600000", lua);
-  CU_ASSERT_EQUAL(keel(args), 0);
-  KT_ASSERT_CONTAINS(out, "keel: 40000 entities; 40000 commands from the script (0 failed, ");
-  const char *js = game("flood.js",
-                        "function init() {\n"
-                        "  for (var n = 0; n < 40000;) { try { entity.create({}); n++; } catch (e) {} }\n"
-                        "}\n");
-  snprintf(args, sizeof args, "--frames 5 --set script.runtime=js --set script.main=%s --set script.load_budget_ms=600000",
-           js);
-  CU_ASSERT_EQUAL(keel(args), 0);
-  KT_ASSERT_CONTAINS(out, "keel: 40000 entities; 40000 commands from the script (0 failed, ");
+  run_lua_and_js("flood",
+                 "function init()\n"
+                 "  local n = 0\n"
+                 "  while n < 40000 do if pcall(entity.create, {}) then n = n + 1 end end\n"
+                 "end\n",
+                 "function init() {\n"
+                 "  for (var n = 0; n < 40000;) { try { entity.create({}); n++; } catch (e) {} }\n"
+                 "}\n",
+                 "keel: 40000 entities; 40000 commands from the script (0 failed, ");
 }
 
 /* ---- a third-party runtime stuck in native code in each step ---- */
@@ -233,26 +239,18 @@ static void test_second_sigint_exits_at_once(void) {
  * builds that once overflowed TSan's shadow stack after ~22,000 errors and
  * the run hung (core/sanitizer/tsan_longjmp.c). */
 static void test_many_caught_errors(void) {
-  const char *lua = game("many_errors.lua",
-                         "function init()\n"
-                         "  local n = 0\n"
-                         "  for i = 1, 30000 do if not pcall(entity.destroy, {}) then n = n + 1 end end\n"
-                         "  log.info('caught ' .. n .. ' errors')\n"
-                         "end\n");
-  char args[1024];
-  snprintf(args, sizeof args, "--frames 2 --set script.main=%s --set script.load_budget_ms=600000", lua);
-  CU_ASSERT_EQUAL(keel(args), 0);
-  KT_ASSERT_CONTAINS(out, "caught 30000 errors");
-  const char *js = game("many_errors.js",
-                        "function init() {\n"
-                        "  var n = 0;\n"
-                        "  for (var i = 0; i < 30000; i++) { try { entity.destroy({}); } catch (e) { n++; } }\n"
-                        "  log.info('caught ' + n + ' errors');\n"
-                        "}\n");
-  snprintf(args, sizeof args, "--frames 2 --set script.runtime=js --set script.main=%s --set script.load_budget_ms=600000",
-           js);
-  CU_ASSERT_EQUAL(keel(args), 0);
-  KT_ASSERT_CONTAINS(out, "caught 30000 errors");
+  run_lua_and_js("many_errors",
+                 "function init()\n"
+                 "  local n = 0\n"
+                 "  for i = 1, 30000 do if not pcall(entity.destroy, {}) then n = n + 1 end end\n"
+                 "  log.info('caught ' .. n .. ' errors')\n"
+                 "end\n",
+                 "function init() {\n"
+                 "  var n = 0;\n"
+                 "  for (var i = 0; i < 30000; i++) { try { entity.destroy({}); } catch (e) { n++; } }\n"
+                 "  log.info('caught ' + n + ' errors');\n"
+                 "}\n",
+                 "caught 30000 errors");
 }
 
 /* ---- nothing lost ---- */
