@@ -465,11 +465,12 @@ static int klua_auxwrap(lua_State *L) {
   lua_State *co = lua_tothread(L, lua_upvalueindex(1));
   int narg = lua_gettop(L);
   if (!lua_checkstack(co, narg)) return luaL_error(L, "too many arguments to resume");
-  int status = lua_status(co);
-  if (status == LUA_OK && lua_gettop(co) == 0) return luaL_error(L, "cannot resume dead coroutine");
+  /* lua_resume itself refuses a dead coroutine and one that is running or
+   * resuming another (the wrap called from inside its own coroutine):
+   * co == L is then fine, lua_xmove does nothing. */
   lua_xmove(L, co, narg);
   int nres = 0;
-  status = lua_resume(co, L, narg, &nres);
+  int status = lua_resume(co, L, narg, &nres);
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -478,8 +479,11 @@ static int klua_auxwrap(lua_State *L) {
     lua_xmove(co, L, nres);
     return nres;
   }
-  /* Closes the coroutine's to-be-closed variables; the error stays on top. */
-  lua_resetthread(co);
+  /* Only a coroutine that failed is closed (its to-be-closed variables run;
+   * the error stays on top). A refused resume leaves co as it was: resetting
+   * a running coroutine would unwind the frames still executing on it. */
+  int co_status = lua_status(co);
+  if (co_status != LUA_OK && co_status != LUA_YIELD) lua_resetthread(co);
   lua_xmove(co, L, 1);
   if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING && !klua_has_location(lua_tostring(L, -1))) {
     luaL_where(L, 1);

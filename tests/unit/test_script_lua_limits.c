@@ -251,6 +251,41 @@ static void test_messages_keep_file_line(void) {
   lt_close(&t);
 }
 
+/* coroutine.wrap's function called from inside its own coroutine is a
+ * refused resume, caught by the script's pcall: the coroutine goes on (its
+ * to-be-closed variable is not closed early, its error not lost), yields,
+ * returns, and is dead afterwards. */
+static void test_wrap_called_from_its_own_coroutine(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 1000, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "selfwrap.lua",
+                                    "local w, closed\n"
+                                    "w = coroutine.wrap(function()\n"
+                                    "  local guard <close> = setmetatable({}, {__close = function() closed = true end})\n"
+                                    "  local ok, e = pcall(w, 1, 2)\n"
+                                    "  coroutine.yield(tostring(ok) .. ' ' .. tostring(e) .. ' ' .. tostring(closed))\n"
+                                    "  return 'done ' .. tostring(closed)\n"
+                                    "end)\n"
+                                    "local step = 0\n"
+                                    "function update()\n"
+                                    "  step = step + 1\n"
+                                    "  if step == 1 then error(w(), 0) end\n"
+                                    "  if step == 2 then error(w(), 0) end\n"
+                                    "  if step == 3 then w() end\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "selfwrap.lua:11: false cannot resume non-suspended coroutine nil"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "selfwrap.lua:12: done nil"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "selfwrap.lua:13: cannot resume dead coroutine"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
+  lt_close(&t);
+}
+
 /* A script that switches the collector's modes and stops it, then makes
  * garbage past the memory cap: garbage is collected, not reported as "not
  * enough memory", in that tick and the next ones; memory really held is
@@ -518,6 +553,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"loading gets load_budget_ms", test_load_budget},
     {"sources that are not regular files", test_sources_not_regular_files},
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
+    {"coroutine.wrap called from its own coroutine", test_wrap_called_from_its_own_coroutine},
     {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
