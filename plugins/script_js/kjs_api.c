@@ -245,8 +245,11 @@ static void kjs_read_fields(duk_context *ctx, duk_idx_t idx, const char *fname, 
     kjs_fail(ctx, "%s: argument '%s' must be a table, got %s", fname, argname, kjs_type_name(ctx, idx));
   duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY);
   while (duk_next(ctx, -1, 1)) {
-    const char *key = duk_get_string(ctx, -2);
+    duk_size_t klen = 0;
+    const char *key = duk_get_lstring(ctx, -2, &klen);
     if (!key) key = "?"; /* enumeration yields strings; a Proxy trap cannot change that, but be sure */
+    /* "mesh\0x" is not "mesh": a key is compared whole */
+    if (strlen(key) != klen) kjs_fail(ctx, "%s: unknown field '%s' (the name contains a NUL byte)", fname, key);
     const kjs_field *f = fields;
     while (f->key && strcmp(f->key, key) != 0) f++;
     if (!f->key) kjs_fail(ctx, "%s: unknown field '%s'", fname, key);

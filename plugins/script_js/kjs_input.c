@@ -52,7 +52,10 @@ static void kjs_input_names(char *out, size_t cap, bool keys) {
 static keel_key kjs_check_key(duk_context *ctx, const char *fn) {
   if (!duk_is_string(ctx, 0) || duk_is_symbol(ctx, 0))
     kjs_input_fail(ctx, "%s: argument 'key' must be a string, got %s", fn, kjs_input_typename(ctx, 0));
-  const char *name = duk_get_string(ctx, 0);
+  duk_size_t len = 0;
+  const char *name = duk_get_lstring(ctx, 0, &len);
+  /* "a\0b" must not read as "a" */
+  if (strlen(name) != len) kjs_input_fail(ctx, "%s: argument 'key' contains a NUL byte", fn);
   keel_key k = keel_key_from_name(name);
   if (k == KEEL_KEY_NONE) {
     char valid[1024];
@@ -65,7 +68,9 @@ static keel_key kjs_check_key(duk_context *ctx, const char *fn) {
 static int kjs_check_button(duk_context *ctx, const char *fn) {
   if (!duk_is_string(ctx, 0) || duk_is_symbol(ctx, 0))
     kjs_input_fail(ctx, "%s: argument 'button' must be a string, got %s", fn, kjs_input_typename(ctx, 0));
-  const char *name = duk_get_string(ctx, 0);
+  duk_size_t len = 0;
+  const char *name = duk_get_lstring(ctx, 0, &len);
+  if (strlen(name) != len) kjs_input_fail(ctx, "%s: argument 'button' contains a NUL byte", fn);
   int b = keel_mouse_button_from_name(name);
   if (b < 0) {
     char valid[128];

@@ -120,7 +120,11 @@ static void klua_parse_fields(lua_State *L, int t, const klua_kind *k, const cha
     uint32_t bit = 0;
     const char *key = NULL;
     if (lua_type(L, -2) == LUA_TSTRING) {
-      key = lua_tostring(L, -2);
+      size_t klen = 0;
+      key = lua_tolstring(L, -2, &klen);
+      /* "mesh\0x" is not "mesh": a key is compared whole */
+      if (strlen(key) != klen)
+        luaL_error(L, "%s: unknown field '%s' (the name contains a NUL byte)", fn, key);
       for (size_t i = 0; i < sizeof klua_field_names / sizeof klua_field_names[0]; i++)
         if (strcmp(key, klua_field_names[i].name) == 0) bit = klua_field_names[i].bit;
     }

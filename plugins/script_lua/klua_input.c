@@ -26,7 +26,10 @@ static void klua_input_names(char *out, size_t cap, bool keys) {
 static keel_key klua_check_key(lua_State *L, const char *fn) {
   if (lua_type(L, 1) != LUA_TSTRING)
     luaL_error(L, "%s: argument 'key' must be a string, got %s", fn, klua_input_typename(L, 1));
-  const char *name = lua_tostring(L, 1);
+  size_t len = 0;
+  const char *name = lua_tolstring(L, 1, &len);
+  /* "a\0b" must not read as "a" */
+  if (strlen(name) != len) luaL_error(L, "%s: argument 'key' contains a NUL byte", fn);
   keel_key k = keel_key_from_name(name);
   if (k == KEEL_KEY_NONE) {
     char valid[1024];
@@ -39,7 +42,9 @@ static keel_key klua_check_key(lua_State *L, const char *fn) {
 static int klua_check_button(lua_State *L, const char *fn) {
   if (lua_type(L, 1) != LUA_TSTRING)
     luaL_error(L, "%s: argument 'button' must be a string, got %s", fn, klua_input_typename(L, 1));
-  const char *name = lua_tostring(L, 1);
+  size_t len = 0;
+  const char *name = lua_tolstring(L, 1, &len);
+  if (strlen(name) != len) luaL_error(L, "%s: argument 'button' contains a NUL byte", fn);
   int b = keel_mouse_button_from_name(name);
   if (b < 0) {
     char valid[128];

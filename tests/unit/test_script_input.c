@@ -249,6 +249,9 @@ static void test_misuse_is_an_error_at_the_line(void) {
       {"key_type", "input.pressed: argument 'key' must be a string, got number"},
       {"unknown_button", "input.mouse_down: unknown button 'back' (valid buttons: left, right, middle)"},
       {"button_type", "input.mouse_released: argument 'button' must be a string, got nil"},
+      /* a name is never cut at a NUL byte ("a\0b" is not "a") */
+      {"key_nul", "input.down: argument 'key' contains a NUL byte"},
+      {"button_nul", "input.mouse_pressed: argument 'button' contains a NUL byte"},
   };
   for (int l = 0; l < 2; l++) {
     probe p;

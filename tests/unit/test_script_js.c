@@ -376,6 +376,8 @@ static const jt_case jt_arg_cases[] = {
     {"cvar.get('r_fov\\0x')", "cvar.get: argument 'name' contains a NUL byte"},
     {"cvar.on_change('r_fov\\0x', function () {})", "cvar.on_change: argument 'name' contains a NUL byte"},
     {"cvar.set('player_name', 'a\\0b')", "cvar.set: argument 'value' contains a NUL byte"},
+    {"entity.create({'mesh\\0x': 'cube'})", "entity.create: unknown field 'mesh' (the name contains a NUL byte)"},
+    {"light.create({'range\\0': 3})", "light.create: unknown field 'range' (the name contains a NUL byte)"},
     {"cvar.get()", "cvar.get: argument 'name' must be a string, got nil"},
     {"cvar.get(5)", "cvar.get: argument 'name' must be a string, got number"},
     {"cvar.get('r_vsnyc')", "cvar.get: unknown cvar 'r_vsnyc'"},

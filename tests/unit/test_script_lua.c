@@ -463,6 +463,8 @@ static const lt_case arg_cases[] = {
     {"cvar.get('ticks\\0x')", "cvar.get: argument 'name' contains a NUL byte"},
     {"cvar.on_change('ticks\\0x', print)", "cvar.on_change: argument 'name' contains a NUL byte"},
     {"cvar.set('seen', 'a\\0b')", "cvar.set: argument 'value' contains a NUL byte"},
+    {"entity.create({['mesh\\0x'] = 'cube'})", "entity.create: unknown field 'mesh' (the name contains a NUL byte)"},
+    {"light.create({['range\\0'] = 3})", "light.create: unknown field 'range' (the name contains a NUL byte)"},
     {"cvar.on_change(5, print)", "cvar.on_change: argument 'name' must be a string, got number"},
     {"cvar.on_change('speed', 5)", "cvar.on_change: argument 'fn' must be a function, got number"},
     {"cvar.on_change('nope', print)", "cvar.on_change: unknown cvar 'nope'"},

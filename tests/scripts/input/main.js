@@ -14,6 +14,8 @@ function update(dt) {
   if (c === "key_type") { input.pressed(7); } //@key_type
   if (c === "unknown_button") { input.mouse_down("back"); } //@unknown_button
   if (c === "button_type") { input.mouse_released(null); } //@button_type
+  if (c === "key_nul") { input.down("a\u0000b"); } //@key_nul
+  if (c === "button_nul") { input.mouse_pressed("left\u0000x"); } //@button_nul
   var parts = [];
   for (var i = 0; i < KEYS.length; i++) {
     var k = KEYS[i];

@@ -14,6 +14,8 @@ function update(dt)
   if case == "key_type" then input.pressed(7) end --@key_type
   if case == "unknown_button" then input.mouse_down("back") end --@unknown_button
   if case == "button_type" then input.mouse_released(nil) end --@button_type
+  if case == "key_nul" then input.down("a\0b") end --@key_nul
+  if case == "button_nul" then input.mouse_pressed("left\0x") end --@button_nul
   local parts = {}
   for _, k in ipairs(KEYS) do
     parts[#parts + 1] = k .. "=" .. flags(input.down(k), input.pressed(k), input.released(k))
