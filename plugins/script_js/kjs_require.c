@@ -422,8 +422,25 @@ int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
   duk_get_prop_string(ctx, oldmod, "exports");
   duk_idx_t oldexp = duk_get_top_index(ctx);
   keel_message err;
+  /* Held to require's rule again: the file may have been replaced by a
+   * symlink to a file outside the game directory since it was required.
+   * The resolved path is what is read. */
+  char now_real[PATH_MAX];
+  if (!realpath(real_path, now_real)) {
+    snprintf(err.text, sizeof err.text, "cannot open %s: %s", real_path, strerror(errno));
+    duk_push_string(ctx, err.text);
+    kjs_req_reload_failed(vm, key);
+    duk_set_top(ctx, base);
+    return 0;
+  }
+  if (strncmp(now_real, s->game_real, root) != 0 || now_real[root] != '/') {
+    duk_push_sprintf(ctx, "require: module '%s' resolves outside the game directory", key);
+    kjs_req_reload_failed(vm, key);
+    duk_set_top(ctx, base);
+    return 0;
+  }
   size_t slen = 0;
-  char *src = kjs_read_file(real_path, &slen, &err);
+  char *src = kjs_read_file(now_real, &slen, &err);
   if (!src) {
     duk_push_string(ctx, strncmp(err.text, "js: ", 4) == 0 ? err.text + 4 : err.text);
     kjs_req_reload_failed(vm, key);

@@ -5,6 +5,9 @@
  * the globals it changed, and the module cache, are put back as they were. */
 #include "klua.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,7 +237,29 @@ static bool klua_reload_file(klua_script *s, const klua_file *f, int loaded, int
   char *buf = NULL;
   size_t len = 0;
   char err[KEEL_MESSAGE_MAX];
-  if (!klua_read_file(f->path, &buf, &len, err, sizeof err)) {
+  /* A module is held to require's rule again: the file may have been
+   * replaced by a symlink to a file outside the game directory since it was
+   * required. The resolved path is what is read. */
+  char real[PATH_MAX];
+  const char *path = f->path;
+  if (f->module) {
+    size_t root = strlen(s->game_real);
+    if (!realpath(f->path, real)) {
+      snprintf(err, sizeof err, "cannot open '%s': %s", f->path, strerror(errno));
+    } else if (strncmp(real, s->game_real, root) != 0 || real[root] != '/') {
+      snprintf(err, sizeof err, "require: module '%s' resolves outside the game directory", f->module);
+    } else {
+      err[0] = '\0';
+      path = real;
+    }
+    if (err[0]) {
+      lua_pushstring(L, err);
+      klua_reload_report(s, "reloading ", f->chunk + 1);
+      s->host->log(s->host, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", f->chunk + 1);
+      return false;
+    }
+  }
+  if (!klua_read_file(path, &buf, &len, err, sizeof err)) {
     lua_pushstring(L, err);
     klua_reload_report(s, "reloading ", f->chunk + 1);
     return false;

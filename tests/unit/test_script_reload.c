@@ -6,7 +6,9 @@
  * or with bad arguments is refused; a changed main script replaces update()
  * with state kept and on_reload() called once; a file the game never
  * loaded is ignored with a warning; a syntax error and a runaway top level
- * (stopped by the budget) keep the old code and return file:line. */
+ * (stopped by the budget) keep the old code and return file:line; a module
+ * swapped for a symlink out of the game directory is refused, as require
+ * would refuse it. */
 #include <keel_test.h>
 
 #include <dlfcn.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <keel/plugin.h>
 #include <keel/script.h>
@@ -204,10 +207,61 @@ static void test_lua_reports_modules(void) {
   run_close(&r);
 }
 
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A module replaced by a symlink to a file outside the game directory after
+ * it was required: the reload refuses it with require's message, the file
+ * outside never runs, the old module goes on. */
+static void check_symlinked_module(const lang *l) {
+  run r;
+  run_open(&r, l);
+  bool lua = strcmp(l->ext, "lua") == 0;
+  char mod[600], real[4096], outside[256], evil[600];
+  snprintf(mod, sizeof mod, "%s/util.%s", r.dir, l->ext);
+  write_file(mod, lua ? "return {v = 1}\n" : "module.exports = {v: 1};\n");
+  write_main(&r, lua ? "local m = require('util')\nfunction update() cvar.set('seen', tostring(m.v)) end\n"
+                     : "var m = require('util');\nfunction update() { cvar.set('seen', String(m.v)); }\n");
+  CU_ASSERT_EQUAL_FATAL(l->api->init(r.s, &r.err), KEEL_OK);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(mod, real));
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "seen"), "1");
+
+  snprintf(outside, sizeof outside, "%s/keel-script-outside-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(outside));
+  snprintf(evil, sizeof evil, "%s/evil.%s", outside, l->ext);
+  write_file(evil, lua ? "cvar.set('code', 'outside ran')\nreturn {v = 99}\n"
+                       : "cvar.set('code', 'outside ran');\nmodule.exports = {v: 99};\n");
+  CU_ASSERT_EQUAL_FATAL(unlink(mod), 0);
+  CU_ASSERT_EQUAL_FATAL(symlink(evil, mod), 0);
+  const char *paths[1] = {real};
+  CU_ASSERT_EQUAL(l->api->reload(r.s, paths, 1, &r.err), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.err.text, "resolves outside the game directory");
+  CU_ASSERT_TRUE(fake_host_log_has(r.fh, "the old code keeps running"));
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "code"), "");
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "seen"), "1");
+  run_close(&r);
+  unlink(mod);
+  unlink(evil);
+  rmdir(outside);
+  unlink(r.main_path);
+  rmdir(r.dir);
+}
+
+static void test_lua_symlinked_module(void) { check_symlinked_module(&langs[0]); }
+static void test_js_symlinked_module(void) { check_symlinked_module(&langs[1]); }
+
 static CU_TestInfo tests[] = {
     {"lua: reload, state, on_reload, errors, budget", test_lua},
     {"js: reload, state, on_reload, errors, budget", test_js},
     {"lua: modules are reported", test_lua_reports_modules},
+    {"lua: a module turned into a symlink out of the game is refused", test_lua_symlinked_module},
+    {"js: a module turned into a symlink out of the game is refused", test_js_symlinked_module},
     CU_TEST_INFO_NULL,
 };
 
