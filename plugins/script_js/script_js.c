@@ -557,6 +557,7 @@ static duk_ret_t kjs_stringify(duk_context *ctx) {
 static duk_ret_t kjs_oneoff_body(duk_context *ctx, void *udata) {
   kjs_oneoff_args *a = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
+  duk_idx_t base = duk_get_top(ctx);
   duk_push_c_function(ctx, kjs_stringify, 1);
   duk_push_string(ctx, a->code);
   duk_push_string(ctx, "exec"); /* the chunk name the Lua runtime uses too */
@@ -565,7 +566,10 @@ static duk_ret_t kjs_oneoff_body(duk_context *ctx, void *udata) {
   if (duk_pcompile(ctx, DUK_COMPILE_EVAL) != DUK_EXEC_SUCCESS || duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS ||
       duk_pcall(ctx, 1) != DUK_EXEC_SUCCESS) {
     kjs_record_error(vm); /* returned, not logged: the host reports it once */
-    duk_pop(ctx);
+    /* The stringifier is still below the error unless String() itself
+     * failed: popping a fixed count would fail on an empty stack and be
+     * reported a second time, by the runtime. */
+    duk_set_top(ctx, base);
     return 0;
   }
   if (a->result) snprintf(a->result->text, sizeof a->result->text, "%s", duk_get_string(ctx, -1));

@@ -1046,9 +1046,15 @@ static void test_oneoff(void) {
   JT_ASSERT_NO_LOG(&t, "nope"); /* returned, not logged: the host reports it once */
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "1 +", &m), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(m.text, "exec:1: SyntaxError:");
+  /* A result whose toString throws: returned once, never logged nor
+   * counted a second time by the runtime. */
+  uint64_t errors_before = jt_stats(&t).errors;
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "({toString: function () { throw new Error('bad toString'); }})", &m),
                   KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(m.text, "exec:1: bad toString");
+  CU_ASSERT_EQUAL(jt_stats(&t).errors, errors_before + 1);
+  JT_ASSERT_NO_LOG(&t, "bad toString");
+  JT_ASSERT_NO_LOG(&t, "invalid count");
   /* Watchdog and cap on pool heaps too. */
   uint64_t t0 = kt_now_ns();
   CU_ASSERT_EQUAL(jt_api->oneoff_run(t.s, "for (;;) { try { for (;;) {} } catch (e) {} }", &m), KEEL_ERR_SCRIPT);
