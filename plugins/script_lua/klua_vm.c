@@ -604,6 +604,61 @@ static int klua_searcher(lua_State *L) {
   return 2;
 }
 
+/* require(name) as the Lua 5.4 manual describes it (§6.3: package.loaded,
+ * then each of package.searchers, then the loader), with one rule more: a
+ * name holding a NUL byte is refused whole. Lua's own require reads the
+ * name as a C string, so require("lib\0x") loaded lib.lua. Upvalue 1: the
+ * package table, as for Lua's own. */
+static int klua_require(lua_State *L) {
+  size_t len = 0;
+  const char *name = luaL_checklstring(L, 1, &len);
+  if (strlen(name) != len) return luaL_error(L, "require: module name '%s' leaves the game directory", name);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* 2 */
+  lua_getfield(L, 2, name);
+  if (lua_toboolean(L, -1)) return 1; /* loaded already */
+  lua_pop(L, 1);
+  if (lua_getfield(L, lua_upvalueindex(1), "searchers") != LUA_TTABLE) /* 3 */
+    return luaL_error(L, "'package.searchers' must be a table");
+  lua_pushfstring(L, "module '%s' not found:", name); /* 4: what each searcher said */
+  for (lua_Integer i = 1;; i++) {
+    if (lua_rawgeti(L, 3, i) == LUA_TNIL) {
+      lua_settop(L, 4);
+      luaL_where(L, 1);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+      return lua_error(L);
+    }
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 2); /* 5, 6: loader and its data, or a message */
+    if (lua_isfunction(L, 5)) break;
+    if (lua_isstring(L, 5)) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "\n\t");
+      lua_insert(L, 5);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 6);
+  lua_call(L, 2, 1); /* 7: what the module returned */
+  if (!lua_isnil(L, 7))
+    lua_setfield(L, 2, name);
+  else
+    lua_pop(L, 1);
+  if (lua_getfield(L, 2, name) == LUA_TNIL) { /* nothing set: the module is `true` */
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
+  }
+  lua_pushvalue(L, 6);
+  return 2;
+}
+
 /* ---- game time for os.* in lockstep ---- */
 
 static double klua_game_seconds(lua_State *L) {
@@ -752,6 +807,9 @@ static int klua_setup(lua_State *L) {
   lua_pushcfunction(L, klua_searcher);
   lua_rawseti(L, -2, 2);
   lua_setfield(L, pkg, "searchers");
+  lua_pushvalue(L, pkg);
+  lua_pushcclosure(L, klua_require, 1);
+  lua_setfield(L, G, "require");
   lua_settop(L, G);
 
   klua_wrap_field(L, G, "load", klua_load);

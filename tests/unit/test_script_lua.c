@@ -264,6 +264,9 @@ static void test_require_inside_game_dir(void) {
   KT_ASSERT_CONTAINS(t.err.text, "require: module name '/etc/passwd' leaves the game directory");
   CU_ASSERT_EQUAL(lt_run_code(&t, "require('lib/../../outside')"), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "leaves the game directory");
+  /* Lua's own require read the name as a C string: 'lib.util\0x' loaded lib/util.lua */
+  CU_ASSERT_EQUAL(lt_run_code(&t, "require('lib.util\\0x')"), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "case:1: require: module name 'lib.util' leaves the game directory");
   CU_ASSERT_EQUAL(lt_run_code(&t, "require('missing.mod')"), KEEL_ERR_SCRIPT);
   KT_ASSERT_CONTAINS(t.err.text, "module 'missing.mod' not found");
   /* one line per searcher, no empty line */
@@ -275,7 +278,7 @@ static void test_require_inside_game_dir(void) {
   KT_ASSERT_CONTAINS(t.err.text, want);
   CU_ASSERT_FALSE(fake_host_log_has(t.fh, "outside.lua was loaded"));
   CU_ASSERT_EQUAL(lt_run_code(&t, ""), KEEL_OK);
-  CU_ASSERT_EQUAL(lt_cvar(&t, "ticks")->i, 6);
+  CU_ASSERT_EQUAL(lt_cvar(&t, "ticks")->i, 7);
   lt_close(&t);
 }
 
