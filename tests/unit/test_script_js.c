@@ -770,6 +770,47 @@ static void test_costly_builtins_stop(void) {
   jt_close(&t);
 }
 
+/* The Array.prototype methods walk an array's length in C, holes included,
+ * and run no bytecode while they do: each of these is one call that ran for
+ * minutes past the budget (the engine then gave the worker up and exited
+ * with 1). They stop at the budget, at the script's line. */
+static void test_array_walks_stop(void) {
+  keel_script_desc d;
+  jt_desc_defaults(&d);
+  d.tick_budget_ms = 50;
+  jt t;
+  CU_ASSERT_EQUAL_FATAL(jt_start(&t,
+                                 "var N = Math.pow(2, 32) - 1, M = Math.pow(2, 31) - 1;\n"
+                                 "var c = 0, id = function (x) { return x; };\n"
+                                 "function update() {\n"
+                                 "  c++;\n"
+                                 "  if (c === 1) [].concat(new Array(N));\n"
+                                 "  if (c === 2) new Array(N).forEach(id);\n"
+                                 "  if (c === 3) new Array(N).map(id);\n"
+                                 "  if (c === 4) new Array(M).indexOf(1);\n"
+                                 "  if (c === 5) new Array(M).lastIndexOf(1);\n"
+                                 "  if (c === 6) new Array(N).reduce(id, 0);\n"
+                                 "  if (c === 7) Array.prototype.reverse.call({length: N});\n"
+                                 "  if (c === 8) new Array(M).slice(0);\n"
+                                 "  if (c === 9) Array.prototype.shift.call({length: N});\n"
+                                 "  if (c === 10) Array.prototype.unshift.call({length: M}, 1);\n"
+                                 "  if (c === 11) Array.prototype.splice.call({length: M}, 0, 1);\n"
+                                 "  if (c === 12) Array.prototype.splice.call({length: M}, 0, 0, 1);\n"
+                                 "  if (c === 13) Array.prototype.splice.call({length: M}, 0, M);\n"
+                                 "}\n",
+                                 &d),
+                        KEEL_OK);
+  for (int c = 1; c <= 13; c++) {
+    CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
+    char want[64];
+    snprintf(want, sizeof want, "main.js:%d: tick budget of 50 ms exceeded", c + 4);
+    KT_ASSERT_CONTAINS(t.err.text, want);
+  }
+  CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(jt_stats(&t).interrupts, 13);
+  jt_close(&t);
+}
+
 static void test_instruction_budget(void) {
   keel_script_desc d;
   jt_desc_defaults(&d);
@@ -1161,6 +1202,7 @@ static CU_TestInfo limit_tests[] = {
     {"the budget is CPU time, with a wall-clock backstop", test_budget_is_cpu_time},
     {"loading gets load_budget_ms", test_load_budget},
     {"costly built-ins in a loop, and one huge join, stop", test_costly_builtins_stop},
+    {"one call walking a huge array's length stops", test_array_walks_stop},
     {"a main script that is not a regular file", test_main_not_regular_file},
     {"budget spent in a callback ends the tick", test_budget_spent_in_a_callback},
     {"instruction budget", test_instruction_budget},
