@@ -107,6 +107,8 @@ static void *klua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* ---- watchdog hook ---------------------------------------------------- */
 
 static void klua_hook(lua_State *L, lua_Debug *ar);
+static void klua_stop_text(const klua_vm *vm, int stop, char *what, size_t cap);
+static void klua_push_where(lua_State *L);
 
 void klua_arm_main(klua_vm *vm) {
   lua_State *L = vm->L;
@@ -167,7 +169,6 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
     klua_request_stop(vm, reason);
     stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
   }
-  char what[160]; /* the longest, the backstop text, with two 20-digit numbers and a name */
   if (stop == KLUA_STOP_MEMORY) {
     /* one-shot: the script may catch it and free memory */
     klua_vm_lock(vm);
@@ -185,23 +186,8 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
       if (vm->used < vm->soft_limit) return;
     }
   }
-  switch (stop) {
-    case KLUA_STOP_MEMORY: snprintf(what, sizeof what, "not enough memory"); break;
-    case KLUA_STOP_BUDGET:
-      snprintf(what, sizeof what, "%s budget of %llu ms exceeded", vm->budget_name ? vm->budget_name : "tick",
-               (unsigned long long)(vm->budget_ns / 1000000u));
-      break;
-    case KLUA_STOP_BACKSTOP:
-      snprintf(what, sizeof what, "%s stopped after %llu ms of wall-clock time (the backstop of a %llu ms budget)",
-               vm->budget_name ? vm->budget_name : "tick",
-               (unsigned long long)keel_script_backstop_ms((uint32_t)(vm->budget_ns / 1000000u)),
-               (unsigned long long)(vm->budget_ns / 1000000u));
-      break;
-    case KLUA_STOP_INSTRUCTIONS:
-      snprintf(what, sizeof what, "instruction budget of %llu exceeded", (unsigned long long)s->instr_budget);
-      break;
-    default: snprintf(what, sizeof what, "interrupted"); break;
-  }
+  char what[160];
+  klua_stop_text(vm, stop, what, sizeof what);
   /* A coroutine has its own hook: keep it raising too, so a loop of pcalls
    * inside the coroutine cannot outlast the stop. */
   if (stop != KLUA_STOP_MEMORY && L != vm->L && lua_gethookcount(L) != 1)
@@ -212,6 +198,52 @@ static void klua_hook(lua_State *L, lua_Debug *ar) {
   else
     msg = lua_pushstring(L, what);
   vm->hook_msg = msg; /* see klua_xpcall */
+  lua_error(L);
+}
+
+/* What a stop says (after file:line). */
+static void klua_stop_text(const klua_vm *vm, int stop, char *what, size_t cap) {
+  const klua_script *s = vm->script;
+  switch (stop) {
+    case KLUA_STOP_MEMORY: snprintf(what, cap, "not enough memory"); break;
+    case KLUA_STOP_BUDGET:
+      snprintf(what, cap, "%s budget of %llu ms exceeded", vm->budget_name ? vm->budget_name : "tick",
+               (unsigned long long)(vm->budget_ns / 1000000u));
+      break;
+    case KLUA_STOP_BACKSTOP:
+      snprintf(what, cap, "%s stopped after %llu ms of wall-clock time (the backstop of a %llu ms budget)",
+               vm->budget_name ? vm->budget_name : "tick",
+               (unsigned long long)keel_script_backstop_ms((uint32_t)(vm->budget_ns / 1000000u)),
+               (unsigned long long)(vm->budget_ns / 1000000u));
+      break;
+    case KLUA_STOP_INSTRUCTIONS:
+      snprintf(what, cap, "instruction budget of %llu exceeded", (unsigned long long)s->instr_budget);
+      break;
+    default: snprintf(what, cap, "interrupted"); break;
+  }
+}
+
+/* For the C loops whose length a script sets (table.move, insert, remove):
+ * hooks do not run inside a C function, so the loop asks here every 4096
+ * elements. A budget, backstop, instruction or interrupt stop that is
+ * pending is raised at the script's line, as the hook raises it; pool VMs
+ * judge their budget here as their hook does. */
+static void klua_loop_check(lua_State *L) {
+  klua_vm *vm = klua_vm_of(L);
+  int stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
+  if (stop < KLUA_STOP_BUDGET && vm->in_call && vm->is_pool) {
+    int reason = klua_budget_check(vm, klua_now_ns());
+    if (reason != KLUA_STOP_NONE) klua_request_stop(vm, reason);
+    stop = atomic_load_explicit(&vm->stop, memory_order_acquire);
+  }
+  if (stop < KLUA_STOP_BUDGET) return;
+  char what[160];
+  klua_stop_text(vm, stop, what, sizeof what);
+  if (L != vm->L && lua_gethookcount(L) != 1) lua_sethook(L, klua_hook, LUA_MASKCOUNT, 1);
+  klua_push_where(L); /* the script's line, also when pcall is the caller */
+  lua_pushstring(L, what);
+  lua_concat(L, 2);
+  vm->hook_msg = lua_tostring(L, -1); /* see klua_xpcall */
   lua_error(L);
 }
 
@@ -604,6 +636,85 @@ static int klua_searcher(lua_State *L) {
   return 2;
 }
 
+/* table.move, table.insert and table.remove as the manual describes them
+ * (§6.6), with the loop check above every 4096 elements: their loops run
+ * in C, as long as the script says (table.move({}, 1, 1e12, 1, {}), or a
+ * __len that returns 1e12 for insert and remove), and no hook stops them. */
+#define KLUA_LOOP_CHECK_MASK 0xfff
+
+/* A table, or a value whose metatable gives it table access. */
+static void klua_check_tab(lua_State *L, int arg) {
+  if (lua_type(L, arg) == LUA_TTABLE) return;
+  if (lua_getmetatable(L, arg)) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_checktype(L, arg, LUA_TTABLE);
+}
+
+static int klua_table_move(lua_State *L) {
+  lua_Integer f = luaL_checkinteger(L, 2);
+  lua_Integer e = luaL_checkinteger(L, 3);
+  lua_Integer t = luaL_checkinteger(L, 4);
+  int to = lua_isnoneornil(L, 5) ? 1 : 5;
+  klua_check_tab(L, 1);
+  klua_check_tab(L, to);
+  if (e >= f) {
+    luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+    lua_Integer n = e - f; /* elements to move, minus one */
+    luaL_argcheck(L, t <= LUA_MAXINTEGER - n, 4, "destination wrap around");
+    /* Backwards when the ranges overlap with the destination after the source. */
+    bool backwards = t > f && t <= e && (to == 1 || lua_compare(L, 1, to, LUA_OPEQ));
+    for (lua_Integer i = 0; i <= n; i++) {
+      if ((i & KLUA_LOOP_CHECK_MASK) == 0) klua_loop_check(L);
+      lua_Integer k = backwards ? n - i : i;
+      lua_geti(L, 1, f + k);
+      lua_seti(L, to, t + k);
+    }
+  }
+  lua_pushvalue(L, to);
+  return 1;
+}
+
+static int klua_table_insert(lua_State *L) {
+  klua_check_tab(L, 1);
+  lua_Integer end = luaL_len(L, 1) + 1; /* the first empty slot */
+  lua_Integer pos;
+  switch (lua_gettop(L)) {
+    case 2: pos = end; break;
+    case 3:
+      pos = luaL_checkinteger(L, 2);
+      luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)end, 2, "position out of bounds");
+      for (lua_Integer i = end; i > pos; i--) {
+        if (((end - i) & KLUA_LOOP_CHECK_MASK) == 0) klua_loop_check(L);
+        lua_geti(L, 1, i - 1);
+        lua_seti(L, 1, i);
+      }
+      break;
+    default: return luaL_error(L, "wrong number of arguments to 'insert'");
+  }
+  lua_seti(L, 1, pos); /* the value, on top */
+  return 0;
+}
+
+static int klua_table_remove(lua_State *L) {
+  klua_check_tab(L, 1);
+  lua_Integer size = luaL_len(L, 1);
+  lua_Integer pos = luaL_optinteger(L, 2, size);
+  if (pos != size) /* 0 when the list is empty, or size + 1, are allowed too */
+    luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 2, "position out of bounds");
+  lua_geti(L, 1, pos); /* the removed value */
+  lua_Integer start = pos;
+  for (; pos < size; pos++) {
+    if (((pos - start) & KLUA_LOOP_CHECK_MASK) == 0) klua_loop_check(L);
+    lua_geti(L, 1, pos + 1);
+    lua_seti(L, 1, pos);
+  }
+  lua_pushnil(L);
+  lua_seti(L, 1, pos);
+  return 1;
+}
+
 /* require(name) as the Lua 5.4 manual describes it (§6.3: package.loaded,
  * then each of package.searchers, then the loader), with one rule more: a
  * name holding a NUL byte is refused whole. Lua's own require reads the
@@ -821,6 +932,14 @@ static int klua_setup(lua_State *L) {
   lua_pushcclosure(L, klua_co_wrap, 1);
   lua_setfield(L, co, "wrap");
   klua_wrap_field(L, co, "create", klua_co_create);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "table");
+  lua_pushcfunction(L, klua_table_move);
+  lua_setfield(L, -2, "move");
+  lua_pushcfunction(L, klua_table_insert);
+  lua_setfield(L, -2, "insert");
+  lua_pushcfunction(L, klua_table_remove);
+  lua_setfield(L, -2, "remove");
   lua_pop(L, 1);
   lua_getfield(L, G, "math");
   lua_pushcfunction(L, klua_random);

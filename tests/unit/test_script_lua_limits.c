@@ -286,6 +286,61 @@ static void test_wrap_called_from_its_own_coroutine(void) {
   lt_close(&t);
 }
 
+/* table.move, table.insert and table.remove loop in C for as long as the
+ * script says (a range of 1e12, a __len of 1e12), where no hook runs: one
+ * call ran past every bound and the engine gave the worker up. They stop at
+ * the budget, at the script's line, also inside pcall; and they still do
+ * what Lua's own do. */
+static void test_table_loops_stop(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 50, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "tables.lua",
+                                    "local c = 0\n"
+                                    "local huge = setmetatable({}, {__len = function() return 1e12 end})\n"
+                                    "local function has(e, text) return tostring(e):find(text, 1, true) ~= nil end\n"
+                                    "function update()\n"
+                                    "  c = c + 1\n"
+                                    "  if c == 1 then table.move({}, 1, 1e12, 1, {}) end\n"
+                                    "  if c == 2 then table.insert(huge, 1, 'x') end\n"
+                                    "  if c == 3 then table.remove(huge, 1) end\n"
+                                    "  if c == 4 then for i = 1, 100 do pcall(table.move, {}, 1, 1e12, 2) end end\n"
+                                    "  if c == 5 then\n"
+                                    "    local t = {1, 2, 3, 4, 5}\n"
+                                    "    table.move(t, 1, 3, 2)\n"
+                                    "    local s = {1, 2, 3, 4, 5}\n"
+                                    "    table.move(s, 2, 4, 1)\n"
+                                    "    local u = table.move({7, 8}, 1, 2, 3, {1, 2})\n"
+                                    "    table.insert(u, 'a')\n"
+                                    "    table.insert(u, 1, 'b')\n"
+                                    "    local r = table.remove(u, 2)\n"
+                                    "    local r2 = table.remove(u)\n"
+                                    "    local e0 = table.remove({}) == nil and #u\n"
+                                    "    local _, e1 = pcall(table.insert, u, 9, 'x')\n"
+                                    "    local _, e2 = pcall(table.insert, u)\n"
+                                    "    local _, e3 = pcall(table.remove, u, 7)\n"
+                                    "    local _, e4 = pcall(table.move, 1, 1, 2, 1)\n"
+                                    "    error(table.concat(t, ',') .. ' ' .. table.concat(s, ',') .. ' ' .. table.concat(u, ',') ..\n"
+                                    "          ' ' .. r .. ' ' .. r2 .. ' ' .. e0 .. ' ' .. tostring(has(e1, 'position out of bounds')) ..\n"
+                                    "          ' ' .. tostring(has(e2, 'wrong number of arguments')) ..\n"
+                                    "          ' ' .. tostring(has(e3, 'position out of bounds')) .. ' ' .. tostring(has(e4, 'table expected')), 0)\n"
+                                    "  end\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  for (int line = 6; line <= 9; line++) {
+    CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+    char want[64];
+    snprintf(want, sizeof want, "tables.lua:%d: tick budget of 50 ms exceeded", line);
+    CU_ASSERT(lt_err_is(&t, want));
+  }
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "tables.lua:25: 1,1,2,3,5 2,3,4,4,5 b,2,7,8 1 a 4 true true true true"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 4);
+  lt_close(&t);
+}
+
 /* A script that switches the collector's modes and stops it, then makes
  * garbage past the memory cap: garbage is collected, not reported as "not
  * enough memory", in that tick and the next ones; memory really held is
@@ -554,6 +609,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"sources that are not regular files", test_sources_not_regular_files},
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
     {"coroutine.wrap called from its own coroutine", test_wrap_called_from_its_own_coroutine},
+    {"table.move, insert and remove over a huge range stop", test_table_loops_stop},
     {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
