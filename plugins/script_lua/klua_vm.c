@@ -715,6 +715,53 @@ static int klua_table_remove(lua_State *L) {
   return 1;
 }
 
+/* table.sort(list [, comp]) around Lua's own. Lua's sort reads and writes
+ * the list in C, and a list whose __len says 2^31 - 2 and whose __index and
+ * __newindex are C functions (rawlen, rawequal) runs no Lua code at all:
+ * no hook stopped it. So a list with a metatable is read into a plain table
+ * (checking every 4096 elements; the memory cap bounds it), sorted there
+ * and written back the same way, and a C comparator is called through a
+ * Lua function, where the hook runs. Upvalue 1: Lua's table.sort;
+ * upvalue 2: the function that wraps a comparator. */
+static int klua_table_sort(lua_State *L) {
+  klua_check_tab(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  if (lua_iscfunction(L, 2)) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    lua_replace(L, 2);
+  }
+  bool plain = lua_type(L, 1) == LUA_TTABLE && !lua_getmetatable(L, 1);
+  lua_settop(L, 2);
+  if (plain) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 0);
+    return 0;
+  }
+  lua_Integer n = luaL_len(L, 1);
+  luaL_argcheck(L, n < INT_MAX, 1, "array too big");
+  if (n < 2) return 0;
+  lua_createtable(L, (int)n, 0); /* 3: the plain copy */
+  for (lua_Integer i = 1; i <= n; i++) {
+    if ((i & KLUA_LOOP_CHECK_MASK) == 0) klua_loop_check(L);
+    lua_geti(L, 1, i);
+    lua_rawseti(L, 3, i);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if ((i & KLUA_LOOP_CHECK_MASK) == 0) klua_loop_check(L);
+    lua_rawgeti(L, 3, i);
+    lua_seti(L, 1, i);
+  }
+  return 0;
+}
+
 /* require(name) as the Lua 5.4 manual describes it (§6.3: package.loaded,
  * then each of package.searchers, then the loader), with one rule more: a
  * name holding a NUL byte is refused whole. Lua's own require reads the
@@ -940,6 +987,10 @@ static int klua_setup(lua_State *L) {
   lua_setfield(L, -2, "insert");
   lua_pushcfunction(L, klua_table_remove);
   lua_setfield(L, -2, "remove");
+  lua_getfield(L, -1, "sort");
+  if (luaL_loadstring(L, "local f = ...\nreturn function(a, b) return f(a, b) end") != LUA_OK) lua_error(L);
+  lua_pushcclosure(L, klua_table_sort, 2);
+  lua_setfield(L, -2, "sort");
   lua_pop(L, 1);
   lua_getfield(L, G, "math");
   lua_pushcfunction(L, klua_random);

@@ -286,8 +286,9 @@ static void test_wrap_called_from_its_own_coroutine(void) {
   lt_close(&t);
 }
 
-/* table.move, table.insert and table.remove loop in C for as long as the
- * script says (a range of 1e12, a __len of 1e12), where no hook runs: one
+/* table.move, table.insert, table.remove and table.sort loop in C for as
+ * long as the script says (a range of 1e12, a __len of 1e12), where no hook
+ * runs: one
  * call ran past every bound and the engine gave the worker up. They stop at
  * the budget, at the script's line, also inside pcall; and they still do
  * what Lua's own do. */
@@ -324,6 +325,17 @@ static void test_table_loops_stop(void) {
                                     "          ' ' .. tostring(has(e2, 'wrong number of arguments')) ..\n"
                                     "          ' ' .. tostring(has(e3, 'position out of bounds')) .. ' ' .. tostring(has(e4, 'table expected')), 0)\n"
                                     "  end\n"
+                                    "  if c == 6 then table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end,\n"
+                                    "                                          __index = rawlen, __newindex = rawequal})) end\n"
+                                    "  if c == 7 then\n"
+                                    "    local back = {8, 2, 6, 2}\n"
+                                    "    local p = setmetatable({}, {__len = function() return #back end, __index = function(_, k) return back[k] end,\n"
+                                    "                                __newindex = function(_, k, v) back[k] = v end})\n"
+                                    "    table.sort(p, function(a, b) return a > b end)\n"
+                                    "    local t = {3, 1, 2}\n"
+                                    "    table.sort(t, math.ult)\n"
+                                    "    error(table.concat(back, ',') .. ' ' .. table.concat(t, ','), 0)\n"
+                                    "  end\n"
                                     "end\n",
                                     &o),
                         KEEL_OK);
@@ -336,6 +348,12 @@ static void test_table_loops_stop(void) {
   }
   CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
   CU_ASSERT(lt_err_is(&t, "tables.lua:25: 1,1,2,3,5 2,3,4,4,5 b,2,7,8 1 a 4 true true true true"));
+  /* a list whose __len, __index and __newindex run no Lua code: sorted
+   * through a plain copy, which the memory cap bounds */
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(t.err.text, "not enough memory");
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "tables.lua:39: 8,6,2,2 1,2,3"));
   CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
   CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 4);
   lt_close(&t);
@@ -609,7 +627,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"sources that are not regular files", test_sources_not_regular_files},
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
     {"coroutine.wrap called from its own coroutine", test_wrap_called_from_its_own_coroutine},
-    {"table.move, insert and remove over a huge range stop", test_table_loops_stop},
+    {"table.move, insert, remove and sort over a huge range stop", test_table_loops_stop},
     {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
