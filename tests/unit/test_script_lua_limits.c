@@ -286,7 +286,7 @@ static void test_wrap_called_from_its_own_coroutine(void) {
   lt_close(&t);
 }
 
-/* table.move, table.insert, table.remove and table.sort loop in C for as
+/* table.move, insert, remove, sort and concat loop in C for as
  * long as the script says (a range of 1e12, a __len of 1e12), where no hook
  * runs: one
  * call ran past every bound and the engine gave the worker up. They stop at
@@ -336,6 +336,12 @@ static void test_table_loops_stop(void) {
                                     "    table.sort(t, math.ult)\n"
                                     "    error(table.concat(back, ',') .. ' ' .. table.concat(t, ','), 0)\n"
                                     "  end\n"
+                                    "  if c == 8 then table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1e12) end\n"
+                                    "  if c == 9 then\n"
+                                    "    local _, e = pcall(table.concat, {1, {}, 3})\n"
+                                    "    error(table.concat({1, 2.5, 'x'}, '-') .. '|' .. table.concat({}, ',') .. '|' ..\n"
+                                    "          table.concat({1, 2, 3}, '', 2, 3) .. '|' .. table.concat({1}, ',', 3, 2) .. '|' .. e, 0)\n"
+                                    "  end\n"
                                     "end\n",
                                     &o),
                         KEEL_OK);
@@ -354,8 +360,12 @@ static void test_table_loops_stop(void) {
   KT_ASSERT_CONTAINS(t.err.text, "not enough memory");
   CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
   CU_ASSERT(lt_err_is(&t, "tables.lua:39: 8,6,2,2 1,2,3"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "tables.lua:41: tick budget of 50 ms exceeded"));
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "tables.lua:44: 1-2.5-x||23||invalid value (table) at index 2 in table for 'concat'"));
   CU_ASSERT_EQUAL(lt_tick(&t), KEEL_OK);
-  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 4);
+  CU_ASSERT_EQUAL(lt_stats(&t).interrupts, 5);
   lt_close(&t);
 }
 
@@ -627,7 +637,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"sources that are not regular files", test_sources_not_regular_files},
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
     {"coroutine.wrap called from its own coroutine", test_wrap_called_from_its_own_coroutine},
-    {"table.move, insert, remove and sort over a huge range stop", test_table_loops_stop},
+    {"table.move, insert, remove, sort and concat over a huge range stop", test_table_loops_stop},
     {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
