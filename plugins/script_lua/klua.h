@@ -55,6 +55,7 @@ typedef struct klua_vm {
   bool is_pool;
   bool in_call;
   bool mem_tripped;
+  bool mem_crossed; /* the soft line was crossed during this call: collect at its end */
   _Atomic int stop;
   /* The call's budget: CPU time of the thread running it, with a
    * wall-clock backstop (docs/scripting.md §6). */

@@ -59,6 +59,7 @@ void klua_call_begin(klua_script *s, uint64_t budget_ns, const char *budget_name
   atomic_store_explicit(&vm->stop, KLUA_STOP_NONE, memory_order_relaxed);
   vm->in_call = true;
   vm->mem_tripped = false;
+  vm->mem_crossed = false;
   vm->instr_used = 0;
   vm->hook_msg = NULL;
   klua_budget_start(vm, budget_ns, budget_name);
@@ -140,7 +141,9 @@ static int klua_gc_body(lua_State *L) {
 /* Still inside the call window, so the watchdog covers it. */
 void klua_collect_if_over(klua_script *s) {
   klua_vm *vm = &s->vm;
-  if (!vm->limit || vm->used <= vm->soft_limit) return;
+  /* Also when the call crossed the line and ended just under it: the
+   * garbage of a memory bomb that was stopped is collected now. */
+  if (!vm->limit || (vm->used <= vm->soft_limit && !vm->mem_crossed)) return;
   lua_pushcfunction(vm->L, klua_gc_body);
   if (lua_pcall(vm->L, 0, 0, KLUA_SLOT_MSGH) != LUA_OK) lua_settop(vm->L, KLUA_GAME_BASE_TOP);
 }

@@ -89,6 +89,7 @@ klua_vm *klua_pool_acquire(klua_script *s, keel_message *error) {
   vm->rng = s->seed; /* every run draws the same sequence */
   vm->instr_used = 0;
   vm->mem_tripped = false;
+  vm->mem_crossed = false;
   vm->hook_msg = NULL;
   klua_budget_start(vm, s->budget_ns, "tick");
   vm->in_call = true;
@@ -157,7 +158,7 @@ keel_result klua_oneoff_run(klua_script *s, const char *code, keel_message *resu
     r = KEEL_ERR_SCRIPT;
   }
   lua_settop(L, KLUA_POOL_BASE_TOP);
-  if (vm->limit && vm->used > vm->soft_limit) {
+  if (vm->limit && (vm->used > vm->soft_limit || vm->mem_crossed)) {
     /* still inside the run's budget: the next user gets a VM under its cap */
     lua_pushcfunction(L, klua_gc_body);
     lua_pcall(L, 0, 0, KLUA_SLOT_MSGH);

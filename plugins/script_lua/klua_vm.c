@@ -93,6 +93,7 @@ static void *klua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (!vm->mem_tripped && vm->in_call && vm->used + grow > vm->soft_limit) {
       vm->mem_tripped = true;
+      vm->mem_crossed = true;
       vm->refusals++;
       klua_request_stop(vm, KLUA_STOP_MEMORY);
     }
@@ -636,6 +637,27 @@ static int klua_searcher(lua_State *L) {
   return 2;
 }
 
+/* string.rep(s, n [, sep]) around Lua's own (upvalue 1). With s and sep
+ * both empty, Lua's loops n times copying nothing: string.rep("", 1e15)
+ * never came back, no memory is asked for, and no hook runs in C. The
+ * result is "", returned at once; any other result is bounded by the
+ * memory cap. */
+static int klua_string_rep(lua_State *L) {
+  size_t l = 0, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n <= 0 || (l == 0 && lsep == 0)) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  int nargs = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, nargs, 1);
+  return 1;
+}
+
 /* table.move, table.insert and table.remove as the manual describes them
  * (§6.6), with the loop check above every 4096 elements: their loops run
  * in C, as long as the script says (table.move({}, 1, 1e12, 1, {}), or a
@@ -1009,6 +1031,9 @@ static int klua_setup(lua_State *L) {
   lua_pushcclosure(L, klua_co_wrap, 1);
   lua_setfield(L, co, "wrap");
   klua_wrap_field(L, co, "create", klua_co_create);
+  lua_pop(L, 1);
+  lua_getfield(L, G, "string");
+  klua_wrap_field(L, lua_gettop(L), "rep", klua_string_rep);
   lua_pop(L, 1);
   lua_getfield(L, G, "table");
   lua_pushcfunction(L, klua_table_move);

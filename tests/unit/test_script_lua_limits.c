@@ -369,6 +369,28 @@ static void test_table_loops_stop(void) {
   lt_close(&t);
 }
 
+/* string.rep of an empty string (and an empty separator) a huge number of
+ * times looped in C copying nothing, without memory or hooks, and never
+ * came back: the result is "" at once; other results are Lua's. */
+static void test_empty_string_rep(void) {
+  lt t;
+  lt_opts o = {.budget_ms = 50, .memory_mb = 64, .seed = 1};
+  CU_ASSERT_EQUAL_FATAL(open_source(&t, "rep.lua",
+                                    "function update()\n"
+                                    "  local _, e = pcall(string.rep, 'x', 1e15)\n"
+                                    "  local _, e2 = pcall(string.rep, 'x', 'y')\n"
+                                    "  error('[' .. string.rep('', 1e15) .. (''):rep(1e15, '') .. ('x'):rep(3, ',') ..\n"
+                                    "        ('ab'):rep(0) .. (''):rep(3, '-') .. '] ' .. e .. ' ' .. e2, 0)\n"
+                                    "end\n",
+                                    &o),
+                        KEEL_OK);
+  CU_ASSERT_EQUAL_FATAL(lt_init(&t), KEEL_OK);
+  CU_ASSERT_EQUAL(lt_tick(&t), KEEL_ERR_SCRIPT);
+  CU_ASSERT(lt_err_is(&t, "rep.lua:4: [x,x,x--] resulting string too large "
+                          "bad argument #2 to 'string.rep' (number expected, got string)"));
+  lt_close(&t);
+}
+
 /* A script that switches the collector's modes and stops it, then makes
  * garbage past the memory cap: garbage is collected, not reported as "not
  * enough memory", in that tick and the next ones; memory really held is
@@ -638,6 +660,7 @@ static CU_TestInfo watchdog_tests[] = {
     {"messages keep file:line whatever is raised", test_messages_keep_file_line},
     {"coroutine.wrap called from its own coroutine", test_wrap_called_from_its_own_coroutine},
     {"table.move, insert, remove, sort and concat over a huge range stop", test_table_loops_stop},
+    {"string.rep of an empty string a huge number of times", test_empty_string_rep},
     {"a stopped collector and the memory cap", test_stopped_collector_and_the_cap},
     {"interrupt from another thread", test_interrupt_from_another_thread},
     CU_TEST_INFO_NULL,
