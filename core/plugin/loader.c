@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,15 +60,16 @@ typedef struct kind_rule {
   const char *word;
   const char *interface_id;
   uint32_t min_size;
+  uint32_t max_size; /* this host's table: no plugin of an ABI minor it reads has a larger one */
   const member_rule *members;
   size_t member_count;
 } kind_rule;
 
 static const kind_rule kind_rules[] = {
     {KEEL_PLUGIN_RENDERER, "renderer", KEEL_RENDERER_INTERFACE, SIZE_THROUGH(keel_renderer_api, stats),
-     renderer_members, sizeof renderer_members / sizeof renderer_members[0]},
-    {KEEL_PLUGIN_SCRIPT, "script", KEEL_SCRIPT_INTERFACE, SIZE_THROUGH(keel_script_api, stats), script_members,
-     sizeof script_members / sizeof script_members[0]},
+     KEEL_STRUCT_SIZE(keel_renderer_api), renderer_members, sizeof renderer_members / sizeof renderer_members[0]},
+    {KEEL_PLUGIN_SCRIPT, "script", KEEL_SCRIPT_INTERFACE, SIZE_THROUGH(keel_script_api, stats),
+     KEEL_STRUCT_SIZE(keel_script_api), script_members, sizeof script_members / sizeof script_members[0]},
 };
 
 static const kind_rule *kind_rule_find(keel_plugin_kind kind) {
@@ -98,6 +100,18 @@ const char *kc_plugin_status_text(kc_plugin_status status) {
 
 /* Copies a string the plugin owns into a fixed buffer; NULL reads as "". */
 static void copy_text(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+
+/* copy_text for a manifest string keel prints: a control character (a
+ * newline, an escape sequence) becomes '?', so a plugin's name, version or
+ * description can never break a listing or a log line in two. */
+static void copy_shown(char *dst, size_t cap, const char *src) {
+  copy_text(dst, cap, src);
+  for (char *c = dst; *c; c++)
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f) *c = '?';
+}
+
+static keel_plugin_kind kind_from_file_name(const char *base, char *name, size_t cap);
+static const char *base_name(const char *path);
 
 /* ---- search path ---- */
 
@@ -245,6 +259,17 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
                pmaj, pmin, hmaj, hmin, (unsigned)m->struct_size, (unsigned)full);
     return KC_PLUGIN_ABI_REFUSED;
   }
+  /* Structs only grow with the minor, so a plugin of a minor this host
+   * was built with cannot have a larger manifest: a larger struct_size is
+   * a wrong one, and trusting it would read members past its end. */
+  if (pmin <= KEEL_ABI_MINOR && m->struct_size > KEEL_STRUCT_SIZE(keel_plugin_manifest)) {
+    kc_err_set(err, KEEL_ERR_VERSION,
+               "%s: ABI refused: the manifest's struct_size is %u, larger than the %u bytes of an ABI %d.%d manifest, "
+               "the newest this host knows (set it to KEEL_STRUCT_SIZE(keel_plugin_manifest))",
+               file, (unsigned)m->struct_size, (unsigned)KEEL_STRUCT_SIZE(keel_plugin_manifest), KEEL_ABI_MAJOR,
+               KEEL_ABI_MINOR);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
 
   /* Every string of the manifest is shown in lists and logs: a NULL one is
    * refused, never printed as "(null)". */
@@ -289,6 +314,13 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
                rule->interface_id, (unsigned)size, (unsigned)rule->min_size);
     return KC_PLUGIN_INTERFACE_MISSING;
   }
+  if (pmin <= KEEL_ABI_MINOR && size > rule->max_size) {
+    kc_err_set(err, KEEL_ERR_VERSION,
+               "%s: ABI refused: the %s table's struct_size is %u, larger than the %u bytes of an ABI %d.%d table, "
+               "the newest this host knows (set it to KEEL_STRUCT_SIZE of the table's type)",
+               file, rule->interface_id, (unsigned)size, (unsigned)rule->max_size, KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
+    return KC_PLUGIN_ABI_REFUSED;
+  }
   for (size_t i = 0; i < rule->member_count; i++) {
     if (!member_present(table, &rule->members[i])) {
       kc_err_set(err, KEEL_ERR_UNSUPPORTED, "%s: interface missing: %s has no %s", file, rule->interface_id,
@@ -302,6 +334,21 @@ static kc_plugin_status plugin_probe(const kc_plugin_loader *loader, void *handl
   uint32_t count = 0;
   const keel_setting *settings = manifest_settings(m, &count);
   char why[KC_ERR_MSG_MAX / 2];
+  /* engine.ini, --set and the cvars know a plugin's settings by the name
+   * its file gives, the checks below by the manifest's: they must agree,
+   * or configured values would be checked under one name and looked up
+   * under the other (and silently ignored). */
+  char file_name[KC_PLUGIN_NAME_MAX];
+  kind_from_file_name(base_name(file), file_name, sizeof file_name);
+  if (count && strcmp(file_name, m->name) != 0) {
+    char shown[KC_PLUGIN_NAME_MAX];
+    copy_shown(shown, sizeof shown, m->name);
+    kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT,
+               "%s: bad settings: the manifest names the plugin '%s' and its file '%s'; settings are known by the "
+               "file's name, so the two must be the same (rename one of them)",
+               file, shown, file_name);
+    return KC_PLUGIN_BAD_SETTINGS;
+  }
   if (!kc_setting_check_table(m->name, settings, count, why, sizeof why)) {
     kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "%s: bad settings: %s", file, why);
     return KC_PLUGIN_BAD_SETTINGS;
@@ -348,6 +395,28 @@ static const char *machine_name(unsigned machine) {
   }
 }
 
+/* The bytes a shared object of this host's class needs: its program
+ * headers and every loadable segment's file part. dlopen maps a segment
+ * past the end of a truncated file and the process dies of SIGBUS when the
+ * loader touches it, so this is checked first. 0 when the header is not
+ * one of this host's (the checks after say what it is) or cannot be read. */
+static uint64_t elf_bytes_needed(int fd) {
+  ElfW(Ehdr) eh;
+  if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || eh.e_ident[EI_CLASS] != HOST_CLASS ||
+      eh.e_phentsize != sizeof(ElfW(Phdr)))
+    return 0;
+  uint64_t needed = (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr));
+  for (unsigned i = 0; i < eh.e_phnum; i++) {
+    ElfW(Phdr) ph;
+    if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * sizeof ph)) != (ssize_t)sizeof ph) break;
+    if (ph.p_type != PT_LOAD) continue;
+    uint64_t end = (uint64_t)ph.p_offset + ph.p_filesz;
+    if (end < ph.p_offset) return UINT64_MAX; /* wraps: no file holds it */
+    if (end > needed) needed = end;
+  }
+  return needed;
+}
+
 /* False with "PATH: not loadable: <what the file is>" when the file cannot
  * be a shared object for this host. */
 static bool file_looks_loadable(const char *file, kc_err *err) {
@@ -361,6 +430,7 @@ static bool file_looks_loadable(const char *file, kc_err *err) {
   ssize_t n = read(fd, h, sizeof h);
   struct stat st;
   bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  uint64_t needed = regular ? elf_bytes_needed(fd) : 0;
   close(fd);
   if (!regular) {
     kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: not a regular file", file);
@@ -379,6 +449,11 @@ static bool file_looks_loadable(const char *file, kc_err *err) {
     else
       kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: not a shared object (no ELF header; it starts with %02x %02x %02x %02x)",
                  file, h[0], h[1], h[2], h[3]);
+    return false;
+  }
+  if (n < EI_NIDENT + 4) {
+    kc_err_set(err, KEEL_ERR_IO, "%s: not loadable: a truncated ELF file (%lld bytes, shorter than an ELF header)", file,
+               (long long)st.st_size);
     return false;
   }
   unsigned cls = h[EI_CLASS], data = h[EI_DATA];
@@ -410,6 +485,13 @@ static bool file_looks_loadable(const char *file, kc_err *err) {
                type == ET_EXEC ? "executable" : type == ET_REL ? "object file (.o)" : type == ET_CORE ? "core dump" : "file");
     return false;
   }
+  if (needed > (uint64_t)st.st_size) {
+    kc_err_set(err, KEEL_ERR_IO,
+               "%s: not loadable: truncated or corrupt: the file is %lld bytes and its ELF headers and segments "
+               "need %llu (copy or build it again)",
+               file, (long long)st.st_size, (unsigned long long)needed);
+    return false;
+  }
   return true;
 }
 
@@ -420,7 +502,6 @@ static bool file_looks_loadable(const char *file, kc_err *err) {
  * null, GL, Vulkan and JS plugins have thread-locals) leaves behind. Plugins
  * without a TLS segment are unloaded as in every other build. */
 #if defined(KEEL_SANITIZER_ASAN)
-#include <link.h>
 static int dlopen_extra(const char *file) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -525,11 +606,14 @@ static keel_result plugin_open(const kc_plugin_loader *loader, keel_plugin_kind 
     return err->code;
   }
 
-  if (strcmp(manifest->name, name) != 0)
+  if (strcmp(manifest->name, name) != 0) {
+    char shown[KC_PLUGIN_NAME_MAX];
+    copy_shown(shown, sizeof shown, manifest->name);
     kc_log_write(KC_LOG_WARN,
                  "%s: the manifest names the plugin '%s', but keel knows a plugin by its file name: '%s' (rename "
                  "one of them)",
-                 file, manifest->name, name);
+                 file, shown, name);
+  }
   kc_plugin *p = calloc(1, sizeof *p);
   if (!p) {
     dlclose(handle);
@@ -754,15 +838,15 @@ static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, cons
   if (info->status != KC_PLUGIN_OK) copy_text(info->message, sizeof info->message, e.msg);
   if (m) {
     info->manifest_read = true;
-    copy_text(info->name, sizeof info->name, m->name);
+    copy_shown(info->name, sizeof info->name, m->name);
     info->abi_major = m->abi_major;
     info->abi_minor = m->abi_minor;
     /* Another major only promises the four header members (plugin.h). */
     if (m->abi_major == loader->host_abi_major &&
         m->struct_size >= SIZE_THROUGH(keel_plugin_manifest, description)) {
       info->kind = m->kind;
-      copy_text(info->version, sizeof info->version, m->version);
-      copy_text(info->description, sizeof info->description, m->description);
+      copy_shown(info->version, sizeof info->version, m->version);
+      copy_shown(info->description, sizeof info->description, m->description);
     }
   }
   if (info->status == KC_PLUGIN_OK) {
@@ -771,8 +855,8 @@ static void info_fill(const kc_plugin_loader *loader, kc_plugin_info *info, cons
                "the manifest names it '%s', but keel knows a plugin by its file name: '%s'", info->name, file_name);
     if (info->kind == KEEL_PLUGIN_SCRIPT) {
       const keel_script_api *api = interface;
-      copy_text(info->language, sizeof info->language, api->language);
-      copy_text(info->file_extension, sizeof info->file_extension, api->file_extension);
+      copy_shown(info->language, sizeof info->language, api->language);
+      copy_shown(info->file_extension, sizeof info->file_extension, api->file_extension);
     }
     uint32_t count = 0;
     const keel_setting *settings = manifest_settings(m, &count);

@@ -175,6 +175,9 @@ static const keel_renderer_api tp_renderer_api = {
 #if defined(TP_SMALL_TABLE)
     /* Claims to end before encoder_draw: an ABI 1.0 host needs more. */
     .struct_size = (uint32_t)offsetof(keel_renderer_api, encoder_draw),
+#elif defined(TP_BIG_TABLE)
+    /* Claims members past the end of the table: the host must not read them. */
+    .struct_size = KEEL_STRUCT_SIZE(keel_renderer_api) + 64,
 #else
     .struct_size = KEEL_STRUCT_SIZE(keel_renderer_api),
 #endif
@@ -201,6 +204,46 @@ static const keel_renderer_api tp_renderer_api = {
     .mesh_destroy = tp_mesh_destroy,
     .stats = tp_renderer_stats,
 };
+
+#if defined(TP_BAD_READBACK)
+/* How the readback lies, from KEEL_TEST_READBACK (TP_READBACK_ENV):
+ * "huge" an image of 2^32-1 x 2^32-1, "zero" one of 0 x 0, "grows" 4 x 4
+ * when asked for the size and then, reading into a 4 x 4 buffer, 64 x 64
+ * with KEEL_OK; "null" offers a table without its function. */
+static const char *tp_readback_mode(void) {
+  const char *m = getenv(TP_READBACK_ENV);
+  return m ? m : "";
+}
+static keel_result tp_readback(keel_renderer *r, uint8_t *pixels, size_t capacity, uint32_t *width,
+                               uint32_t *height) {
+  (void)r;
+  const char *mode = tp_readback_mode();
+  uint32_t side = 4u;
+  if (strcmp(mode, "huge") == 0)
+    side = 0xffffffffu;
+  else if (strcmp(mode, "zero") == 0)
+    side = 0u;
+  else if (strcmp(mode, "grows") == 0 && pixels)
+    side = 64u;
+  *width = *height = side;
+  if (side == 64u) {
+    /* Fills what it was given and claims a larger image, KEEL_OK. */
+    memset(pixels, 0x80, capacity);
+    return KEEL_OK;
+  }
+  if (!pixels || capacity < (size_t)side * side * 4u) return KEEL_ERR_FULL;
+  memset(pixels, 0x80, (size_t)side * side * 4u);
+  return KEEL_OK;
+}
+static const keel_renderer_readback_api tp_readback_api = {
+    .struct_size = KEEL_STRUCT_SIZE(keel_renderer_readback_api),
+    .readback_rgba8 = tp_readback,
+};
+static const keel_renderer_readback_api tp_readback_null_api = {
+    .struct_size = KEEL_STRUCT_SIZE(keel_renderer_readback_api),
+    .readback_rgba8 = NULL,
+};
+#endif
 
 /* ---- script ---- */
 
@@ -290,6 +333,10 @@ static const void *tp_get_interface(const char *id) {
 #else
   if (keel_interface_is(id, KEEL_RENDERER_INTERFACE)) return &tp_renderer_api;
   if (keel_interface_is(id, KEEL_SCRIPT_INTERFACE)) return &tp_script_api;
+#if defined(TP_BAD_READBACK)
+  if (keel_interface_is(id, KEEL_RENDERER_READBACK_INTERFACE))
+    return strcmp(tp_readback_mode(), "null") == 0 ? &tp_readback_null_api : &tp_readback_api;
+#endif
   return NULL;
 #endif
 }
@@ -298,6 +345,9 @@ static const keel_plugin_manifest tp_manifest = {
 #if defined(TP_SMALL_MANIFEST)
     /* Ends before get_interface: the host could not find the interfaces. */
     .struct_size = (uint32_t)offsetof(keel_plugin_manifest, get_interface),
+#elif defined(TP_BIG_MANIFEST)
+    /* Claims members past the end of the manifest: refused, never read. */
+    .struct_size = KEEL_STRUCT_SIZE(keel_plugin_manifest) + 64,
 #else
     .struct_size = KEEL_STRUCT_SIZE(keel_plugin_manifest),
 #endif

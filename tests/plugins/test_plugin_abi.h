@@ -21,4 +21,8 @@
  * "shutdown" or "destroy"; unset = none. */
 #define TP_HANG_ENV "KEEL_TEST_HANG"
 
+/* bad_readback (TP_BAD_READBACK): how its readback breaks the contract:
+ * "huge", "zero", "grows" or "null" (see test_plugin.c). */
+#define TP_READBACK_ENV "KEEL_TEST_READBACK"
+
 #endif

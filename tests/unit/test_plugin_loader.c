@@ -153,6 +153,30 @@ static void test_abi_manifest_too_small(void) {
   expect_refusal("small_manifest", KC_PLUGIN_ABI_REFUSED, KEEL_ERR_VERSION, want);
 }
 
+/* A struct_size larger than the newest this host knows is a wrong one:
+ * trusting it would read members past the end of the plugin's struct. */
+static void test_abi_struct_size_too_large(void) {
+  loader_as_this_host();
+  char want[512];
+  snprintf(want, sizeof want,
+           "%s: ABI refused: the manifest's struct_size is %zu, larger than the %zu bytes of an ABI %d.%d manifest, "
+           "the newest this host knows (set it to KEEL_STRUCT_SIZE(keel_plugin_manifest))",
+           TP_FILE("renderer_big_manifest"), sizeof(keel_plugin_manifest) + 64, sizeof(keel_plugin_manifest),
+           KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
+  expect_refusal("big_manifest", KC_PLUGIN_ABI_REFUSED, KEEL_ERR_VERSION, want);
+  snprintf(want, sizeof want,
+           "%s: ABI refused: the keel.renderer/1 table's struct_size is %zu, larger than the %zu bytes of an ABI "
+           "%d.%d table, the newest this host knows (set it to KEEL_STRUCT_SIZE of the table's type)",
+           TP_FILE("renderer_big_table"), sizeof(keel_renderer_api) + 64, sizeof(keel_renderer_api), KEEL_ABI_MAJOR,
+           KEEL_ABI_MINOR);
+  expect_refusal("big_table", KC_PLUGIN_ABI_REFUSED, KEEL_ERR_VERSION, want);
+  /* The test host that pretends to be newer refuses them too. */
+  loader_as_newer_host();
+  kc_plugin *p = NULL;
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "big_manifest", &p, NULL, NULL), KEEL_ERR_VERSION);
+  CU_ASSERT_PTR_NULL(p);
+}
+
 /* ---- failure modes ---- */
 
 static void test_not_found_lists_searched_paths(void) {
@@ -245,6 +269,38 @@ static void test_not_loadable_says_what_the_file_is(void) {
   free(so);
 }
 
+/* A shared object cut short (an unfinished copy): dlopen would map its
+ * segments past the end of the file and the process would die of SIGBUS,
+ * at open and in a listing alike. The loader reads the ELF headers first. */
+static void test_not_loadable_truncated(void) {
+  size_t len = 0;
+  char *so = read_whole(TP_FILE("renderer_probe"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(so);
+  /* A quarter: past the end of the file are loadable segments, not only
+   * section headers (which dlopen does not read). */
+  const char *dir = temp_plugin("quarter", so, len / 4);
+  temp_plugin("magic", so, 4);
+  kc_plugin_loader_free(&loader);
+  kc_plugin_loader_init(&loader);
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_loader_add_dir(&loader, dir, NULL), KEEL_OK);
+  kc_plugin *p = NULL;
+  kc_err err;
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "quarter", &p, NULL, &err), KEEL_ERR_IO);
+  char want[256];
+  snprintf(want, sizeof want, "keel_renderer_quarter.so: not loadable: truncated or corrupt: the file is %zu bytes and "
+           "its ELF headers and segments need ", len / 4);
+  KT_ASSERT_CONTAINS(err.msg, want);
+  CU_ASSERT_EQUAL(kc_plugin_open(&loader, KEEL_PLUGIN_RENDERER, "magic", &p, NULL, &err), KEEL_ERR_IO);
+  KT_ASSERT_CONTAINS(err.msg, "keel_renderer_magic.so: not loadable: a truncated ELF file (4 bytes, shorter than an "
+                              "ELF header)");
+  kc_plugin_catalog cat = {0};
+  CU_ASSERT_EQUAL(kc_plugin_list(&loader, &cat, NULL), KEEL_OK);
+  for (size_t i = 0; i < cat.count; i++)
+    if (strstr(cat.items[i].file, "keel_renderer_quarter.so")) CU_ASSERT_EQUAL(cat.items[i].status, KC_PLUGIN_NOT_LOADABLE);
+  kc_plugin_catalog_free(&cat);
+  free(so);
+}
+
 /* NULL manifest strings are refused; a manifest name that is not the file's
  * loads (the file name is what keel knows it by) and is warned about. */
 static void test_manifest_strings(void) {
@@ -266,6 +322,52 @@ static void test_manifest_strings(void) {
   }
   CU_ASSERT_TRUE(seen);
   for (size_t i = 0; i < cat.count; i++) CU_ASSERT_PTR_NULL(strstr(cat.items[i].version, "(null)"));
+  kc_plugin_catalog_free(&cat);
+}
+
+/* Settings are configured by the name the file gives ([plugin.NAME],
+ * --set plugin.NAME.key, the cvar NAME.key): a manifest that declares
+ * them under another name is refused, in a listing and at open alike. */
+static void test_settings_under_another_name(void) {
+  loader_as_this_host();
+  char want[1024];
+  snprintf(want, sizeof want,
+           "%s: bad settings: the manifest names the plugin 'other' and its file 'settings_misnamed'; settings are "
+           "known by the file's name, so the two must be the same (rename one of them)",
+           TP_FILE("renderer_settings_misnamed"));
+  expect_refusal("settings_misnamed", KC_PLUGIN_BAD_SETTINGS, KEEL_ERR_INVALID_ARGUMENT, want);
+  kc_plugin_catalog cat = {0};
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_list(&loader, &cat, NULL), KEEL_OK);
+  bool seen = false;
+  for (size_t i = 0; i < cat.count; i++) {
+    if (!strstr(cat.items[i].file, "keel_renderer_settings_misnamed.so")) continue;
+    seen = true;
+    CU_ASSERT_EQUAL(cat.items[i].status, KC_PLUGIN_BAD_SETTINGS);
+    CU_ASSERT_STRING_EQUAL(cat.items[i].message, want);
+    CU_ASSERT_EQUAL(cat.items[i].setting_count, 0);
+  }
+  CU_ASSERT_TRUE(seen);
+  kc_plugin_catalog_free(&cat);
+}
+
+/* A manifest string with a control character cannot split a listing or a
+ * log line: it is shown with '?' in its place. */
+static void test_manifest_control_characters_shown(void) {
+  loader_as_this_host();
+  kc_plugin_catalog cat = {0};
+  CU_ASSERT_EQUAL_FATAL(kc_plugin_list(&loader, &cat, NULL), KEEL_OK);
+  bool seen = false;
+  for (size_t i = 0; i < cat.count; i++) {
+    if (!strstr(cat.items[i].file, "keel_renderer_newline_name.so")) continue;
+    seen = true;
+    CU_ASSERT_STRING_EQUAL(cat.items[i].name, "two?lines");
+    KT_ASSERT_CONTAINS(cat.items[i].message, "the manifest names it 'two?lines'");
+  }
+  CU_ASSERT_TRUE(seen);
+  for (size_t i = 0; i < cat.count; i++) {
+    CU_ASSERT_PTR_NULL(strchr(cat.items[i].name, '\n'));
+    CU_ASSERT_PTR_NULL(strchr(cat.items[i].message, '\n'));
+  }
   kc_plugin_catalog_free(&cat);
 }
 
@@ -847,6 +949,7 @@ static CU_TestInfo abi_tests[] = {
     {"other major refused", test_abi_other_major_refused},
     {"this build's host ABI", test_abi_this_host},
     {"manifest too small refused", test_abi_manifest_too_small},
+    {"struct_size larger than the host's refused", test_abi_struct_size_too_large},
     CU_TEST_INFO_NULL,
 };
 
@@ -854,7 +957,10 @@ static CU_TestInfo failure_tests[] = {
     {"not found lists the searched paths", test_not_found_lists_searched_paths},
     {"not loadable: not an ELF file", test_not_loadable_not_elf},
     {"not loadable: says what the file is", test_not_loadable_says_what_the_file_is},
+    {"not loadable: truncated, never mapped", test_not_loadable_truncated},
     {"manifest strings: NULL refused, another name warned", test_manifest_strings},
+    {"settings under a name that is not the file's refused", test_settings_under_another_name},
+    {"manifest control characters shown as '?'", test_manifest_control_characters_shown},
     {"listing an empty directory", test_list_empty_directory},
     {"not loadable: unresolved symbol (RTLD_NOW)", test_not_loadable_unresolved_symbol},
     {"no entry symbol", test_no_entry_symbol},
