@@ -203,15 +203,29 @@ keel_result kc_path_read_regular(const char *path, size_t max_bytes, const char 
   struct stat st;
   int fd = open_regular(path, max_bytes, what, &st, err);
   if (fd < 0) return KEEL_ERR_IO;
-  /* One byte more than allowed, to see a file that grew since fstat. */
-  char *buf = malloc(max_bytes + 2);
+  /* Sized by fstat, not by the limit (a replay may allow a GiB), plus one
+   * byte to see a file that grew since; it grows up to the limit if so. */
+  size_t cap = (size_t)st.st_size + 2;
+  char *buf = malloc(cap);
   if (!buf) {
     close(fd);
     return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
   size_t n = 0;
   while (n <= max_bytes) {
-    ssize_t got = read(fd, buf + n, max_bytes + 1 - n);
+    if (n + 1 >= cap) {
+      size_t grown_cap = cap * 2 < max_bytes + 2 ? cap * 2 : max_bytes + 2;
+      char *grown = realloc(buf, grown_cap);
+      if (!grown) {
+        close(fd);
+        free(buf);
+        return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+      }
+      buf = grown;
+      cap = grown_cap;
+    }
+    size_t room = cap - 1 - n < max_bytes + 1 - n ? cap - 1 - n : max_bytes + 1 - n;
+    ssize_t got = read(fd, buf + n, room);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       int e = errno;
@@ -233,13 +247,14 @@ keel_result kc_path_read_regular(const char *path, size_t max_bytes, const char 
   return KEEL_OK;
 }
 
-FILE *kc_path_open_output(const char *path, kc_err *err) {
+FILE *kc_path_open_output(const char *path, const char *what, kc_err *err) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
   if (fd < 0) {
     if (errno == ENXIO)
       kc_err_set(err, KEEL_ERR_IO, "%s: is a FIFO no process reads; not written", path);
     else
-      kc_err_set(err, KEEL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+      kc_err_set(err, KEEL_ERR_IO, "%s: cannot write%s%s: %s", path, what ? " " : "", what ? what : "",
+                 strerror(errno));
     return NULL;
   }
   /* Writes may block like any file's from here on (a full pipe). */
@@ -247,7 +262,8 @@ FILE *kc_path_open_output(const char *path, kc_err *err) {
   if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   FILE *f = fdopen(fd, "w");
   if (!f) {
-    kc_err_set(err, KEEL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    kc_err_set(err, KEEL_ERR_IO, "%s: cannot write%s%s: %s", path, what ? " " : "", what ? what : "",
+               strerror(errno));
     close(fd);
   }
   return f;

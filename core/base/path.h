@@ -71,9 +71,11 @@ keel_result kc_path_read_regular(const char *path, size_t max_bytes, const char 
 keel_result kc_path_check_regular(const char *path, size_t max_bytes, const char *what, kc_err *err);
 
 /* Opens `path` for writing (created or truncated) without waiting: a FIFO
- * no process reads is refused ("no process reads this FIFO") instead of
- * blocking; a terminal or a pipe with a reader is accepted. Returns a
- * stdio stream or NULL with err set. */
-FILE *kc_path_open_output(const char *path, kc_err *err);
+ * no process reads is refused ("PATH: is a FIFO no process reads; not
+ * written") instead of blocking; a terminal or a pipe with a reader is
+ * accepted. Every file keel writes is opened here, so none can hang a run.
+ * Returns a stdio stream or NULL with err set: "PATH: cannot write WHAT:
+ * reason" (`what`, e.g. "the trace", may be NULL). */
+FILE *kc_path_open_output(const char *path, const char *what, kc_err *err);
 
 #endif

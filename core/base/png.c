@@ -3,6 +3,8 @@
  * both paths. */
 #include "base/png.h"
 
+#include "base/path.h"
+
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
@@ -26,8 +28,8 @@ static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (v
 keel_result kc_png_write_rgba8(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height, kc_err *err) {
   if (!path || !pixels || width == 0 || height == 0)
     return kc_err_set(err, KEEL_ERR_INVALID_ARGUMENT, "png: nothing to write (%ux%u)", width, height);
-  FILE *f = fopen(path, "wb");
-  if (!f) return kc_err_set(err, KEEL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+  FILE *f = kc_path_open_output(path, NULL, err);
+  if (!f) return KEEL_ERR_IO;
   png_ctx ctx = {{0}};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/path.h"
 
 _Atomic uint32_t kc_trace_recording;
 
@@ -293,10 +294,10 @@ keel_result kc_trace_write(const char *path, kc_err *err) {
     pthread_mutex_unlock(&g.lock);
     return kc_err_set(err, KEEL_ERR_WRONG_STATE, "trace: no trace is being recorded");
   }
-  FILE *f = fopen(path, "w");
+  FILE *f = kc_path_open_output(path, "the trace", err);
   if (!f) {
     pthread_mutex_unlock(&g.lock);
-    return kc_err_set(err, KEEL_ERR_IO, "%s: cannot write the trace: %s", path, strerror(errno));
+    return KEEL_ERR_IO;
   }
   uint64_t cut = 0, cap = 0;
   for (const tr_buf *b = g.bufs; b; b = b->next) {

@@ -343,6 +343,12 @@ static keel_result select_renderer(kc_engine *e, kc_err *err) {
   e->rapi = e->renderer_plugin->interface;
   e->readback = kc_plugin_find_interface(e->renderer_plugin, KEEL_RENDERER_READBACK_INTERFACE,
                                          KEEL_STRUCT_SIZE(keel_renderer_readback_api));
+  if (e->readback && !e->readback->readback_rgba8) {
+    /* A table without its function is no readback, not a call through NULL. */
+    kc_log_write(KC_LOG_WARN, "%s: the %s table has no readback_rgba8; --screenshot is refused",
+                 e->renderer_plugin->file, KEEL_RENDERER_READBACK_INTERFACE);
+    e->readback = NULL;
+  }
   snprintf(e->renderer_name, sizeof e->renderer_name, "%s", e->renderer_plugin->name);
   kc_log_write(KC_LOG_INFO, "renderer: %s %s (%s)", e->renderer_plugin->name, e->renderer_plugin->manifest->version,
                e->renderer_plugin->file);
@@ -1022,6 +1028,10 @@ static void stats_line(kc_engine *e, uint64_t now) {
   kc_frame_stats_interval_reset(&e->stats, now);
 }
 
+/* The largest side of an image a readback may report: [renderer] width
+ * and height stop at 16384, as do the images of the graphics APIs. */
+#define READBACK_MAX 16384u
+
 /* --screenshot: reads the last ended frame back and writes it as a PNG. */
 static keel_result take_screenshot(kc_engine *e, kc_err *err) {
   const char *path = e->opts.screenshot_path;
@@ -1032,12 +1042,25 @@ static keel_result take_screenshot(kc_engine *e, kc_err *err) {
   keel_result r = e->readback->readback_rgba8(e->renderer, NULL, 0, &w, &h);
   if (r != KEEL_OK && r != KEEL_ERR_FULL)
     return kc_err_set(err, r, "--screenshot: the renderer's readback failed (%s)", keel_result_name(r));
+  /* The sizes come from the plugin: an image no renderer can draw is
+   * refused before it sizes an allocation. */
+  if (w == 0 || h == 0 || w > READBACK_MAX || h > READBACK_MAX)
+    return kc_err_set(err, KEEL_ERR_BACKEND,
+                      "--screenshot: renderer '%s' says its frame is %ux%u pixels (expected 1..%u each); not written",
+                      e->renderer_name, w, h, READBACK_MAX);
   size_t size = (size_t)w * h * 4u;
-  uint8_t *pixels = size ? malloc(size) : NULL;
+  uint8_t *pixels = malloc(size);
   if (!pixels) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "--screenshot: no memory for a %ux%u image", w, h);
-  r = e->readback->readback_rgba8(e->renderer, pixels, size, &w, &h);
-  if (r == KEEL_OK) r = kc_png_write_rgba8(path, pixels, w, h, err);
-  else kc_err_set(err, r, "--screenshot: the renderer's readback failed (%s)", keel_result_name(r));
+  uint32_t w2 = 0, h2 = 0;
+  r = e->readback->readback_rgba8(e->renderer, pixels, size, &w2, &h2);
+  if (r == KEEL_OK && (w2 != w || h2 != h))
+    r = kc_err_set(err, KEEL_ERR_BACKEND,
+                   "--screenshot: renderer '%s' read back %ux%u pixels after saying %ux%u; not written",
+                   e->renderer_name, w2, h2, w, h);
+  else if (r == KEEL_OK)
+    r = kc_png_write_rgba8(path, pixels, w, h, err);
+  else
+    kc_err_set(err, r, "--screenshot: the renderer's readback failed (%s)", keel_result_name(r));
   free(pixels);
   if (r == KEEL_OK) {
     e->screenshot_taken = true;
@@ -1463,7 +1486,7 @@ void kc_engine_print_summary(const kc_engine *e, FILE *out) {
 }
 
 keel_result kc_engine_write_stats_json(const kc_engine *e, const char *path, kc_err *err) {
-  FILE *f = kc_path_open_output(path, err);
+  FILE *f = kc_path_open_output(path, NULL, err);
   if (!f) return err->code;
   report r;
   report_fill(e, &r);

@@ -5,6 +5,8 @@
  * is recognised as truncated. */
 #include "platform/input_record.h"
 
+#include "base/path.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -119,11 +121,10 @@ keel_result kc_input_recorder_open(const char *path, kc_input_recorder **out, kc
   kc_input_recorder *rec = calloc(1, sizeof *rec);
   if (!rec) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   snprintf(rec->path, sizeof rec->path, "%s", path);
-  rec->f = fopen(path, "wb");
+  rec->f = kc_path_open_output(path, "the input recording", err);
   if (!rec->f) {
-    keel_result r = kc_err_set(err, KEEL_ERR_IO, "%s: cannot write the input recording: %s", path, strerror(errno));
     free(rec);
-    return r;
+    return KEEL_ERR_IO;
   }
   uint8_t h[HEADER_SIZE];
   encode_header(h);
@@ -213,33 +214,22 @@ static keel_result check_header(const uint8_t *d, size_t size, const char *path,
   return KEEL_OK;
 }
 
+/* A recording is 96 bytes a frame: 1 GiB is two days at 60 fps. The limit
+ * keeps a wrong path (/dev/zero is refused as not regular; a huge file by
+ * this) from eating memory before the header is even checked. */
+#define REPLAY_FILE_MAX ((size_t)1 << 30)
+
 static keel_result read_all(const char *path, uint8_t **data, size_t *size, kc_err *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return kc_err_set(err, KEEL_ERR_IO, "%s: cannot read the input recording: %s", path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *buf = malloc(cap);
-  while (buf) {
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (n < cap) break;
-    uint8_t *bigger = realloc(buf, cap * 2);
-    if (!bigger) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = bigger;
-    cap *= 2;
+  kc_err e;
+  char *buf = NULL;
+  keel_result r = kc_path_read_regular(path, REPLAY_FILE_MAX, "not a keel input recording", &buf, size, &e);
+  if (r != KEEL_OK) {
+    /* e.msg is "PATH: why"; say what was being read. */
+    size_t n = strlen(path);
+    const char *why = strncmp(e.msg, path, n) == 0 && e.msg[n] == ':' ? e.msg + n + 2 : e.msg;
+    return kc_err_set(err, r, "%s: cannot read the input recording: %s", path, why);
   }
-  bool failed = ferror(f) != 0;
-  fclose(f);
-  if (!buf) return kc_err_set(err, KEEL_ERR_OUT_OF_MEMORY, "%s: out of memory reading the input recording", path);
-  if (failed) {
-    free(buf);
-    return kc_err_set(err, KEEL_ERR_IO, "%s: cannot read the input recording", path);
-  }
-  *data = buf;
-  *size = n;
+  *data = (uint8_t *)buf;
   return KEEL_OK;
 }
 

@@ -423,6 +423,37 @@ static void test_config_and_main_not_regular_files(void) {
   unlink(fifo);
 }
 
+/* Every other file named on the command line: a FIFO nobody writes or
+ * reads, a device, a directory. Each is refused with its path and why, none
+ * is waited on (the ctest timeout would catch a hang). */
+static void test_other_files_not_regular(void) {
+  const char *fifo = kt_write_temp("fifo2-placeholder", "");
+  unlink(fifo);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+  char args[1024], want[1024];
+  static const char *const outputs[] = {"--trace", "--screenshot", "--record-input"};
+  for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
+    snprintf(args, sizeof args, "--frames 2 --set script.runtime=native %s %s", outputs[i], fifo);
+    int status = keel(args);
+    /* --record-input opens its file before the run: a usage error. */
+    CU_ASSERT_EQUAL(status, strcmp(outputs[i], "--record-input") == 0 ? 2 : 1);
+    snprintf(want, sizeof want, "%s: is a FIFO no process reads; not written", fifo);
+    KT_ASSERT_CONTAINS(out, want);
+  }
+  snprintf(args, sizeof args, "--frames 2 --set script.runtime=native --replay-input %s", fifo);
+  CU_ASSERT_EQUAL(keel(args), 2);
+  snprintf(want, sizeof want, "keel: --replay-input %s: cannot read the input recording: is a FIFO, not a regular file",
+           fifo);
+  KT_ASSERT_CONTAINS(out, want);
+  unlink(fifo);
+  /* /dev/zero never ends: it was read until memory ran out. */
+  CU_ASSERT_EQUAL(keel("--frames 2 --set script.runtime=native --replay-input /dev/zero"), 2);
+  KT_ASSERT_CONTAINS(out, "keel: --replay-input /dev/zero: cannot read the input recording: is a character device, "
+                          "not a regular file");
+  CU_ASSERT_EQUAL(keel("--frames 2 --set script.runtime=native --replay-input /"), 2);
+  KT_ASSERT_CONTAINS(out, "keel: --replay-input /: cannot read the input recording: is a directory, not a regular file");
+}
+
 static CU_TestInfo tests[] = {
     {"init() floods the command queue", test_init_floods_command_queue},
     {"runtime stuck in create", test_runtime_stuck_in_create},
@@ -436,6 +467,7 @@ static CU_TestInfo tests[] = {
     {"SIGINT during a long tick", test_sigint_during_long_tick},
     {"a second SIGINT exits at once", test_second_sigint_exits_at_once},
     {"config and main that are not regular files", test_config_and_main_not_regular_files},
+    {"outputs, recordings and replays that are not regular files", test_other_files_not_regular},
     {"--exec after init, never dropped", test_exec_after_init_and_never_dropped},
     {"30,000 caught script errors", test_many_caught_errors},
     {"renderer failures end the run", test_renderer_failures_end_the_run},

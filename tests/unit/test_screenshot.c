@@ -12,6 +12,8 @@
 
 #include "image.h"
 
+#include "../plugins/test_plugin_abi.h"
+
 static char out[1 << 16];
 
 static int keel(const char *args) {
@@ -71,6 +73,39 @@ static void test_no_readback_exits_2(void) {
   CU_ASSERT_EQUAL(keel(args), 2);
   KT_ASSERT_CONTAINS(out, "--screenshot: renderer 'probe' cannot read its frames back (no keel.renderer.readback/1)");
   CU_ASSERT_PTR_NULL(strstr(out, "frames in"));
+}
+
+/* A third-party readback that breaks its contract: the sizes it reports
+ * are checked before they size an allocation or reach the PNG writer, and
+ * a table without its function counts as no readback. */
+static void test_lying_readback_refused(void) {
+  static const struct {
+    const char *mode;
+    int status;
+    const char *says;
+  } cases[] = {
+      {"null", 2, "--screenshot: renderer 'bad_readback' cannot read its frames back"},
+      {"huge", 1, "--screenshot: renderer 'bad_readback' says its frame is 4294967295x4294967295 pixels (expected "
+                  "1..16384 each); not written"},
+      {"zero", 1, "--screenshot: renderer 'bad_readback' says its frame is 0x0 pixels (expected 1..16384 each); not "
+                  "written"},
+      {"grows", 1, "--screenshot: renderer 'bad_readback' read back 64x64 pixels after saying 4x4; not written"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *png = kt_image_out_path("lying_readback.png");
+    remove(png);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             TP_READBACK_ENV "=%s %s --set engine.target_fps=0 --set script.runtime=native --frames 2 "
+             "--plugin-path %s/test-plugins --set renderer.backend=bad_readback --screenshot %s",
+             cases[i].mode, KEEL_TEST_KEEL_EXE, KEEL_TEST_BINARY_DIR, png);
+    CU_ASSERT_EQUAL(kt_run(cmd, out, sizeof out), cases[i].status);
+    KT_ASSERT_CONTAINS(out, cases[i].says);
+    CU_ASSERT_PTR_NULL(strstr(out, "Sanitizer"));
+    FILE *f = fopen(png, "rb");
+    CU_ASSERT_PTR_NULL(f);
+    if (f) fclose(f);
+  }
 }
 
 static void test_bad_screenshot_frame_exits_2(void) {
@@ -155,6 +190,7 @@ static CU_TestInfo tests[] = {
     {"screenshot of a chosen frame", test_screenshot_of_a_chosen_frame},
     {"screenshot defaults to the last frame", test_screenshot_defaults_to_the_last_frame},
     {"no readback exits 2", test_no_readback_exits_2},
+    {"a readback that lies about its image is refused", test_lying_readback_refused},
     {"bad --screenshot-frame exits 2", test_bad_screenshot_frame_exits_2},
     {"unwritable screenshot fails the run", test_unwritable_screenshot_fails_run},
     {"PNG round trip", test_png_round_trip},
