@@ -773,7 +773,8 @@ static void test_costly_builtins_stop(void) {
 /* The Array.prototype methods walk an array's length in C, holes included,
  * and run no bytecode while they do: each of these is one call that ran for
  * minutes past the budget (the engine then gave the worker up and exited
- * with 1). They stop at the budget, at the script's line. */
+ * with 1), or seconds until the memory cap (CBOR.encode, JSON.stringify).
+ * They stop at the budget, at the script's line. */
 static void test_array_walks_stop(void) {
   keel_script_desc d;
   jt_desc_defaults(&d);
@@ -797,17 +798,19 @@ static void test_array_walks_stop(void) {
                                  "  if (c === 11) Array.prototype.splice.call({length: M}, 0, 1);\n"
                                  "  if (c === 12) Array.prototype.splice.call({length: M}, 0, 0, 1);\n"
                                  "  if (c === 13) Array.prototype.splice.call({length: M}, 0, M);\n"
+                                 "  if (c === 14) CBOR.encode(new Array(N));\n"
+                                 "  if (c === 15) JSON.stringify(new Array(N));\n"
                                  "}\n",
                                  &d),
                         KEEL_OK);
-  for (int c = 1; c <= 13; c++) {
+  for (int c = 1; c <= 15; c++) {
     CU_ASSERT_EQUAL(jt_tick(&t), KEEL_ERR_SCRIPT);
     char want[64];
     snprintf(want, sizeof want, "main.js:%d: tick budget of 50 ms exceeded", c + 4);
     KT_ASSERT_CONTAINS(t.err.text, want);
   }
   CU_ASSERT_EQUAL(jt_tick(&t), KEEL_OK);
-  CU_ASSERT_EQUAL(jt_stats(&t).interrupts, 13);
+  CU_ASSERT_EQUAL(jt_stats(&t).interrupts, 15);
   jt_close(&t);
 }
 
