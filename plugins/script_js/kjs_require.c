@@ -400,6 +400,28 @@ static void kjs_req_reload_failed(kjs_vm *vm, const char *key) {
   h->log(h, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", key);
 }
 
+typedef struct kjs_req_patch {
+  duk_idx_t oldexp, newexp, entry; /* absolute: a safe call keeps the caller's frame */
+} kjs_req_patch;
+
+/* The old exports' contents into the undo entry, then the new ones into
+ * the old exports object. */
+static duk_ret_t kjs_req_patch_body(duk_context *ctx, void *udata) {
+  const kjs_req_patch *p = udata;
+  kjs_object_snap(ctx, p->oldexp);
+  duk_put_prop_index(ctx, p->entry, 2);
+  kjs_object_snap(ctx, p->newexp);
+  kjs_object_restore(ctx, p->oldexp, -1);
+  return 0;
+}
+
+/* After a failed patch: the old contents (newexp is their snapshot) back. */
+static duk_ret_t kjs_req_unpatch_body(duk_context *ctx, void *udata) {
+  const kjs_req_patch *p = udata;
+  kjs_object_restore(ctx, p->oldexp, p->newexp);
+  return 0;
+}
+
 int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
   duk_context *ctx = vm->ctx;
   const keel_script *s = vm->script;
@@ -503,13 +525,26 @@ int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
   bool patch = duk_is_object(ctx, oldexp) && !duk_is_function(ctx, oldexp) && duk_is_object(ctx, newexp) &&
                !duk_is_function(ctx, newexp) && !duk_strict_equals(ctx, oldexp, newexp);
   if (patch) {
-    kjs_object_snap(ctx, oldexp);
-    duk_put_prop_index(ctx, entry, 2);
     /* The old exports object takes the new contents: whoever holds it (a
      * `var m = require(...)` in the main script) sees the new functions,
-     * and the old module object stays the cached one. */
-    kjs_object_snap(ctx, newexp);
-    kjs_object_restore(ctx, oldexp, -1);
+     * and the old module object stays the cached one. Protected: reading
+     * the contents runs the exports' getters and Proxy traps. */
+    kjs_req_patch pt = {oldexp, newexp, entry};
+    if (duk_safe_call(ctx, kjs_req_patch_body, &pt, 0, 1) != DUK_EXEC_SUCCESS) {
+      kjs_req_reload_failed(vm, key);
+      /* What was patched goes back (as far as the traps let it), with the
+       * cache entry and the globals. */
+      duk_get_prop_index(ctx, entry, 2);
+      if (duk_is_object(ctx, -1)) {
+        pt.newexp = duk_get_top_index(ctx);
+        duk_safe_call(ctx, kjs_req_unpatch_body, &pt, 0, 1);
+      }
+      duk_dup(ctx, oldmod);
+      duk_put_prop_string(ctx, cache, key);
+      kjs_object_restore_globals(ctx, globals);
+      duk_set_top(ctx, base);
+      return 0;
+    }
     duk_pop(ctx);
     duk_dup(ctx, oldmod);
     duk_put_prop_string(ctx, cache, key);

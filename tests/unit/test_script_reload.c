@@ -8,7 +8,7 @@
  * loaded is ignored with a warning; a syntax error and a runaway top level
  * (stopped by the budget) keep the old code and return file:line; a module
  * swapped for a symlink out of the game directory is refused, as require
- * would refuse it. */
+ * would refuse it; exports whose getter throws make a failed reload. */
 #include <keel_test.h>
 
 #include <dlfcn.h>
@@ -256,12 +256,43 @@ static void check_symlinked_module(const lang *l) {
 static void test_lua_symlinked_module(void) { check_symlinked_module(&langs[0]); }
 static void test_js_symlinked_module(void) { check_symlinked_module(&langs[1]); }
 
+/* JS: the old exports object is patched in place, which reads its
+ * properties: a getter that throws (or a Proxy trap) used to end the reload
+ * outside its protection, without "reloading ...", with the module cache
+ * left on the new module, so later reloads never reached the exports the
+ * game holds. It is a failed reload like any other: said, and undone. */
+static void test_js_exports_getter_throws(void) {
+  run r;
+  run_open(&r, &langs[1]);
+  char mod[600], real[4096];
+  snprintf(mod, sizeof mod, "%s/util.js", r.dir);
+  write_file(mod, "module.exports = {v: 1, get boom() { throw new Error('getter boom'); }};\n");
+  write_main(&r, "var m = require('util');\nfunction update() { cvar.set('seen', String(m.v)); }\n");
+  CU_ASSERT_EQUAL_FATAL(langs[1].api->init(r.s, &r.err), KEEL_OK);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(mod, real));
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "seen"), "1");
+  write_file(mod, "module.exports = {v: 2};\n");
+  const char *paths[1] = {real};
+  CU_ASSERT_EQUAL(langs[1].api->reload(r.s, paths, 1, &r.err), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.err.text, "util.js:1: getter boom");
+  CU_ASSERT_TRUE(fake_host_log_has(r.fh, "reloading util.js: util.js:1: getter boom"));
+  CU_ASSERT_TRUE(fake_host_log_has(r.fh, "reload of util.js failed: the old code keeps running"));
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "seen"), "1");
+  run_close(&r);
+  unlink(mod);
+  unlink(r.main_path);
+  rmdir(r.dir);
+}
+
 static CU_TestInfo tests[] = {
     {"lua: reload, state, on_reload, errors, budget", test_lua},
     {"js: reload, state, on_reload, errors, budget", test_js},
     {"lua: modules are reported", test_lua_reports_modules},
     {"lua: a module turned into a symlink out of the game is refused", test_lua_symlinked_module},
     {"js: a module turned into a symlink out of the game is refused", test_js_symlinked_module},
+    {"js: exports whose getter throws: the reload fails and is undone", test_js_exports_getter_throws},
     CU_TEST_INFO_NULL,
 };
 
