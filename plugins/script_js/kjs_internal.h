@@ -210,6 +210,9 @@ void kjs_object_snap(duk_context *ctx, duk_idx_t obj);
 void kjs_object_restore(duk_context *ctx, duk_idx_t obj, duk_idx_t snap);
 void kjs_object_snap_globals(duk_context *ctx);
 void kjs_object_restore_globals(duk_context *ctx, duk_idx_t snap);
+/* kjs_object_snap_globals, protected, for a reload of `file`: false (the
+ * failure reported, nothing pushed) when a getter raised. */
+bool kjs_reload_snap_globals(kjs_vm *vm, const char *file);
 
 /* ---- kjs_input.c ---- */
 

@@ -487,7 +487,10 @@ int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
   duk_idx_t text = duk_get_top_index(ctx);
   l.src = duk_get_lstring(ctx, text, &l.len);
   /* The globals, to put back if the module fails half-way. */
-  kjs_object_snap_globals(ctx);
+  if (!kjs_reload_snap_globals(vm, key)) {
+    duk_set_top(ctx, base);
+    return 0;
+  }
   duk_idx_t globals = duk_get_top_index(ctx);
   /* A new module object, cached while it runs (as a first require does). */
   duk_push_object(ctx);

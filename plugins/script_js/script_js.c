@@ -398,6 +398,25 @@ void kjs_object_snap_globals(duk_context *ctx) {
   duk_remove(ctx, -2);
 }
 
+static duk_ret_t kjs_snap_globals_body(duk_context *ctx, void *udata) {
+  (void)udata;
+  kjs_object_snap_globals(ctx);
+  return 1;
+}
+
+/* kjs_object_snap_globals for a reload: reading the globals runs the
+ * getters a script put on the global object, and one that raises must end
+ * this reload as a failed one (said, the old code kept), not escape it. */
+bool kjs_reload_snap_globals(kjs_vm *vm, const char *file) {
+  if (duk_safe_call(vm->ctx, kjs_snap_globals_body, NULL, 0, 1) == DUK_EXEC_SUCCESS) return true;
+  char what[PATH_MAX + 16];
+  snprintf(what, sizeof what, "reloading %s", file);
+  kjs_report_error(vm, what);
+  const keel_host *h = vm->script->host;
+  h->log(h, KEEL_LOG_WARN, "reload of %s failed: the old code keeps running", file);
+  return false;
+}
+
 void kjs_object_restore_globals(duk_context *ctx, duk_idx_t snap) {
   snap = duk_normalize_index(ctx, snap);
   duk_push_global_object(ctx);
@@ -412,7 +431,7 @@ static bool kjs_reload_main(kjs_vm *vm, const char *src, size_t len) {
   keel_script *s = vm->script;
   char what[160];
   snprintf(what, sizeof what, "reloading %s", s->main_name);
-  kjs_object_snap_globals(ctx);
+  if (!kjs_reload_snap_globals(vm, s->main_name)) return false;
   duk_idx_t before = duk_get_top_index(ctx);
   duk_push_lstring(ctx, src, len);
   duk_push_string(ctx, s->main_name);
@@ -438,7 +457,17 @@ static duk_ret_t kjs_reload_body(duk_context *ctx, void *udata) {
   kjs_reload_args *a = udata;
   kjs_vm *vm = kjs_vm_of(ctx);
   keel_script *s = vm->script;
-  kjs_object_snap_globals(ctx); /* the batch's globals, for on_reload */
+  /* the batch's globals, for on_reload; a failure names the file when
+   * there is one */
+  const char *name = "the changed files";
+  if (a->count == 1 && a->paths[0]) {
+    size_t root = s->game_real ? strlen(s->game_real) : 0;
+    if (s->main_path && strcmp(a->paths[0], s->main_path) == 0)
+      name = s->main_name;
+    else if (root && strncmp(a->paths[0], s->game_real, root) == 0 && a->paths[0][root] == '/')
+      name = a->paths[0] + root + 1;
+  }
+  if (!kjs_reload_snap_globals(vm, name)) return 0;
   duk_idx_t batch = duk_get_top_index(ctx);
   duk_push_array(ctx); /* undo entries of the modules reloaded */
   duk_idx_t undo = duk_get_top_index(ctx);

@@ -286,6 +286,29 @@ static void test_js_exports_getter_throws(void) {
   rmdir(r.dir);
 }
 
+/* JS: a reload snapshots the globals to undo a failing file, which reads
+ * them: a global getter that throws ended the reload unprotected, without
+ * "reloading ..." nor the warning. It is a failed reload like any other. */
+static void test_js_global_getter_throws(void) {
+  run r;
+  run_open(&r, &langs[1]);
+  write_main(&r, "Object.defineProperty(this, 'bad', {get: function () { throw new Error('global getter boom'); },\n"
+                 "                                  enumerable: true, configurable: true});\n"
+                 "function update() { cvar.set('seen', 'v1'); }\n");
+  CU_ASSERT_EQUAL_FATAL(langs[1].api->init(r.s, &r.err), KEEL_OK);
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  write_main(&r, "function update() { cvar.set('seen', 'v2'); }\n");
+  CU_ASSERT_EQUAL(run_reload(&r), KEEL_ERR_SCRIPT);
+  KT_ASSERT_CONTAINS(r.err.text, "main.js:1: global getter boom");
+  CU_ASSERT_TRUE(fake_host_log_has(r.fh, "reloading main.js: main.js:1: global getter boom"));
+  CU_ASSERT_TRUE(fake_host_log_has(r.fh, "reload of main.js failed: the old code keeps running"));
+  CU_ASSERT_EQUAL(run_tick(&r), KEEL_OK);
+  CU_ASSERT_STRING_EQUAL(cvar_text(&r, "seen"), "v1");
+  run_close(&r);
+  unlink(r.main_path);
+  rmdir(r.dir);
+}
+
 static CU_TestInfo tests[] = {
     {"lua: reload, state, on_reload, errors, budget", test_lua},
     {"js: reload, state, on_reload, errors, budget", test_js},
@@ -293,6 +316,7 @@ static CU_TestInfo tests[] = {
     {"lua: a module turned into a symlink out of the game is refused", test_lua_symlinked_module},
     {"js: a module turned into a symlink out of the game is refused", test_js_symlinked_module},
     {"js: exports whose getter throws: the reload fails and is undone", test_js_exports_getter_throws},
+    {"js: a global getter that throws: the reload fails, said", test_js_global_getter_throws},
     CU_TEST_INFO_NULL,
 };
 
