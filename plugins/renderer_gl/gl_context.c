@@ -19,7 +19,8 @@
 
 /* The renderer whose context this thread made current last: switching
  * between two renderers on one thread (tests do) makes the other current. */
-static _Thread_local keel_renderer *glr_current;
+/* initial-exec, never __tls_get_addr: see renderer_null.c (LeakSanitizer). */
+static _Thread_local keel_renderer *glr_current __attribute__((tls_model("initial-exec")));
 
 static const char *egl_error_name(EGLint e) {
   switch (e) {

@@ -19,7 +19,8 @@ _Static_assert(sizeof(glr_instance) == sizeof(keel_color) + sizeof(keel_mat4), "
 /* A number per thread, unique for the process's life (thread-local
  * addresses are reused after a thread exits). 0 is never issued. */
 static _Atomic uint64_t glr_next_thread_id = 1;
-static _Thread_local uint64_t glr_thread_id_value;
+/* initial-exec, never __tls_get_addr: see renderer_null.c (LeakSanitizer). */
+static _Thread_local uint64_t glr_thread_id_value __attribute__((tls_model("initial-exec")));
 
 static uint64_t glr_thread_id(void) {
   if (!glr_thread_id_value) glr_thread_id_value = atomic_fetch_add(&glr_next_thread_id, 1);

@@ -73,7 +73,13 @@ struct keel_renderer {
  * addresses and pthread ids are reused once a thread exits, which would let
  * a new thread pass for an encoder's dead owner. 0 is never issued. */
 static _Atomic uint64_t nullr_next_thread_id = 1;
-static _Thread_local uint64_t nullr_thread_id_value;
+/* initial-exec: a %fs-relative load, never __tls_get_addr. GCC 12's
+ * LeakSanitizer records the dynamic TLS blocks __tls_get_addr hands out and
+ * walks them at exit; after the plugin loader's dlopen/dlclose of other
+ * plugins it found a stale entry and crashed ("Tracer caught signal 11",
+ * exit 1, in unit_test_runner_run under ASan). 8 bytes fit glibc's static
+ * TLS room for dlopen'ed objects. */
+static _Thread_local uint64_t nullr_thread_id_value __attribute__((tls_model("initial-exec")));
 
 static uint64_t nullr_thread_id(void) {
   if (!nullr_thread_id_value) nullr_thread_id_value = atomic_fetch_add(&nullr_next_thread_id, 1);

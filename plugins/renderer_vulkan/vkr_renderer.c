@@ -218,7 +218,8 @@ struct keel_renderer {
 /* ---- threads and refusals ---- */
 
 static _Atomic uint64_t vkr_next_thread_id = 1;
-static _Thread_local uint64_t vkr_thread_id_value;
+/* initial-exec, never __tls_get_addr: see renderer_null.c (LeakSanitizer). */
+static _Thread_local uint64_t vkr_thread_id_value __attribute__((tls_model("initial-exec")));
 
 static uint64_t vkr_thread_id(void) {
   if (!vkr_thread_id_value) vkr_thread_id_value = atomic_fetch_add(&vkr_next_thread_id, 1);

@@ -30,7 +30,8 @@ _Static_assert(sizeof(kjs_block) % 16 == 0, "block header must keep 16-byte alig
 
 /* The heap inside kjs_enter on this thread: the fatal handler's fallback
  * when Duktape calls it without udata (only its disabled assertions do). */
-static _Thread_local kjs_vm *kjs_tls_vm;
+/* initial-exec, never __tls_get_addr: see renderer_null.c (LeakSanitizer). */
+static _Thread_local kjs_vm *kjs_tls_vm __attribute__((tls_model("initial-exec")));
 
 /* Headroom left below the last native-stack check: the deepest C path
  * between two checks (a call's setup, a regexp, a sort) fits in it.
