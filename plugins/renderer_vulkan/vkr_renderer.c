@@ -402,6 +402,16 @@ static VkResult submit_wait(keel_renderer *r, uint64_t job) {
   return res;
 }
 
+/* Main thread: frame f's submission failed on the submit thread; its fence
+ * will never signal, so the frame is simply lost (a later one draws again
+ * unless the device is gone). Says so once, in `call`, naming the frame. */
+static keel_result frame_submit_failed(keel_renderer *r, vkr_frame *f, const char *call, VkResult res) {
+  f->submitted = false;
+  char what[96];
+  snprintf(what, sizeof what, "vkQueueSubmit of frame %llu (on the submit thread)", (unsigned long long)f->number);
+  return vk_failed(r, call, what, res);
+}
+
 /* ---- one-off command buffers (main thread) ---- */
 
 static VkResult once_begin(keel_renderer *r) {
@@ -717,11 +727,7 @@ static void vkr_destroy(keel_renderer *r) {
     for (uint32_t i = 0; i < r->frames_in_flight; i++) {
       vkr_frame *f = &r->frames[i];
       VkResult res = f->submitted && f->job ? r->sub.jobs[(f->job - 1) % VKR_JOBS].result : VK_SUCCESS;
-      if (res != VK_SUCCESS) {
-        f->submitted = false;
-        refuse(r, map_vk(res), "destroy: vkQueueSubmit of frame %llu (on the submit thread) failed: %s",
-               (unsigned long long)f->number, vkr_result_name(res));
-      }
+      if (res != VK_SUCCESS) frame_submit_failed(r, f, "destroy", res);
     }
   }
   if (dev) {
@@ -876,14 +882,7 @@ static keel_result vkr_create(const keel_renderer_desc *desc, keel_renderer **ou
 static keel_result frame_wait(keel_renderer *r, vkr_frame *f, const char *call) {
   if (!f->submitted) return KEEL_OK;
   VkResult submitted = submit_wait(r, f->job);
-  if (submitted != VK_SUCCESS) {
-    /* Its fence will never signal; the frame is simply lost (a later one
-     * draws again unless the device is gone). */
-    f->submitted = false;
-    char what[96];
-    snprintf(what, sizeof what, "vkQueueSubmit of frame %llu (on the submit thread)", (unsigned long long)f->number);
-    return vk_failed(r, call, what, submitted);
-  }
+  if (submitted != VK_SUCCESS) return frame_submit_failed(r, f, call, submitted);
   VkResult res = vkWaitForFences(r->dev.device, 1, &f->fence, VK_TRUE, VKR_FENCE_TIMEOUT_NS);
   if (res == VK_TIMEOUT) {
     r->lost = true;

@@ -65,6 +65,26 @@ static void kjs_req_def(duk_context *ctx, duk_idx_t obj, const char *key) {
                    DUK_DEFPROP_SET_CONFIGURABLE);
 }
 
+/* Pushes a new module object for `key` ({exports: {}, id, filename,
+ * loaded: false}, defined, not assigned: no setter a script put on
+ * Object.prototype sees them) and caches it under `key` before it runs, so
+ * a cycle sees it. Returns its index. */
+static duk_idx_t kjs_req_push_module(duk_context *ctx, duk_idx_t cache, const char *key) {
+  duk_push_object(ctx);
+  duk_idx_t mod = duk_get_top_index(ctx);
+  duk_push_object(ctx);
+  kjs_req_def(ctx, mod, "exports");
+  duk_push_string(ctx, key);
+  kjs_req_def(ctx, mod, "id");
+  duk_push_string(ctx, key);
+  kjs_req_def(ctx, mod, "filename");
+  duk_push_false(ctx);
+  kjs_req_def(ctx, mod, "loaded");
+  duk_dup(ctx, mod);
+  duk_put_prop_string(ctx, cache, key);
+  return mod;
+}
+
 /* Pushes the stash's require state, creating it on first use. */
 static duk_idx_t kjs_req_state(duk_context *ctx) {
   duk_push_heap_stash(ctx);
@@ -345,21 +365,8 @@ static duk_ret_t kjs_require_fn(duk_context *ctx) {
   duk_idx_t text = duk_get_top_index(ctx);
   l.src = duk_get_lstring(ctx, text, &l.len);
 
-  /* The module object, cached before it runs (a cycle sees it). Its
-   * properties are defined, not assigned: no setter a script put on
-   * Object.prototype sees them. */
-  duk_push_object(ctx);
-  duk_idx_t mod = duk_get_top_index(ctx);
-  duk_push_object(ctx);
-  kjs_req_def(ctx, mod, "exports");
-  duk_push_string(ctx, key);
-  kjs_req_def(ctx, mod, "id");
-  duk_push_string(ctx, key);
-  kjs_req_def(ctx, mod, "filename");
-  duk_push_false(ctx);
-  kjs_req_def(ctx, mod, "loaded");
-  duk_dup(ctx, mod);
-  duk_put_prop_string(ctx, cache, key);
+  /* The module object, cached before it runs (a cycle sees it). */
+  duk_idx_t mod = kjs_req_push_module(ctx, cache, key);
 
   duk_dup(ctx, mod);
   duk_dup(ctx, text);
@@ -493,18 +500,7 @@ int kjs_require_reload(kjs_vm *vm, const char *real_path, duk_idx_t undo) {
   }
   duk_idx_t globals = duk_get_top_index(ctx);
   /* A new module object, cached while it runs (as a first require does). */
-  duk_push_object(ctx);
-  duk_idx_t mod = duk_get_top_index(ctx);
-  duk_push_object(ctx);
-  kjs_req_def(ctx, mod, "exports");
-  duk_push_string(ctx, key);
-  kjs_req_def(ctx, mod, "id");
-  duk_push_string(ctx, key);
-  kjs_req_def(ctx, mod, "filename");
-  duk_push_false(ctx);
-  kjs_req_def(ctx, mod, "loaded");
-  duk_dup(ctx, mod);
-  duk_put_prop_string(ctx, cache, key);
+  duk_idx_t mod = kjs_req_push_module(ctx, cache, key);
   duk_dup(ctx, mod);
   duk_dup(ctx, text);
   vm->calls++;
